@@ -1,0 +1,87 @@
+"""Command-line options of `python -m search.run`, with a YAML config file whose values flags override."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from spaces import DEFAULT_MODEL, GRANULARITIES, UsageError
+
+SCHEDULERS = ("asha", "none")
+SAMPLERS = ("tpe", "nsga2", "random")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one clear line and exit code 2, through the same path as other bad input
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m search.run",
+        description="Search which modules in which layers of a pre-trained encoder to fine-tune: "
+        "the Pareto frontier of task metric vs. trainable parameters.",
+    )
+    what = p.add_argument_group("model and data")
+    what.add_argument("--model", default=DEFAULT_MODEL, help="alias (minilm), local HF folder, or hub id")
+    what.add_argument("--task", default="rotten_tomatoes", help="built-in task, or a name for --data")
+    what.add_argument("--data", help="local CSV, TSV, JSON Lines or Parquet file instead of a built-in task")
+    what.add_argument("--text-column", default="text")
+    what.add_argument("--text-pair-column", default=None)
+    what.add_argument("--label-column", default="label")
+    what.add_argument("--train-size", type=int, default=1024, help="training rows used (default 1024)")
+    what.add_argument("--eval-size", type=int, default=512, help="validation rows used (default 512)")
+    what.add_argument("--max-length", type=int, default=64, help="tokens per text (default 64)")
+
+    search = p.add_argument_group("search")
+    search.add_argument("--granularity", choices=GRANULARITIES, default="module")
+    search.add_argument("--num-samples", type=int, default=24, help="trials, reference points included")
+    search.add_argument("--max-epochs", type=int, default=3, help="full budget of a trial, in epochs")
+    search.add_argument("--scheduler", choices=SCHEDULERS, default="asha")
+    search.add_argument("--sampler", choices=SAMPLERS, default="tpe")
+    search.add_argument("--no-reference-points", dest="reference_points", action="store_false",
+                        help="do not seed the search with full, head, bitfit, layernorm and each module alone")
+    search.add_argument("--batch-size", type=int, default=32)
+    search.add_argument("--seed", type=int, default=0)
+
+    where = p.add_argument_group("where it runs")
+    where.add_argument("--address", default=None, help="Ray cluster address ('auto' on a cluster's head)")
+    where.add_argument("--cpus-per-trial", type=float, default=1.0)
+    where.add_argument("--gpus-per-trial", type=float, default=0.0)
+    where.add_argument("--results-dir", default="results")
+    where.add_argument("--name", default=None, help="run name (default: model-task-time)")
+    where.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
+    where.add_argument("--config", metavar="FILE", default=None, help="YAML file of options; flags override it")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    first, _ = parser.parse_known_args(argv)
+    if first.config:
+        path = Path(first.config)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise UsageError(f"config file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"config file {path} must be a mapping of option: value")
+        known = {a.dest for a in parser._actions}
+        defaults = {}
+        for key, value in loaded.items():
+            dest = str(key).replace("-", "_")
+            if dest not in known or dest in ("help", "config"):
+                raise UsageError(f"unknown option '{key}' in config file {path}")
+            defaults[dest] = value
+        parser.set_defaults(**defaults)
+    args = parser.parse_args(argv)
+    for name in ("num_samples", "max_epochs", "train_size", "eval_size", "max_length", "batch_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
+        raise UsageError("--cpus-per-trial must be positive and --gpus-per-trial not negative")
+    return args

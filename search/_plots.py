@@ -1,0 +1,43 @@
+"""Static figures of a run (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from search._results import COMPLETED, final_rows, frontier  # noqa: E402
+
+
+def pareto_plot(frame: pd.DataFrame, path: Path, metric: str, title: str, majority: float | None = None) -> Path:
+    """Metric vs. trainable parameters (log axis): every trial faded, the frontier drawn, presets labelled."""
+    finals = final_rows(frame).dropna(subset=["metric"])
+    front = frontier(frame)
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    stopped = finals[finals["status"] != COMPLETED]
+    done = finals[finals["status"] == COMPLETED]
+    ax.scatter(stopped["trainable_params"], stopped["metric"], s=18, c="0.75", marker="x",
+               label="stopped early (last epoch)")
+    ax.scatter(done["trainable_params"], done["metric"], s=22, c="tab:blue", alpha=0.45, label="full budget")
+    if len(front):
+        ax.step(front["trainable_params"], front["metric"], where="post", c="tab:red", lw=1.5)
+        ax.scatter(front["trainable_params"], front["metric"], s=40, c="tab:red", zorder=3, label="Pareto frontier")
+    for row in finals.dropna(subset=["preset"]).itertuples():
+        ax.annotate(row.preset, (row.trainable_params, row.metric), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7, color="0.2")
+    if majority is not None:
+        ax.axhline(majority, c="0.5", ls=":", lw=1, label="majority class")
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters (head included, log scale)")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,61 @@
+"""A live progress line for a search: trials done/running/stopped and the best so far."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ray.tune import Callback
+
+from search._pareto import pareto_mask
+
+
+def _short(n: float) -> str:
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:.0f}"
+
+
+class Progress(Callback):
+    """Prints one line whenever a trial ends: counts, best metric, and the current frontier's ends."""
+
+    def __init__(self, metric: str, max_epochs: int, total_trials: int, stream=None):
+        self.metric = metric
+        self.max_epochs = max_epochs
+        self.total_trials = total_trials
+        self.stream = stream
+        self.started = time.monotonic()
+        self.finished: dict[str, tuple[float, int]] = {}
+        self.stopped = 0
+        self.errored = 0
+        self._ended: set[str] = set()
+
+    def _print(self, trials) -> None:
+        running = sum(1 for t in trials if t.status == "RUNNING" and t.trial_id not in self._ended)
+        ended = len(self.finished) + self.stopped + self.errored
+        line = (f"[{time.monotonic() - self.started:6.0f}s] {ended}/{self.total_trials} trials ended "
+                f"({len(self.finished)} full budget, {self.stopped} stopped early, {self.errored} failed), "
+                f"{running} running")
+        if self.finished:
+            values = list(self.finished.values())
+            mask = pareto_mask([v[0] for v in values], [v[1] for v in values])
+            front = sorted(v for v, on in zip(values, mask) if on)
+            best, cheapest = front[-1], front[0]
+            line += (f" | best {self.metric} {best[0]:.4f} @ {_short(best[1])} params"
+                     f" | frontier {len(front)} pts, cheapest {cheapest[0]:.4f} @ {_short(cheapest[1])}")
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._ended.add(trial.trial_id)
+        result = trial.last_result or {}
+        if result.get("epoch", 0) >= self.max_epochs and self.metric in result:
+            self.finished[trial.trial_id] = (result[self.metric], result["trainable_params"])
+        else:
+            self.stopped += 1
+        self._print(trials)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._ended.add(trial.trial_id)
+        self.errored += 1
+        self._print(trials)

@@ -1,0 +1,149 @@
+"""The results store: one row per reported epoch of every trial, and the frontier built from it.
+
+`trials.parquet` is built from what Ray Tune persisted for each trial (its result log), so it
+survives driver restarts; a retried trial can report an epoch twice, and the last report wins.
+`frontier.json` holds the non-dominated trials that reached the full budget, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from search._pareto import hypervolume, pareto_mask
+
+TRIALS_FILE = "trials.parquet"
+FRONTIER_FILE = "frontier.json"
+RUN_FILE = "run.json"
+
+COMPLETED, STOPPED, ERROR = "completed", "stopped", "error"
+
+
+def atomic_write(path: Path, write) -> Path:
+    """Write through a temporary file in the same folder and rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_json(path: Path, data: dict) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
+
+
+def trial_rows(results, metric: str, max_epochs: int, run_dir: Path, presets: dict[str, dict]) -> pd.DataFrame:
+    """One row per (trial, epoch) from a Ray Tune ResultGrid, deduplicated, with each trial's status."""
+    rows = []
+    preset_of = {json.dumps(v, sort_keys=True): k for k, v in presets.items()}
+    for result in results:
+        config = dict(result.config or {})
+        trial_id = Path(result.path).name.split("_")[1] if result.path else None
+        trial_id = (result.metrics or {}).get("trial_id", trial_id)
+        history = result.metrics_dataframe
+        if history is None or history.empty or "epoch" not in history:
+            history = pd.DataFrame(columns=["epoch", metric])
+        history = history.drop_duplicates("epoch", keep="last").sort_values("epoch")
+        reached = len(history) and history["epoch"].max() >= max_epochs
+        status = ERROR if result.error else (COMPLETED if reached else STOPPED)
+        error = None if result.error is None else str(result.error).strip().splitlines()[-1][:500]
+        switches = {k: v for k, v in config.items() if k not in ("units", "trainable_params", "lr")}
+        checkpoint = None
+        if result.checkpoint is not None:
+            checkpoint = os.path.relpath(result.checkpoint.path, run_dir)
+        base = {
+            "trial_id": trial_id,
+            "status": status,
+            "error": error,
+            "preset": preset_of.get(json.dumps(switches, sort_keys=True)),
+            "trainable_params": int(config.get("trainable_params", 0)),
+            "lr": float(config.get("lr", np.nan)),
+            "units": list(config.get("units", [])),
+            "config": json.dumps(config, sort_keys=True),
+        }
+        if history.empty:  # failed before its first report: keep it visible, with no epoch
+            rows.append({**base, "epoch": 0, "metric": np.nan, "train_loss": np.nan,
+                         "epoch_seconds": np.nan, "checkpoint": None, "final": True})
+            continue
+        last_epoch = int(history["epoch"].max())
+        for record in history.to_dict("records"):
+            epoch = int(record["epoch"])
+            rows.append({
+                **base,
+                "epoch": epoch,
+                "metric": float(record.get(metric, np.nan)),
+                "train_loss": float(record.get("train_loss", np.nan)),
+                "epoch_seconds": float(record.get("epoch_seconds", np.nan)),
+                "checkpoint": checkpoint if epoch == last_epoch else None,
+                "final": epoch == last_epoch,
+            })
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame = frame.sort_values(["trial_id", "epoch"]).reset_index(drop=True)
+    return frame
+
+
+def write_trials(frame: pd.DataFrame, run_dir: Path, metric: str) -> Path:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"ticketsearch.metric": metric.encode()})
+    return atomic_write(run_dir / TRIALS_FILE, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_trials(run_dir: Path) -> pd.DataFrame:
+    return pq.read_table(Path(run_dir) / TRIALS_FILE).to_pandas()
+
+
+def final_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each trial's last reported row."""
+    if frame.empty:
+        return frame
+    return frame[frame["final"]].reset_index(drop=True)
+
+
+def frontier(frame: pd.DataFrame) -> pd.DataFrame:
+    """Non-dominated trials among those that completed the full budget, fewest parameters first."""
+    done = final_rows(frame)
+    done = done[(done["status"] == COMPLETED) & done["metric"].notna()].reset_index(drop=True)
+    if done.empty:
+        return done
+    mask = pareto_mask(done["metric"].to_numpy(), done["trainable_params"].to_numpy())
+    return done[mask].sort_values(["trainable_params", "metric"], ascending=[True, False]).reset_index(drop=True)
+
+
+def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, float]) -> dict:
+    points = [
+        {
+            "trial_id": row.trial_id,
+            "metric": row.metric,
+            "trainable_params": int(row.trainable_params),
+            "fraction": row.trainable_params / run["total_params"],
+            "lr": row.lr,
+            "preset": row.preset,
+            "units": list(row.units),
+            "epoch": int(row.epoch),
+            "checkpoint": row.checkpoint,
+        }
+        for row in front.itertuples()
+    ]
+    return {
+        "metric": run["metric"],
+        "model": run["model"],
+        "task": run["task"],
+        "max_epochs": run["max_epochs"],
+        "total_params": run["total_params"],
+        "reference_point": {"metric": reference[0], "log10_params": reference[1]},
+        "hypervolume": hypervolume(front["metric"], front["trainable_params"], reference) if len(front) else 0.0,
+        "points": points,
+    }

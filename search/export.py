@@ -1,0 +1,105 @@
+"""`python -m search.export RUN_DIR`: write the spec and trained tensors of one frontier point.
+
+Picks a point of the run's frontier: `--max-params N` (the best metric within N trainable
+parameters), `--min-metric X` (the fewest parameters reaching X), or by default the best metric.
+Writes `spec.json` (see spaces/_spec.py for the format) and `tensors.safetensors`: the tensors
+that differ from the pre-trained model. Loading the spec onto a fresh pre-trained model and these
+tensors into it gives back the trial's model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from spaces import Spec, UsageError, load_taxonomy
+from search._results import FRONTIER_FILE, RUN_FILE
+
+TENSORS_FILE = "tensors.safetensors"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def choose(points: list[dict], max_params: int | None = None, min_metric: float | None = None) -> dict:
+    """The frontier point a user asked for; ties go to fewer parameters."""
+    if not points:
+        raise UsageError("the run's frontier is empty: no trial completed its full budget")
+    if max_params is not None:
+        within = [p for p in points if p["trainable_params"] <= max_params]
+        if not within:
+            cheapest = min(p["trainable_params"] for p in points)
+            raise UsageError(f"no frontier point has at most {max_params:,} trainable params (cheapest: {cheapest:,})")
+        return max(within, key=lambda p: (p["metric"], -p["trainable_params"]))
+    if min_metric is not None:
+        good = [p for p in points if p["metric"] >= min_metric]
+        if not good:
+            best = max(p["metric"] for p in points)
+            raise UsageError(f"no frontier point reaches {min_metric} (best: {best:.4f})")
+        return min(good, key=lambda p: (p["trainable_params"], -p["metric"]))
+    return max(points, key=lambda p: (p["metric"], -p["trainable_params"]))
+
+
+def export(run_dir: Path, out: Path | None = None, max_params: int | None = None,
+           min_metric: float | None = None) -> Path:
+    run_dir = Path(run_dir)
+    if not (run_dir / FRONTIER_FILE).is_file():
+        raise UsageError(f"{run_dir} is not a finished run (no {FRONTIER_FILE})")
+    frontier = json.loads((run_dir / FRONTIER_FILE).read_text())
+    run = json.loads((run_dir / RUN_FILE).read_text())
+    point = choose(frontier["points"], max_params, min_metric)
+    if not point.get("checkpoint"):
+        raise UsageError(f"trial {point['trial_id']} has no checkpoint in {run_dir}")
+    tensors = run_dir / point["checkpoint"] / TENSORS_FILE
+    if not tensors.is_file():
+        raise UsageError(f"checkpoint of trial {point['trial_id']} is missing: {tensors}")
+
+    taxonomy = load_taxonomy(run["model"], run["num_labels"])
+    if taxonomy.fingerprint != run["fingerprint"]:
+        raise UsageError(f"model {run['model']} has changed since the run (parameter fingerprints differ)")
+    spec = Spec.from_units(
+        taxonomy,
+        point["units"],
+        metrics={frontier["metric"]: point["metric"]},
+        source={"run": run_dir.name, "trial": point["trial_id"], "epoch": point["epoch"], "task": run["task"],
+                "label_names": run["label_names"]},
+        hyperparameters={"lr": point["lr"], "max_epochs": run["max_epochs"]},
+        tensors=TENSORS_FILE,
+    )
+    out = Path(out) if out else run_dir / "export" / f"trial_{point['trial_id']}"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tensors, out / TENSORS_FILE)
+    spec.save(out / "spec.json")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = _Parser(prog="python -m search.export", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    pick = parser.add_mutually_exclusive_group()
+    pick.add_argument("--max-params", type=int, help="best metric within this many trainable parameters")
+    pick.add_argument("--min-metric", type=float, help="fewest trainable parameters reaching this metric")
+    parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/export/trial_ID)")
+    try:
+        args = parser.parse_args(argv)
+        out = export(args.run_dir, args.out, args.max_params, args.min_metric)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    spec = Spec.load(out / "spec.json")
+    metric, value = next(iter(spec.metrics.items()))
+    print(f"trial {spec.source['trial']}: {spec.trainable_params:,} trainable params "
+          f"({spec.trainable_params / spec.total_params:.3%}), {metric} {value:.4f}")
+    print(f"wrote {out / 'spec.json'}\n      {out / TENSORS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""`python -m search.run`: a multi-objective sub-network search on Ray Tune.
+
+Assembles the pieces: the model's taxonomy and search space (spaces), the task's data tokenised
+once and shared through Ray's object store, the fine-tuning trainable (trainables), an Optuna
+searcher on (metric max, trainable params min) and an early-stopping scheduler. At the end it
+writes trials.parquet, frontier.json and pareto.png into RESULTS_DIR/NAME and prints the frontier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
+from search._cli import parse_args
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs, checked before any run folder is created."""
+
+    args: argparse.Namespace
+    model: str
+    taxonomy: Taxonomy
+    space: SubnetworkSpace
+    seeds: dict[str, dict]
+    task: object
+    data: object
+    run_dir: Path
+
+
+def _model_name(name: str) -> str:
+    """Local folders become absolute paths (trials run in their own working directories)."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def prepare(args: argparse.Namespace) -> Prepared:
+    from trainables import encode, load_task, load_tokenizer
+
+    task, splits = load_task(args.task, args.data, args.text_column, args.text_pair_column, args.label_column)
+    model = _model_name(args.model)
+    taxonomy = load_taxonomy(model, task.num_labels)
+    space = SubnetworkSpace(taxonomy, SpaceConfig(granularity=args.granularity))
+    seeds = space.seed_points() if args.reference_points else {}
+    if len(seeds) > args.num_samples:
+        keep = ("full", "head", "layernorm", "bitfit")
+        seeds = {k: v for k, v in seeds.items() if k in keep} | {k: v for k, v in seeds.items() if k not in keep}
+        seeds = dict(list(seeds.items())[: args.num_samples])
+    data = encode(task, splits, load_tokenizer(model), args.max_length, args.train_size, args.eval_size)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = args.name or f"{Path(args.model).name}-{task.name}-{stamp}"
+    run_dir = Path(args.results_dir).expanduser().resolve() / name
+    return Prepared(args, model, taxonomy, space, seeds, task, data, run_dir)
+
+
+def _init_ray(args: argparse.Namespace) -> None:
+    import ray
+
+    local = args.address is None
+    # Ray 2.60 turns token auth on by default; a private local instance does not need it.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")
+    # Keeping one checkpoint per trial forces an experiment snapshot per checkpoint; that is the
+    # point (nothing finished is lost), so Ray's warning about it is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    env_vars = {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "TOKENIZERS_PARALLELISM": "false"}
+    runtime_env: dict = {"env_vars": env_vars}
+    if not local:
+        # Worker nodes may not see this machine's files: ship the project's code with the job.
+        runtime_env["working_dir"] = str(PROJECT_ROOT)
+        runtime_env["excludes"] = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
+    ray.init(
+        address=args.address,
+        include_dashboard=False if local else None,
+        runtime_env=runtime_env,
+        logging_level=logging.WARNING,
+        log_to_driver=True,
+    )
+
+
+def _sampler(name: str, seed: int):
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=5)
+    if name == "nsga2":
+        # NSGA-II samples at random for its first population: keep the population small for small budgets.
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=10)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def build_trainable(prep: Prepared):
+    """The fine-tuning function with the run's shared data and settings bound (data goes to the object store once)."""
+    from ray import tune
+
+    from trainables import TrialSettings, finetune
+
+    args = prep.args
+    settings = TrialSettings(
+        model=prep.model,
+        num_labels=prep.task.num_labels,
+        max_epochs=args.max_epochs,
+        metric=prep.task.metric,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        threads=max(1, int(args.cpus_per_trial)),
+    )
+    return tune.with_resources(
+        tune.with_parameters(finetune, data=prep.data, settings=settings),
+        {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+    )
+
+
+def _trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def build_tuner(prep: Prepared, progress):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from search._searcher import ParetoOptunaSearch
+
+    args, metric = prep.args, prep.task.metric
+    # The searcher owns its define-by-run space and both objectives; TuneConfig names no metric,
+    # or the study silently becomes single-objective.
+    searcher = ParetoOptunaSearch(
+        space=prep.space,
+        metric=[metric, "trainable_params"],
+        mode=["max", "min"],
+        points_to_evaluate=list(prep.seeds.values()) or None,
+        sampler=_sampler(args.sampler, args.seed),
+        max_epochs=args.max_epochs,
+    )
+    if args.scheduler == "asha":
+        scheduler = ASHAScheduler(
+            metric=metric, mode="max", time_attr="epoch", max_t=args.max_epochs, grace_period=1, reduction_factor=3
+        )
+    else:
+        scheduler = FIFOScheduler()
+    return tune.Tuner(
+        build_trainable(prep),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=args.num_samples,
+            reuse_actors=True,
+            trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=prep.run_dir.name,
+            storage_path=str(prep.run_dir.parent),
+            callbacks=[progress],
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=1),
+        ),
+    )
+
+
+def _describe_selection(config_json: str, switch_names) -> str:
+    config = json.loads(config_json)
+    on = [f"{name}" + ("" if config[name] == "all" else f":{config[name]}")
+          for name in switch_names if config.get(name, "off") != "off"]
+    return ", ".join(on) if on else "head only"
+
+
+def report(prep: Prepared, results, elapsed: float) -> Path:
+    from search._pareto import reference_point
+    from search._plots import pareto_plot
+    from search._results import (
+        FRONTIER_FILE, RUN_FILE, frontier, frontier_document, trial_rows, write_json, write_trials,
+    )
+
+    metric, run_dir = prep.task.metric, prep.run_dir
+    frame = trial_rows(results, metric, prep.args.max_epochs, run_dir,
+                       {k: {s: v for s, v in p.items() if s != "lr"} for k, p in prep.seeds.items()})
+    if frame.empty:
+        raise RuntimeError("no trial reported a result")
+    frame["selection"] = [_describe_selection(c, prep.space.switch_units) for c in frame["config"]]
+    write_trials(frame, run_dir, metric)
+    run = json.loads((run_dir / RUN_FILE).read_text())
+    majority = prep.data.majority_accuracy()
+    reference = reference_point(majority, prep.taxonomy.total_params)
+    front = frontier(frame)
+    pareto_plot(frame, run_dir / "pareto.png", metric,
+                f"{prep.args.model} on {prep.task.name}: {frame['trial_id'].nunique()} trials, "
+                f"{prep.args.max_epochs} epochs", majority)
+    document = frontier_document(front, run, reference)
+    for point, selection in zip(document["points"], front["selection"]):
+        point["selection"] = selection
+    document["elapsed_seconds"] = round(elapsed, 1)
+    document["trials"] = {s: int(n) for s, n in frame[frame["final"]]["status"].value_counts().items()}
+    write_json(run_dir / FRONTIER_FILE, document)  # written last: its presence marks a finished run
+
+    print(f"\nPareto frontier ({len(front)} of {frame['trial_id'].nunique()} trials; "
+          f"hypervolume {document['hypervolume']:.4f}; {elapsed / 60:.1f} min):")
+    print(f"{'trainable':>11} {'fraction':>9} {metric:>9} {'lr':>8}  {'trial':<10} selection")
+    for p in document["points"]:
+        print(f"{p['trainable_params']:>11,} {p['fraction']:>9.2%} {p['metric']:>9.4f} {p['lr']:>8.1e}  "
+              f"{p['trial_id']:<10} {p['selection']}" + (f"  [{p['preset']}]" if p["preset"] else ""))
+    print(f"\nwrote {run_dir / 'trials.parquet'}\n      {run_dir / FRONTIER_FILE}\n      {run_dir / 'pareto.png'}")
+    print(f"export the best: python -m search.export {run_dir} [--max-params N | --min-metric X]")
+    return run_dir
+
+
+def run(args: argparse.Namespace) -> int:
+    from search._progress import Progress
+    from search._results import FRONTIER_FILE, RUN_FILE, write_json
+
+    if args.resume:
+        return resume(args)
+    prep = prepare(args)
+    if prep.run_dir.exists():
+        raise UsageError(f"run folder {prep.run_dir} exists: choose another --name, or --resume it")
+    prep.run_dir.mkdir(parents=True)
+    run_info = {
+        "args": vars(args),
+        "model": prep.model,
+        "task": prep.task.name,
+        "metric": prep.task.metric,
+        "label_names": list(prep.task.label_names),
+        "num_labels": prep.task.num_labels,
+        "max_epochs": args.max_epochs,
+        "total_params": prep.taxonomy.total_params,
+        "fingerprint": prep.taxonomy.fingerprint,
+        "granularity": args.granularity,
+        "space_size": prep.space.size(),
+        "reference_points": {k: v for k, v in prep.seeds.items()},
+        "started": datetime.now().isoformat(timespec="seconds"),
+    }
+    write_json(prep.run_dir / RUN_FILE, run_info)
+    print(f"ticketsearch: {prep.args.model} ({prep.taxonomy.total_params:,} params, {len(prep.taxonomy.units)} units) "
+          f"on {prep.task.name} ({len(prep.data.train)} train / {len(prep.data.validation)} validation rows); "
+          f"{args.granularity} granularity, {prep.space.size():,} sub-networks; {args.num_samples} trials "
+          f"({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {prep.run_dir}", flush=True)
+    started = time.monotonic()
+    _init_ray(args)
+    tuner = build_tuner(prep, Progress(prep.task.metric, args.max_epochs, args.num_samples))
+    results = tuner.fit()
+    report(prep, results, time.monotonic() - started)
+    assert (prep.run_dir / FRONTIER_FILE).exists()
+    return 0
+
+
+def resume(args: argparse.Namespace) -> int:
+    from ray import tune
+
+    from search._results import RUN_FILE
+
+    run_dir = Path(args.resume).expanduser().resolve()
+    if not (run_dir / RUN_FILE).is_file():
+        raise UsageError(f"{run_dir} is not a ticketsearch run folder (no {RUN_FILE})")
+    saved = argparse.Namespace(**json.loads((run_dir / RUN_FILE).read_text())["args"])
+    saved.resume, saved.address = None, args.address
+    saved.results_dir, saved.name = str(run_dir.parent), run_dir.name
+    prep = prepare(saved)
+    if not tune.Tuner.can_restore(str(run_dir)):
+        raise UsageError(f"{run_dir} has no Ray Tune experiment state to resume")
+    started = time.monotonic()
+    _init_ray(saved)
+    restored = tune.Tuner.restore(str(run_dir), trainable=build_trainable(prep), resume_errored=True)
+    report(prep, restored.fit(), time.monotonic() - started)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        return run(parse_args(argv))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

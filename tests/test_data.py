@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from conftest import make_text_file
+from spaces import UsageError
+from trainables import encode, load_task, load_tokenizer
+from trainables._batches import eval_batches, train_batches
+
+
+def test_rotten_tomatoes_split_is_fixed():
+    task, splits = load_task()
+    assert task.label_names == ("fresh", "rotten") and task.metric == "accuracy"
+    assert sum(len(s) for s in splits.values()) == 12_752
+    assert len(splits["validation"]) == pytest.approx(1275, abs=1) and len(splits["test"]) == pytest.approx(1275, abs=1)
+    _, again = load_task()
+    assert list(splits["validation"]["text"][:5]) == list(again["validation"]["text"][:5])
+    assert not set(splits["train"]["text"]) & set(splits["test"]["text"])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_local_files_with_string_labels(tmp_path, suffix):
+    path = make_text_file(tmp_path / f"d{suffix}", rows=60, classes=("a", "b", "c"))
+    task, splits = load_task(data=path, text_column="review", label_column="sentiment")
+    assert task.label_names == ("a", "b", "c") and task.num_labels == 3 and task.name == "d"
+    assert sum(len(s) for s in splits.values()) == 60
+
+
+def test_encode_and_dynamic_padding(text_csv, tiny_bert):
+    task, splits = load_task(data=text_csv, text_column="review", label_column="sentiment")
+    data = encode(task, splits, load_tokenizer(tiny_bert), max_length=16, train_size=50, eval_size=10)
+    assert len(data.train) == 50 and len(data.validation) == 10
+    assert data.train.input_ids.shape[1] <= 16
+    seen = []
+    for batch in train_batches(data.train, 8, seed=1):
+        longest = batch["attention_mask"].sum(1).max().item()
+        assert batch["input_ids"].shape[1] == longest  # cut to its own longest row
+        seen.extend(batch["labels"].tolist())
+    assert sorted(seen) == sorted(data.train.labels.tolist())
+    rows = np.concatenate([r for r, _ in eval_batches(data.validation, 4)])
+    assert sorted(rows.tolist()) == list(range(10))
+    assert 0 < data.majority_accuracy() <= 1
+
+
+def test_tokenize_pairs(tmp_path, tiny_bert):
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": ["x y"] * 40, "b": ["z"] * 40, "y": [0, 1] * 20})
+    frame.to_csv(tmp_path / "pairs.csv", index=False)
+    task, splits = load_task(data=tmp_path / "pairs.csv", text_column="a", text_pair_column="b", label_column="y")
+    data = encode(task, splits, load_tokenizer(tiny_bert))
+    assert data.train.token_type_ids is not None and data.train.token_type_ids.max() == 1
+
+
+@pytest.mark.parametrize("content, kwargs, message", [
+    ("review,sentiment\n", {}, "no rows"),
+    ("review,sentiment\n" + "good film,pos\n" * 30, {}, "one class"),
+    ("text,label\nx,1\n", {}, "column 'review' not in data"),
+    ("review,sentiment\n" + "a,pos\nb,neg\n" * 3, {}, "at least 20"),
+])
+def test_bad_data(tmp_path, content, kwargs, message):
+    (tmp_path / "bad.csv").write_text(content)
+    with pytest.raises(UsageError, match=message):
+        load_task(data=tmp_path / "bad.csv", text_column="review", label_column="sentiment", **kwargs)
+
+
+def test_file_that_is_not_what_it_says(tmp_path):
+    (tmp_path / "bad.parquet").write_text("not parquet at all")
+    with pytest.raises(UsageError, match="cannot read"):
+        load_task(data=tmp_path / "bad.parquet")
+    with pytest.raises(UsageError, match="unsupported data file"):
+        load_task(data=make_text_file(tmp_path / "x.csv").rename(tmp_path / "x.xlsx"))
+    with pytest.raises(UsageError, match="unknown task"):
+        load_task("sst9")

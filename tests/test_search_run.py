@@ -1,0 +1,112 @@
+"""The whole search on a real local Ray, a real Optuna study and a tiny randomly initialised BERT."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from search import export, run
+from search._pareto import pareto_mask
+from spaces import Spec, load_taxonomy
+from trainables import encode, evaluate, load_model, load_task, load_tensors, load_tokenizer
+
+
+def _args(tiny_bert, text_csv, results, *extra):
+    return [
+        "--model", tiny_bert, "--data", str(text_csv), "--text-column", "review", "--label-column", "sentiment",
+        "--results-dir", str(results), "--max-epochs", "2", "--train-size", "64", "--eval-size", "24",
+        "--max-length", "16", "--batch-size", "16", *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def finished_run(ray_session, tiny_bert, text_csv, tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    code = run.main(_args(tiny_bert, text_csv, results, "--name", "tiny", "--num-samples", "8",
+                          "--scheduler", "asha"))
+    assert code == 0
+    return results / "tiny"
+
+
+def test_outputs(finished_run):
+    for name in ("trials.parquet", "frontier.json", "pareto.png", "run.json"):
+        assert (finished_run / name).is_file(), name
+    trials = pd.read_parquet(finished_run / "trials.parquet")
+    assert trials["trial_id"].nunique() == 8
+    assert not trials.duplicated(["trial_id", "epoch"]).any()
+    for column in ("trial_id", "config", "units", "trainable_params", "epoch", "metric", "epoch_seconds", "status"):
+        assert column in trials
+    assert set(trials["status"]) <= {"completed", "stopped", "error"}
+    assert (trials.loc[trials["status"] == "completed"].groupby("trial_id")["epoch"].max() == 2).all()
+    # the reference points were evaluated and are labelled
+    assert {"full", "head", "bitfit", "layernorm"} <= set(trials["preset"].dropna())
+
+
+def test_frontier_is_non_dominated_full_budget_with_exact_counts(finished_run, tiny_bert):
+    front = json.loads((finished_run / "frontier.json").read_text())
+    points = front["points"]
+    assert points and front["metric"] == "accuracy"
+    trials = pd.read_parquet(finished_run / "trials.parquet")
+    finals = trials[trials["final"]].set_index("trial_id")
+    taxonomy = load_taxonomy(tiny_bert, 2)
+    for point in points:
+        assert finals.loc[point["trial_id"], "status"] == "completed"
+        assert point["epoch"] == 2
+        assert point["trainable_params"] == taxonomy.count(point["units"])
+    done = finals[finals["status"] == "completed"]
+    mask = pareto_mask(done["metric"].to_numpy(), done["trainable_params"].to_numpy())
+    assert sorted(done.index[mask]) == sorted(p["trial_id"] for p in points)
+    assert all(pareto_mask([p["metric"] for p in points], [p["trainable_params"] for p in points]))
+
+
+def test_export_reproduces_the_trial_on_a_fresh_model(finished_run, tiny_bert, text_csv, tmp_path):
+    front = json.loads((finished_run / "frontier.json").read_text())
+    best = max(front["points"], key=lambda p: (p["metric"], -p["trainable_params"]))
+    assert export.main([str(finished_run), "--out", str(tmp_path / "best")]) == 0
+    spec = Spec.load(tmp_path / "best" / "spec.json")
+    assert spec.source["trial"] == best["trial_id"] and spec.metrics["accuracy"] == best["metric"]
+
+    model, _ = load_model(spec.model["name"], spec.model["num_labels"])
+    taxonomy = load_taxonomy(spec.model["name"], spec.model["num_labels"])
+    assert spec.apply(model, taxonomy) == spec.parameters
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == spec.trainable_params
+    load_tensors(model, tmp_path / "best" / spec.tensors)
+    task, splits = load_task(data=text_csv, text_column="review", label_column="sentiment")
+    data = encode(task, splits, load_tokenizer(tiny_bert), 16, 64, 24)
+    assert evaluate(model, data.validation)["accuracy"] == pytest.approx(best["metric"])
+
+
+def test_export_picks_by_budget(finished_run, tmp_path):
+    points = json.loads((finished_run / "frontier.json").read_text())["points"]
+    cheapest = min(points, key=lambda p: p["trainable_params"])
+    assert export.main([str(finished_run), "--max-params", str(cheapest["trainable_params"]),
+                        "--out", str(tmp_path / "cheap")]) == 0
+    assert Spec.load(tmp_path / "cheap" / "spec.json").source["trial"] == cheapest["trial_id"]
+    assert export.main([str(finished_run), "--max-params", "1"]) == 2
+    assert export.main([str(finished_run), "--min-metric", "1.01"]) == 2
+
+
+def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_csv, tmp_path, capsys):
+    bad_inputs = [
+        ["--model", str(tmp_path / "no-such-model")],
+        ["--label-column", "nope"],
+        ["--granularity", "neuron"],
+        ["--num-samples", "0"],
+    ]
+    (tmp_path / "one-class.csv").write_text("review,sentiment\n" + "nice film,pos\n" * 40)
+    for i, extra in enumerate(bad_inputs):
+        assert run.main(_args(tiny_bert, text_csv, tmp_path / "r", "--name", f"bad{i}", *extra)) == 2
+    args = _args(tiny_bert, tmp_path / "one-class.csv", tmp_path / "r", "--name", "oneclass")
+    assert run.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == len(bad_inputs) + 1 and all(line.startswith("error: ") for line in err)
+    assert "Traceback" not in "".join(err)
+    assert not list((tmp_path / "r").glob("*/frontier.json")) if (tmp_path / "r").exists() else True
+    assert export.main([str(tmp_path / "nothing-here")]) == 2
+
+
+def test_existing_run_name_is_refused(finished_run, tiny_bert, text_csv):
+    args = _args(tiny_bert, text_csv, finished_run.parent, "--name", "tiny")
+    assert run.main(args) == 2

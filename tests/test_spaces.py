@@ -1,0 +1,171 @@
+import json
+import random
+
+import optuna
+import pytest
+from transformers import AutoModelForSequenceClassification
+
+from spaces import (
+    MODULE_TYPES, SpaceConfig, Spec, SubnetworkSpace, UsageError, load_taxonomy, presets, reference_lr,
+    refs_from_switches, switches,
+)
+
+
+def trainable_count(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bert):
+    return load_taxonomy(tiny_bert, 2)
+
+
+@pytest.fixture()
+def tiny_model(tiny_bert):
+    return AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+
+
+def test_units_of_a_bert(tiny):
+    ids = [u.id for u in tiny.units]
+    assert ids[:2] == ["embeddings", "embeddings.norm"] and ids[-1] == "pooler"
+    assert [u.id for u in tiny.units if u.layer == 1] == [f"1.{m}" for m in MODULE_TYPES]
+    assert len(ids) == 2 * len(MODULE_TYPES) + 3
+    assert tiny.unassigned == ()  # every body parameter belongs to a unit
+    assert tiny.head == ("classifier.weight", "classifier.bias")
+    assert tiny.unit("0.ffn.norm").params == (
+        "bert.encoder.layer.0.output.LayerNorm.weight", "bert.encoder.layer.0.output.LayerNorm.bias")
+
+
+def test_counts_equal_requires_grad_after_apply(tiny, tiny_model):
+    rng = random.Random(0)
+    all_refs = [u.id for u in tiny.units]
+    for _ in range(30):
+        refs = [r + rng.choice(["", ":bias", ":weight"]) for r in rng.sample(all_refs, rng.randint(0, len(all_refs)))]
+        names = tiny.apply(tiny_model, refs)
+        assert trainable_count(tiny_model) == tiny.count(refs) == sum(tiny.param_numel[n] for n in names)
+
+
+def test_head_only_and_full(tiny, tiny_model):
+    tiny.apply(tiny_model, [])
+    assert trainable_count(tiny_model) == tiny.count([]) == 32 * 2 + 2
+    tiny.apply(tiny_model, [u.id for u in tiny.units])
+    assert trainable_count(tiny_model) == tiny.total_params == sum(p.numel() for p in tiny_model.parameters())
+
+
+def test_parts_split_weights_and_biases(tiny):
+    assert tiny.count(["0.query:bias"]) - tiny.count([]) == 32
+    assert tiny.count(["0.query:weight"]) - tiny.count([]) == 32 * 32
+    assert tiny.count(["0.query:bias", "0.query:weight"]) == tiny.count(["0.query"])
+
+
+def test_minilm_counts_without_loading_weights():
+    taxonomy = load_taxonomy("minilm", 2)
+    assert taxonomy.total_params == 22_713_986
+    assert taxonomy.count([f"{layer}.{m}" for layer in range(6) for m in ("attn.norm", "ffn.norm")]) == 770 + 12 * 768
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("7.query", "unknown unit '7.query'"),
+    ("0.querry", "unknown unit '0.querry'"),
+    ("0.query:gamma", "unknown part 'gamma'"),
+])
+def test_bad_references(tiny, ref, message):
+    with pytest.raises(UsageError, match=message):
+        tiny.count([ref])
+
+
+def test_unknown_model_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="model folder not found"):
+        load_taxonomy(str(tmp_path / "nope"), 2)
+
+
+def test_switches_by_granularity(tiny):
+    module = switches(tiny, "module")
+    assert list(module)[:8] == list(MODULE_TYPES) and module["query"] == ("0.query", "1.query")
+    assert switches(tiny, "layer")["layer1"] == tuple(f"1.{m}" for m in MODULE_TYPES)
+    assert len(switches(tiny, "unit")) == len(tiny.units)
+    with pytest.raises(UsageError):
+        switches(tiny, "head")
+
+
+def test_presets_are_the_papers_reference_points(tiny):
+    switch_units = switches(tiny, "module")
+    points = presets(tiny, "module")
+    count = {name: tiny.count(refs_from_switches(switch_units, values)) for name, values in points.items()}
+    biases = sum(n for name, n in tiny.param_numel.items() if name.endswith("bias") and name.startswith("bert."))
+    assert count["full"] == tiny.total_params
+    assert count["head"] == tiny.head_params
+    assert count["bitfit"] == tiny.head_params + biases
+    assert count["layernorm"] == tiny.head_params + 5 * 2 * 32  # embeddings + 2 per layer
+    assert count["ffn.in"] == tiny.head_params + 2 * (32 * 64 + 64)
+    assert set(presets(tiny, "layer")) == {"full", "head", "bitfit"}
+
+
+def test_reference_lr_grows_as_fewer_parameters_train():
+    lrs = [reference_lr(n, 10**7) for n in (10**7, 10**5, 10**3, 10)]
+    assert lrs == sorted(lrs) and lrs[0] == 5e-5 and lrs[-1] == 1e-2
+
+
+def test_define_by_run_space_in_a_real_study(tiny):
+    space = SubnetworkSpace(tiny, SpaceConfig(granularity="unit"))
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(5):
+        trial = study.ask()
+        constants = space(trial)
+        assert constants["trainable_params"] == tiny.count(constants["units"])
+        assert 1e-5 <= trial.params["lr"] <= 1e-2
+        study.tell(trial, [random.random(), constants["trainable_params"]])
+    assert len(study.best_trials) >= 1
+
+
+def test_seed_points_replay_through_optuna(tiny):
+    space = SubnetworkSpace(tiny)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    seeds = space.seed_points()
+    for point in seeds.values():
+        study.enqueue_trial(point)
+    for name, point in seeds.items():
+        trial = study.ask()
+        constants = space(trial)
+        assert trial.params == point
+        assert constants["units"] == refs_from_switches(space.switch_units, point)
+        study.tell(trial, [0.5, constants["trainable_params"]])
+
+
+def test_spec_round_trip_and_apply(tiny, tiny_model, tmp_path):
+    spec = Spec.from_units(tiny, ["1.ffn.norm", "0.value:bias"], metrics={"accuracy": 0.8})
+    path = spec.save(tmp_path / "spec.json")
+    loaded = Spec.load(path)
+    assert loaded == spec
+    names = loaded.apply(tiny_model, tiny)
+    assert names == spec.parameters
+    assert trainable_count(tiny_model) == spec.trainable_params
+
+
+def test_spec_for_another_model_is_rejected(tiny, tiny_bert_3_layers, tmp_path):
+    other = load_taxonomy(tiny_bert_3_layers, 2)
+    spec = Spec.from_units(other, ["2.query"])
+    with pytest.raises(UsageError, match="fingerprints differ"):
+        spec.validate(tiny)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(version=99), "version 99"),
+    (lambda d: d.update(format="other"), "not a ticketsearch spec"),
+    (lambda d: d.update(units=["0.nope"]), "unknown unit"),
+    (lambda d: d.update(trainable_params=1), "trainable_params does not match"),
+])
+def test_bad_specs(tiny, tmp_path, change, message):
+    data = json.loads(Spec.from_units(tiny, ["0.query"]).save(tmp_path / "s.json").read_text())
+    change(data)
+    (tmp_path / "s.json").write_text(json.dumps(data))
+    with pytest.raises(UsageError, match=message):
+        Spec.load(tmp_path / "s.json").validate(tiny)
+
+
+def test_space_is_picklable(tiny):
+    import pickle
+
+    space = pickle.loads(pickle.dumps(SubnetworkSpace(tiny)))
+    assert space.size() == 3 ** (len(MODULE_TYPES) + 3)
+    assert space(optuna.create_study().ask())["trainable_params"] >= tiny.head_params

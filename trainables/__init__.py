@@ -1,0 +1,23 @@
+"""What runs inside a trial: tasks and data, the fine-tuning loop, metrics, checkpoints.
+
+`trainables` imports `spaces`, never `search`.
+"""
+
+from trainables._data import Encoded, Split, Task, encode, load_task
+from trainables._finetune import TrialSettings, evaluate, finetune, load_tensors, save_state
+from trainables._model import load_model, load_tokenizer
+
+__all__ = [
+    "Encoded",
+    "Split",
+    "Task",
+    "TrialSettings",
+    "encode",
+    "evaluate",
+    "finetune",
+    "load_model",
+    "load_task",
+    "load_tensors",
+    "load_tokenizer",
+    "save_state",
+]

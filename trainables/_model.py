@@ -1,0 +1,24 @@
+"""Loading a pre-trained model with a fresh classification head, quietly and offline-friendly."""
+
+from __future__ import annotations
+
+import transformers
+from torch import nn
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from spaces import resolve_model
+
+transformers.utils.logging.set_verbosity_error()
+transformers.utils.logging.disable_progress_bar()
+
+
+def load_model(name: str, num_labels: int) -> tuple[nn.Module, list[str]]:
+    """The model with a `num_labels` head, and the names of parameters newly initialised (not pre-trained)."""
+    model, info = AutoModelForSequenceClassification.from_pretrained(
+        resolve_model(name), num_labels=num_labels, output_loading_info=True
+    )
+    return model, sorted(info["missing_keys"])
+
+
+def load_tokenizer(name: str):
+    return AutoTokenizer.from_pretrained(resolve_model(name))
