@@ -26,8 +26,9 @@ def pareto_plot(frame: pd.DataFrame, path: Path, metric: str, title: str, majori
     if len(front):
         ax.step(front["trainable_params"], front["metric"], where="post", c="tab:red", lw=1.5)
         ax.scatter(front["trainable_params"], front["metric"], s=40, c="tab:red", zorder=3, label="Pareto frontier")
-    for row in finals.dropna(subset=["preset"]).itertuples():
-        ax.annotate(row.preset, (row.trainable_params, row.metric), textcoords="offset points",
+    labelled = finals.dropna(subset=["preset"]).groupby(["trainable_params", "metric"])["preset"]
+    for (params, value), names in labelled:  # presets that land on the same point share one label
+        ax.annotate(" / ".join(sorted(names)), (params, value), textcoords="offset points",
                     xytext=(4, 4), fontsize=7, color="0.2")
     if majority is not None:
         ax.axhline(majority, c="0.5", ls=":", lw=1, label="majority class")

@@ -66,6 +66,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
 def _init_ray(args: argparse.Namespace) -> None:
     import ray
 
+    if ray.is_initialized():  # embedded use (tests, notebooks): run on the Ray already connected
+        return
     local = args.address is None
     # Ray 2.60 turns token auth on by default; a private local instance does not need it.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")

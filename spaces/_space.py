@@ -58,15 +58,16 @@ def refs_from_switches(switch_units: dict[str, tuple[str, ...]], values: dict[st
 def reference_lr(trainable_params: int, total_params: int) -> float:
     """Learning rate for a sub-network by its trainable fraction, used for presets and benchmarks.
 
-    Full fine-tuning wants a small rate (5e-5); the fewer parameters are trained, the larger
-    each step must be to move the model. lr = 5e-5 / sqrt(fraction), clipped to [5e-5, 1e-2]:
-    1.0 -> 5e-5, one module type of six layers (~4%) -> 2.5e-4, all LayerNorms (~0.05%) -> 2.3e-3,
-    head only (~0.003%) -> 8.6e-3. Checked on MiniLM/Rotten Tomatoes: LayerNorms at 3e-3 learn
-    (0.75 accuracy after 3 epochs on 1,024 rows), at 1e-2 diverge, at 1e-3 barely move.
+    Full fine-tuning wants a small rate; the fewer parameters are trained, the larger each step
+    must be to move the model. lr = 1e-4 / sqrt(fraction), clipped to [5e-5, 5e-3]: everything
+    -> 1e-4, one module type of six layers (~4%) -> 5e-4, all LayerNorms (~0.05%) -> 4.6e-3,
+    head only -> 5e-3. Measured on MiniLM / Rotten Tomatoes (768 rows, 3 epochs, linear decay):
+    LayerNorms reach 0.70 accuracy at 5e-3 but stay at the majority class at 2.3e-3 and at 1e-2;
+    full fine-tuning reaches 0.74 at 1e-4.
     """
     fraction = max(trainable_params / total_params, 1e-12)
-    lr = 5e-5 * fraction ** -0.5
-    return float(min(max(lr, 5e-5), 1e-2))
+    lr = 1e-4 * fraction ** -0.5
+    return float(min(max(lr, 5e-5), 5e-3))
 
 
 def presets(taxonomy: Taxonomy, granularity: str) -> dict[str, dict[str, str]]:

@@ -103,7 +103,7 @@ def test_presets_are_the_papers_reference_points(tiny):
 
 def test_reference_lr_grows_as_fewer_parameters_train():
     lrs = [reference_lr(n, 10**7) for n in (10**7, 10**5, 10**3, 10)]
-    assert lrs == sorted(lrs) and lrs[0] == 5e-5 and lrs[-1] == 1e-2
+    assert lrs == sorted(lrs) and lrs[0] == 1e-4 and lrs[-1] == 5e-3
 
 
 def test_define_by_run_space_in_a_real_study(tiny):
