@@ -7,19 +7,15 @@ from pathlib import Path
 
 import yaml
 
-from spaces import DEFAULT_MODEL, GRANULARITIES, UsageError
+from spaces import DEFAULT_MODEL, GRANULARITIES, ArgumentParser, UsageError
 
 SCHEDULERS = ("asha", "none")
 SAMPLERS = ("tpe", "nsga2", "random")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one clear line and exit code 2, through the same path as other bad input
-        raise UsageError(message)
-
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog="python -m search.run",
         description="Search which modules in which layers of a pre-trained encoder to fine-tune: "
         "the Pareto frontier of task metric vs. trainable parameters.",
@@ -37,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = p.add_argument_group("search")
     search.add_argument("--granularity", choices=GRANULARITIES, default="module")
+    search.add_argument("--modules", default=None,
+                        help="comma-separated module types / non-layer units that may be trained (default all)")
+    search.add_argument("--layers", default=None, help="layers that may be trained, FIRST-LAST (default all)")
+    search.add_argument("--max-params", type=int, default=None,
+                        help="never train a sub-network with more trainable parameters (head included)")
     search.add_argument("--num-samples", type=int, default=20, help="trials, reference points included")
     search.add_argument("--max-epochs", type=int, default=3, help="full budget of a trial, in epochs")
     search.add_argument("--scheduler", choices=SCHEDULERS, default="asha")

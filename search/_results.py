@@ -59,7 +59,7 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: Path, presets: di
         reached = len(history) and history["epoch"].max() >= max_epochs
         status = ERROR if result.error else (COMPLETED if reached else STOPPED)
         error = None if result.error is None else str(result.error).strip().splitlines()[-1][:500]
-        switches = {k: v for k, v in config.items() if k not in ("units", "trainable_params", "lr")}
+        switches = {k: v for k, v in config.items() if k not in ("units", "trainable_params", "lr", "selection")}
         checkpoint = None
         if result.checkpoint is not None:
             checkpoint = os.path.relpath(result.checkpoint.path, run_dir)
@@ -68,6 +68,7 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: Path, presets: di
             "status": status,
             "error": error,
             "preset": preset_of.get(json.dumps(switches, sort_keys=True)),
+            "selection": config.get("selection"),
             "trainable_params": int(config.get("trainable_params", 0)),
             "lr": float(config.get("lr", np.nan)),
             "units": list(config.get("units", [])),
@@ -131,6 +132,7 @@ def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, fl
             "fraction": row.trainable_params / run["total_params"],
             "lr": row.lr,
             "preset": row.preset,
+            "selection": row.selection,
             "units": list(row.units),
             "epoch": int(row.epoch),
             "checkpoint": row.checkpoint,

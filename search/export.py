@@ -9,22 +9,17 @@ tensors into it gives back the trial's model.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
-from spaces import Spec, UsageError, load_taxonomy
 from search._results import FRONTIER_FILE, RUN_FILE
+from spaces import ArgumentParser, Spec, UsageError, load_taxonomy
 
 TENSORS_FILE = "tensors.safetensors"
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
 
 
 def choose(points: list[dict], max_params: int | None = None, min_metric: float | None = None) -> dict:
@@ -79,17 +74,38 @@ def export(run_dir: Path, out: Path | None = None, max_params: int | None = None
     return out
 
 
+def save_model(out: Path) -> Path:
+    """Apply the exported spec and tensors to a fresh pre-trained model and save it whole, with its tokenizer."""
+    from trainables import load_model, load_tensors, load_tokenizer
+
+    spec = Spec.load(out / "spec.json")
+    name, num_labels = spec.model["name"], spec.model["num_labels"]
+    model, _ = load_model(name, num_labels)
+    spec.apply(model, load_taxonomy(name, num_labels))
+    load_tensors(model, out / spec.tensors)
+    labels = spec.source.get("label_names") or [str(i) for i in range(num_labels)]
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: i for i, label in enumerate(labels)}
+    model.save_pretrained(out / "model")
+    load_tokenizer(name).save_pretrained(out / "model")
+    return out / "model"
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    parser = _Parser(prog="python -m search.export", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m search.export", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument("--max-params", type=int, help="best metric within this many trainable parameters")
     pick.add_argument("--min-metric", type=float, help="fewest trainable parameters reaching this metric")
     parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/export/trial_ID)")
+    parser.add_argument("--save-model", action="store_true",
+                        help="also write a complete fine-tuned HF model folder (OUT/model, save_pretrained)")
     try:
         args = parser.parse_args(argv)
         out = export(args.run_dir, args.out, args.max_params, args.min_metric)
+        if args.save_model:
+            save_model(out)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -98,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trial {spec.source['trial']}: {spec.trainable_params:,} trainable params "
           f"({spec.trainable_params / spec.total_params:.3%}), {metric} {value:.4f}")
     print(f"wrote {out / 'spec.json'}\n      {out / TENSORS_FILE}")
+    if args.save_model:
+        print(f"      {out / 'model'} (complete model: AutoModelForSequenceClassification.from_pretrained)")
     return 0
 
 

@@ -14,12 +14,12 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
 from search._cli import parse_args
+from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,13 +44,28 @@ def _model_name(name: str) -> str:
     return str(path.resolve()) if path.exists() else name
 
 
+def _layer_range(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    first, sep, last = text.partition("-")
+    try:
+        return (int(first), int(last if sep else first))
+    except ValueError:
+        raise UsageError(f"--layers takes FIRST-LAST or one layer, e.g. 6-11, not '{text}'") from None
+
+
 def prepare(args: argparse.Namespace) -> Prepared:
     from trainables import encode, load_task, load_tokenizer
 
     task, splits = load_task(args.task, args.data, args.text_column, args.text_pair_column, args.label_column)
     model = _model_name(args.model)
     taxonomy = load_taxonomy(model, task.num_labels)
-    space = SubnetworkSpace(taxonomy, SpaceConfig(granularity=args.granularity))
+    space = SubnetworkSpace(taxonomy, SpaceConfig(
+        granularity=args.granularity,
+        modules=tuple(args.modules.split(",")) if args.modules else None,
+        layers=_layer_range(args.layers),
+        max_params=args.max_params,
+    ))
     seeds = space.seed_points() if args.reference_points else {}
     if len(seeds) > args.num_samples:
         keep = ("full", "head", "layernorm", "bitfit")
@@ -169,18 +184,17 @@ def build_tuner(prep: Prepared, progress):
     )
 
 
-def _describe_selection(config_json: str, switch_names) -> str:
-    config = json.loads(config_json)
-    on = [f"{name}" + ("" if config[name] == "all" else f":{config[name]}")
-          for name in switch_names if config.get(name, "off") != "off"]
-    return ", ".join(on) if on else "head only"
-
-
 def report(prep: Prepared, results, elapsed: float) -> Path:
     from search._pareto import reference_point
     from search._plots import pareto_plot
     from search._results import (
-        FRONTIER_FILE, RUN_FILE, frontier, frontier_document, trial_rows, write_json, write_trials,
+        FRONTIER_FILE,
+        RUN_FILE,
+        frontier,
+        frontier_document,
+        trial_rows,
+        write_json,
+        write_trials,
     )
 
     metric, run_dir = prep.task.metric, prep.run_dir
@@ -188,7 +202,6 @@ def report(prep: Prepared, results, elapsed: float) -> Path:
                        {k: {s: v for s, v in p.items() if s != "lr"} for k, p in prep.seeds.items()})
     if frame.empty:
         raise RuntimeError("no trial reported a result")
-    frame["selection"] = [_describe_selection(c, prep.space.switch_units) for c in frame["config"]]
     write_trials(frame, run_dir, metric)
     run = json.loads((run_dir / RUN_FILE).read_text())
     majority = prep.data.majority_accuracy()
@@ -198,8 +211,6 @@ def report(prep: Prepared, results, elapsed: float) -> Path:
                 f"{prep.args.model} on {prep.task.name}: {frame['trial_id'].nunique()} trials, "
                 f"{prep.args.max_epochs} epochs", majority)
     document = frontier_document(front, run, reference)
-    for point, selection in zip(document["points"], front["selection"]):
-        point["selection"] = selection
     document["elapsed_seconds"] = round(elapsed, 1)
     document["trials"] = {s: int(n) for s, n in frame[frame["final"]]["status"].value_counts().items()}
     write_json(run_dir / FRONTIER_FILE, document)  # written last: its presence marks a finished run

@@ -3,13 +3,14 @@
 `spaces` imports neither `search` nor `trainables`.
 """
 
-from spaces._errors import UsageError
+from spaces._errors import ArgumentParser, UsageError
 from spaces._models import DEFAULT_MODEL, load_config, resolve_model
 from spaces._space import (
     GRANULARITIES,
     SWITCH_VALUES,
     SpaceConfig,
     SubnetworkSpace,
+    describe_switches,
     presets,
     reference_lr,
     refs_from_switches,
@@ -19,6 +20,7 @@ from spaces._spec import Spec
 from spaces._taxonomy import MODULE_TYPES, Taxonomy, Unit, load_taxonomy
 
 __all__ = [
+    "ArgumentParser",
     "DEFAULT_MODEL",
     "GRANULARITIES",
     "MODULE_TYPES",
@@ -29,6 +31,7 @@ __all__ = [
     "Taxonomy",
     "Unit",
     "UsageError",
+    "describe_switches",
     "load_config",
     "load_taxonomy",
     "presets",

@@ -14,17 +14,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spaces._errors import UsageError
-from spaces._taxonomy import NORM_TYPES, Taxonomy
+from spaces._taxonomy import Taxonomy
 
 GRANULARITIES = ("module", "layer", "unit")
 SWITCH_VALUES = ("off", "bias", "weight", "all")
 
 
-def switches(taxonomy: Taxonomy, granularity: str) -> dict[str, tuple[str, ...]]:
-    """Switch name -> the unit ids it turns on, for one granularity."""
+def switches(
+    taxonomy: Taxonomy,
+    granularity: str,
+    modules: tuple[str, ...] | None = None,
+    layers: tuple[int, int] | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """Switch name -> the unit ids it turns on, for one granularity.
+
+    `modules` keeps only these module types and non-layer units (e.g. `("query", "attn.norm",
+    "pooler")`); `layers` keeps only layers `first..last` (inclusive). Empty switches are dropped.
+    """
     if granularity not in GRANULARITIES:
         raise UsageError(f"unknown granularity '{granularity}' (use one of {', '.join(GRANULARITIES)})")
-    layer_units = [u for u in taxonomy.units if u.layer is not None]
+    known = (*taxonomy.module_types, *taxonomy.extra_units)
+    if modules is not None:
+        unknown = [m for m in modules if m not in known]
+        if unknown:
+            raise UsageError(f"unknown module '{unknown[0]}' for {taxonomy.name} (known: {', '.join(known)})")
+    if layers is not None:
+        first, last = layers
+        if not 0 <= first <= last < taxonomy.num_layers:
+            raise UsageError(f"layer range {first}..{last} is outside 0..{taxonomy.num_layers - 1}")
+
+    def kept(unit) -> bool:
+        name = unit.module if unit.layer is not None else unit.id
+        in_layers = unit.layer is None or layers is None or layers[0] <= unit.layer <= layers[1]
+        return in_layers and (modules is None or name in modules)
+
+    layer_units = [u for u in taxonomy.units if u.layer is not None and kept(u)]
     out: dict[str, tuple[str, ...]] = {}
     if granularity == "module":
         for module in taxonomy.module_types:
@@ -34,7 +58,10 @@ def switches(taxonomy: Taxonomy, granularity: str) -> dict[str, tuple[str, ...]]
             out[f"layer{layer}"] = tuple(u.id for u in layer_units if u.layer == layer)
     else:
         out.update({u.id: (u.id,) for u in layer_units})
-    out.update({unit_id: (unit_id,) for unit_id in taxonomy.extra_units})
+    out.update({u.id: (u.id,) for u in taxonomy.units if u.layer is None and kept(u)})
+    out = {name: unit_ids for name, unit_ids in out.items() if unit_ids}
+    if not out:
+        raise UsageError("the module and layer constraints leave nothing to search")
     return out
 
 
@@ -70,31 +97,45 @@ def reference_lr(trainable_params: int, total_params: int) -> float:
     return float(min(max(lr, 5e-5), 5e-3))
 
 
-def presets(taxonomy: Taxonomy, granularity: str) -> dict[str, dict[str, str]]:
-    """The paper's reference points as switch values, for the presets a granularity can express.
+def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None) -> dict[str, dict[str, str]]:
+    """The paper's reference points as switch values, for the presets a space can express exactly.
 
     `full`, `head` (everything frozen but the head), `bitfit` (all biases), `layernorm` (every
-    LayerNorm), and each module type alone (module and unit granularity).
+    LayerNorm), and each module type alone. A preset is left out where the granularity or the
+    constraints cannot express it (module types alone at layer granularity; `full` when some
+    modules are excluded).
     """
-    switch_units = switches(taxonomy, granularity)
+    everything = switches(taxonomy, "unit")  # what each preset means, unit by unit
+    switch_units = switches(taxonomy, granularity, modules, layers)
     unit_module = {u.id: u.module for u in taxonomy.units}
 
-    def where(predicate, value="all") -> dict[str, str]:
+    def where(switch_set, predicate, value="all") -> dict[str, str]:
         return {
             name: value if all(predicate(unit_module[u]) for u in units) else "off"
-            for name, units in switch_units.items()
+            for name, units in switch_set.items()
         }
 
-    out = {
-        "full": {name: "all" for name in switch_units},
-        "head": {name: "off" for name in switch_units},
-        "bitfit": {name: "bias" for name in switch_units},
+    wanted = {
+        "full": lambda m: True,
+        "head": lambda m: False,
+        "bitfit": (lambda m: True, "bias"),
+        "layernorm": lambda m: m in taxonomy.norm_types or m == "embeddings.norm",
+        **{module: (lambda m, module=module: m == module) for module in taxonomy.module_types},
     }
-    if granularity != "layer":
-        out["layernorm"] = where(lambda m: m in NORM_TYPES or m == "embeddings.norm")
-        for module in taxonomy.module_types:
-            out[module] = where(lambda m, module=module: m == module)
+    out = {}
+    for name, rule in wanted.items():
+        predicate, value = rule if isinstance(rule, tuple) else (rule, "all")
+        target = set(refs_from_switches(everything, where(everything, predicate, value)))
+        values = where(switch_units, predicate, value)
+        if set(refs_from_switches(switch_units, values)) == target:
+            out[name] = values
     return out
+
+
+def describe_switches(values: dict[str, str]) -> str:
+    """A short human description of switch values: `"query, ffn.norm:bias"`, or `"head only"`."""
+    on = [name + ("" if v == "all" else f":{v}") for name, v in values.items() if v != "off"]
+    return ", ".join(on) if on else "head only"
 
 
 @dataclass(frozen=True)
@@ -103,13 +144,18 @@ class SpaceConfig:
 
     `values` are the switch values on offer (`"off"` is always one). The default adds `"bias"` to
     on/off so BitFit-style selections are reachable; `"weight"` is rarely worth the extra choices.
-    The learning rate is searched log-uniformly in [lr_min, lr_max].
+    The learning rate is searched log-uniformly in [lr_min, lr_max]. `modules` and `layers`
+    restrict what can be switched on; `max_params` caps the trainable parameters (head included)
+    of every proposed sub-network.
     """
 
     granularity: str = "module"
     values: tuple[str, ...] = ("off", "bias", "all")
     lr_min: float = 1e-5
     lr_max: float = 1e-2
+    modules: tuple[str, ...] | None = None
+    layers: tuple[int, int] | None = None
+    max_params: int | None = None
 
 
 class SubnetworkSpace:
@@ -117,7 +163,11 @@ class SubnetworkSpace:
 
     A module-level class (not a closure) because Ray pickles the space. Calling it on an Optuna
     trial suggests every switch and the learning rate, and returns the constants a trial needs:
-    the unit references and their exact trainable-parameter count.
+    the unit references, their exact trainable-parameter count and a readable selection.
+
+    With `max_params`, a suggestion over the budget is repaired deterministically: the switch
+    that costs the most parameters is turned off until the selection fits. The objective seen by
+    the sampler stays a fixed function of its parameters, and nothing over budget is trained.
     """
 
     def __init__(self, taxonomy: Taxonomy, config: SpaceConfig = SpaceConfig()):
@@ -126,32 +176,58 @@ class SubnetworkSpace:
             raise UsageError(f"switch values must include 'off' and come from {', '.join(SWITCH_VALUES)}")
         if not 0 < config.lr_min < config.lr_max:
             raise UsageError("learning-rate range must satisfy 0 < lr_min < lr_max")
+        if config.max_params is not None and config.max_params < taxonomy.head_params:
+            raise UsageError(
+                f"--max-params {config.max_params:,} is below the head alone ({taxonomy.head_params:,} params)"
+            )
         self.taxonomy = taxonomy
         self.config = config
-        self.switch_units = switches(taxonomy, config.granularity)
+        self.switch_units = switches(taxonomy, config.granularity, config.modules, config.layers)
+
+    def fit_budget(self, values: dict[str, str]) -> dict[str, str]:
+        """Switch values within `max_params`: the costliest switch goes off until the selection fits."""
+        values = dict(values)
+        budget = self.config.max_params
+        if budget is None:
+            return values
+        while self.taxonomy.count(refs_from_switches(self.switch_units, values)) > budget:
+            def saving(name):
+                without = {**values, name: "off"}
+                return -self.taxonomy.count(refs_from_switches(self.switch_units, without))
+
+            on = [name for name, v in values.items() if v != "off" and name in self.switch_units]
+            values[max(on, key=saving)] = "off"
+        return values
 
     def __call__(self, trial) -> dict:
         values = {name: trial.suggest_categorical(name, list(self.config.values)) for name in self.switch_units}
         trial.suggest_float("lr", self.config.lr_min, self.config.lr_max, log=True)
+        values = self.fit_budget(values)
         refs = refs_from_switches(self.switch_units, values)
-        return {"units": refs, "trainable_params": self.taxonomy.count(refs)}
+        return {
+            "units": refs,
+            "trainable_params": self.taxonomy.count(refs),
+            "selection": describe_switches(values),
+        }
 
     def size(self) -> int:
-        """Number of distinct sub-networks (learning rate aside)."""
+        """Number of distinct switch settings (learning rate aside)."""
         return len(self.config.values) ** len(self.switch_units)
 
     def seed_points(self) -> dict[str, dict]:
         """Presets as points to evaluate: switch values plus a learning rate by `reference_lr`.
 
-        A preset that uses a switch value the space does not offer (e.g. BitFit without "bias")
-        is left out, since Optuna rejects values outside a distribution.
+        Left out: a preset that uses a switch value the space does not offer (Optuna rejects
+        values outside a distribution), or one over the parameter budget.
         """
         out = {}
-        for name, values in presets(self.taxonomy, self.config.granularity).items():
-            if not set(values.values()) <= set(self.config.values):
+        config = self.config
+        for name, values in presets(self.taxonomy, config.granularity, config.modules, config.layers).items():
+            if not set(values.values()) <= set(config.values):
                 continue
             n = self.taxonomy.count(refs_from_switches(self.switch_units, values))
-            lr = reference_lr(n, self.taxonomy.total_params)
-            lr = min(max(lr, self.config.lr_min), self.config.lr_max)
+            if config.max_params is not None and n > config.max_params:
+                continue
+            lr = min(max(reference_lr(n, self.taxonomy.total_params), config.lr_min), config.lr_max)
             out[name] = {**values, "lr": lr}
         return out

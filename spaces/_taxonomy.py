@@ -30,9 +30,10 @@ PARTS = ("weight", "bias")
 class ArchMap:
     """Where the canonical pieces live in one architecture, relative to its base model.
 
-    `layers` is the path of the repeated layer list; `modules` maps each canonical module type to
-    module paths inside one layer; `extras` maps non-layer units to module paths in the base model.
-    A path that an instance lacks (no pooler, no embedding projection) is skipped.
+    `layers` is the path of the repeated layer list; a `*` in it runs over a list of lists
+    (ALBERT's layer groups). `modules` maps each canonical module type to module paths inside one
+    layer; `extras` maps non-layer units to module paths in the base model. A path that an
+    instance lacks (no pooler, no embedding projection) is skipped.
     """
 
     layers: str
@@ -40,6 +41,20 @@ class ArchMap:
     extras: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+_EMBEDDINGS = (
+    "embeddings.word_embeddings",
+    "embeddings.position_embeddings",
+    "embeddings.token_type_embeddings",
+    "embeddings_project",  # ELECTRA, when embedding size != hidden size
+    "encoder.embedding_hidden_mapping_in",  # ALBERT's projection from embedding to hidden size
+    "encoder.rel_embeddings",  # DeBERTa-v2 relative positions
+    "encoder.relative_attention_bias",  # MPNet relative positions
+)
+_EXTRAS = {
+    "embeddings": _EMBEDDINGS,
+    "embeddings.norm": ("embeddings.LayerNorm", "encoder.LayerNorm"),  # the latter: DeBERTa-v2's rel-embedding norm
+    "pooler": ("pooler.dense", "pooler"),
+}
 _BERT = ArchMap(
     layers="encoder.layer",
     modules={
@@ -52,25 +67,63 @@ _BERT = ArchMap(
         "ffn.out": ("output.dense",),
         "ffn.norm": ("output.LayerNorm",),
     },
-    extras={
-        "embeddings": (
-            "embeddings.word_embeddings",
-            "embeddings.position_embeddings",
-            "embeddings.token_type_embeddings",
-            "embeddings_project",  # ELECTRA, when embedding size != hidden size
-        ),
-        "embeddings.norm": ("embeddings.LayerNorm",),
-        "pooler": ("pooler.dense",),
+    extras=_EXTRAS,
+)
+_DEBERTA_V2 = ArchMap(
+    layers="encoder.layer",
+    modules={**_BERT.modules,
+             # relative-position projections (when keys are not shared) belong to query and key
+             "query": ("attention.self.query_proj", "attention.self.pos_query_proj"),
+             "key": ("attention.self.key_proj", "attention.self.pos_key_proj"),
+             "value": ("attention.self.value_proj",)},
+    extras=_EXTRAS,
+)
+_MPNET = ArchMap(
+    layers="encoder.layer",
+    modules={**_BERT.modules, "query": ("attention.attn.q",), "key": ("attention.attn.k",),
+             "value": ("attention.attn.v",), "attn.out": ("attention.attn.o",), "attn.norm": ("attention.LayerNorm",)},
+    extras=_EXTRAS,
+)
+_DISTILBERT = ArchMap(
+    layers="transformer.layer",
+    modules={
+        "query": ("attention.q_lin",),
+        "key": ("attention.k_lin",),
+        "value": ("attention.v_lin",),
+        "attn.out": ("attention.out_lin",),
+        "attn.norm": ("sa_layer_norm",),
+        "ffn.in": ("ffn.lin1",),
+        "ffn.out": ("ffn.lin2",),
+        "ffn.norm": ("output_layer_norm",),
     },
+    extras=_EXTRAS,
+)
+_ALBERT = ArchMap(
+    layers="encoder.albert_layer_groups.*.albert_layers",
+    modules={
+        "query": ("attention.query",),
+        "key": ("attention.key",),
+        "value": ("attention.value",),
+        "attn.out": ("attention.dense",),
+        "attn.norm": ("attention.LayerNorm",),
+        "ffn.in": ("ffn",),
+        "ffn.out": ("ffn_output",),
+        "ffn.norm": ("full_layer_layer_norm",),
+    },
+    extras=_EXTRAS,
 )
 
-# model_type (from config.json) -> map. These share BERT's module names.
+# model_type (from config.json) -> map.
 ARCHITECTURES: dict[str, ArchMap] = {
     "bert": _BERT,
     "roberta": _BERT,
     "xlm-roberta": _BERT,
     "camembert": _BERT,
     "electra": _BERT,
+    "deberta-v2": _DEBERTA_V2,
+    "mpnet": _MPNET,
+    "distilbert": _DISTILBERT,
+    "albert": _ALBERT,
 }
 
 
@@ -89,46 +142,108 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
     return unit_id, (part or None)
 
 
+def _is_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.LayerNorm) or "norm" in type(module).__name__.lower()
+
+
+def _layer_paths(base: nn.Module, pattern: str) -> list[str]:
+    """Paths of the layers matched by `pattern` (one `*` runs over a list of layer lists)."""
+    if "*" not in pattern:
+        return [f"{pattern}.{i}" for i in range(len(base.get_submodule(pattern)))]
+    outer, inner = pattern.split(".*.")
+    return [
+        f"{outer}.{g}.{inner}.{i}"
+        for g in range(len(base.get_submodule(outer)))
+        for i in range(len(base.get_submodule(f"{outer}.{g}.{inner}")))
+    ]
+
+
+def _generic_map(base: nn.Module) -> tuple[list[str], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Discover layers and module types of an unmapped architecture.
+
+    The layers are the largest `ModuleList` of identical blocks; a module type is each module
+    with its own parameters inside a block (its path in the block names it, e.g.
+    `attention.self.query`). Outside the layers, modules under a path with "embed" become the
+    `embeddings` unit (norms among them `embeddings.norm`), and "pooler" the `pooler` unit.
+    """
+    def size(module):
+        return sum(p.numel() for p in module.parameters())
+
+    candidates = [
+        (size(mod), path) for path, mod in base.named_modules()
+        if isinstance(mod, nn.ModuleList) and len(mod) > 0 and len({type(m) for m in mod}) == 1 and size(mod)
+    ]
+    if not candidates:
+        raise UsageError("found no repeated layer list in this model: its units cannot be discovered")
+    layer_list_path = max(candidates)[1]
+    first = base.get_submodule(f"{layer_list_path}.0")
+    modules = {
+        path: (path,) for path, mod in first.named_modules()
+        if path and any(True for _ in mod.parameters(recurse=False))
+    }
+    if not modules:
+        raise UsageError(f"the layers at '{layer_list_path}' hold no parameters: nothing to train")
+    extras: dict[str, list[str]] = {"embeddings": [], "embeddings.norm": [], "pooler": []}
+    for path, mod in base.named_modules():
+        if not path or path.startswith(layer_list_path) or not any(True for _ in mod.parameters(recurse=False)):
+            continue
+        if "embed" in path.lower():
+            extras["embeddings.norm" if _is_norm(mod) else "embeddings"].append(path)
+        elif "pooler" in path.lower():
+            extras["pooler"].append(path)
+    layers = [f"{layer_list_path}.{i}" for i in range(len(base.get_submodule(layer_list_path)))]
+    return layers, modules, {k: tuple(v) for k, v in extras.items()}
+
+
 class Taxonomy:
-    """The units of one model with a classification head, and every parameter's size."""
+    """The units of one model with a classification head, and every parameter's size.
+
+    Known architectures (see ARCHITECTURES) use the canonical module names; any other encoder
+    gets a generic discovery (`generic` is then True, and module types keep the model's own names).
+    """
 
     def __init__(self, model: nn.Module, name: str):
-        model_type = model.config.model_type
-        if model_type not in ARCHITECTURES:
-            known = ", ".join(sorted(ARCHITECTURES))
-            raise UsageError(f"no module map for model type '{model_type}' (known: {known})")
-        arch = ARCHITECTURES[model_type]
-        prefix = model.base_model_prefix
-        base = getattr(model, prefix)
-
         self.name = name
-        self.model_type = model_type
+        self.model_type = model.config.model_type
         self.architecture = type(model).__name__
         self.num_labels = model.config.num_labels
+        prefix = model.base_model_prefix
+        base = getattr(model, prefix)
         # named_parameters() yields a shared tensor once, so shared weights are counted once.
         self.param_numel: dict[str, int] = {n: p.numel() for n, p in model.named_parameters()}
         self._shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
 
-        def params_under(paths: tuple[str, ...]) -> tuple[str, ...]:
+        self.generic = self.model_type not in ARCHITECTURES
+        if self.generic:
+            layer_paths, modules, extras = _generic_map(base)
+            first = base.get_submodule(layer_paths[0])
+            self.norm_types = tuple(m for m, (path,) in modules.items() if _is_norm(first.get_submodule(path)))
+        else:
+            arch = ARCHITECTURES[self.model_type]
+            layer_paths, modules, extras = _layer_paths(base, arch.layers), arch.modules, arch.extras
+            self.norm_types = NORM_TYPES
+
+        def params_under(paths) -> tuple[str, ...]:
             heads = tuple(f"{prefix}.{p}." for p in paths)
             return tuple(n for n in self.param_numel if n.startswith(heads))
 
         units: list[Unit] = []
-        for unit_id, paths in arch.extras.items():
+        for unit_id, paths in extras.items():
             if unit_id != "pooler" and (names := params_under(paths)):
                 units.append(Unit(unit_id, unit_id, None, names))
-        layer_list = base.get_submodule(arch.layers)
-        for layer in range(len(layer_list)):
-            for module, paths in arch.modules.items():
-                names = params_under(tuple(f"{arch.layers}.{layer}.{p}" for p in paths))
-                if names:
+        for layer, layer_path in enumerate(layer_paths):
+            for module, paths in modules.items():
+                if names := params_under(f"{layer_path}.{p}" for p in paths):
                     units.append(Unit(f"{layer}.{module}", module, layer, names))
-        if names := params_under(arch.extras.get("pooler", ())):
+        if names := params_under(extras.get("pooler", ())):
             units.append(Unit("pooler", "pooler", None, names))
 
         self.units = units
         self._by_id = {u.id: u for u in units}
-        self.num_layers = len(layer_list)
+        self.num_layers = len(layer_paths)
+        # ALBERT applies one layer's weights at every depth: units are shared, counts are not multiplied.
+        self.layer_applications = int(getattr(model.config, "num_hidden_layers", self.num_layers))
+        self._module_order = tuple(modules)
         in_units = {n for u in units for n in u.params}
         self.head = tuple(n for n in self.param_numel if not n.startswith(prefix + "."))
         self.unassigned = tuple(
@@ -149,7 +264,7 @@ class Taxonomy:
     @property
     def module_types(self) -> tuple[str, ...]:
         present = {u.module for u in self.units if u.layer is not None}
-        return tuple(m for m in MODULE_TYPES if m in present)
+        return tuple(m for m in self._module_order if m in present)
 
     @property
     def extra_units(self) -> tuple[str, ...]:
@@ -200,5 +315,6 @@ def load_taxonomy(name: str, num_labels: int = 2) -> Taxonomy:
         try:
             model = AutoModelForSequenceClassification.from_config(config)
         except ValueError as exc:
-            raise UsageError(f"model '{name}' has no sequence-classification form: {exc}") from exc
+            reason = str(exc).splitlines()[0]
+            raise UsageError(f"model '{name}' has no sequence-classification form: {reason}") from None
     return Taxonomy(model, name)

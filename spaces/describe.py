@@ -1,24 +1,21 @@
 """`python -m spaces.describe MODEL`: the units of a model and what each one costs to train.
 
+With `--spec spec.json`, checks instead that a spec fits MODEL (exit code 2 if not).
+
 Counts come from the model's config alone (weights are not loaded). MODEL is an alias
 (`minilm`), a local folder or a hub id.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
-from spaces._errors import UsageError
+from spaces._errors import ArgumentParser, UsageError
 from spaces._space import GRANULARITIES, switches
+from spaces._spec import Spec
 from spaces._taxonomy import load_taxonomy
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
 
 
 def describe(model: str, granularity: str = "unit", num_labels: int = 2) -> dict:
@@ -36,6 +33,8 @@ def describe(model: str, granularity: str = "unit", num_labels: int = 2) -> dict
         "model_type": taxonomy.model_type,
         "architecture": taxonomy.architecture,
         "layers": taxonomy.num_layers,
+        "layer_applications": taxonomy.layer_applications,
+        "generic": taxonomy.generic,
         "granularity": granularity,
         "total_params": total,
         "head_params": taxonomy.head_params,
@@ -45,15 +44,31 @@ def describe(model: str, granularity: str = "unit", num_labels: int = 2) -> dict
     }
 
 
+def _check_spec(model: str, path: str, as_json: bool) -> int:
+    spec = Spec.load(path)
+    taxonomy = load_taxonomy(model, spec.model.get("num_labels", 2))
+    spec.validate(taxonomy)
+    if as_json:
+        print(json.dumps({"model": model, "valid": True, "units": spec.units,
+                          "trainable_params": spec.trainable_params}, indent=2))
+        return 0
+    print(f"{path} fits {model}: {len(spec.units)} units, {spec.trainable_params:,} trainable parameters "
+          f"({spec.trainable_params / taxonomy.total_params:.4%}), metrics {spec.metrics}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    parser = _Parser(prog="python -m spaces.describe", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m spaces.describe", description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("--granularity", choices=GRANULARITIES, default="unit")
     parser.add_argument("--num-labels", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--spec", help="check that this spec.json fits MODEL and show what it trains")
     try:
         args = parser.parse_args(argv)
+        if args.spec:
+            return _check_spec(args.model, args.spec, args.json)
         info = describe(args.model, args.granularity, args.num_labels)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -63,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{info['model']}: {info['architecture']}, {info['layers']} layers, {info['total_params']:,} parameters "
           f"(head {info['head_params']:,}, always trainable)")
+    if info["layer_applications"] != info["layers"]:
+        print(f"one set of layer weights is shared across {info['layer_applications']} layers: "
+              "its units are shared, and counted once")
+    if info["generic"]:
+        print(f"no module map for model type '{info['model_type']}': units found by generic discovery "
+              "(the modules inside the repeated layer list, named by their own paths)")
     print(f"{'switch':<18} {'weights':>12} {'biases':>9} {'total':>12} {'fraction':>9}")
     for row in info["switches"]:
         print(f"{row['switch']:<18} {row['weight_params']:>12,} {row['bias_params']:>9,} {row['params']:>12,} "

@@ -15,7 +15,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification  # noqa: E402
+from transformers import (  # noqa: E402
+    AlbertConfig,
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    DebertaV2Config,
+    DistilBertConfig,
+    ElectraConfig,
+    MPNetConfig,
+    RobertaConfig,
+    RoFormerConfig,
+    XLMRobertaConfig,
+)
 
 from spaces import resolve_model  # noqa: E402
 
@@ -30,6 +43,45 @@ def make_tiny_bert(folder: Path, layers: int = 2, hidden: int = 32, seed: int = 
     BertForSequenceClassification(config).bert.save_pretrained(folder)
     AutoTokenizer.from_pretrained(resolve_model("minilm")).save_pretrained(folder)
     return folder
+
+
+_SIZE = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+             max_position_embeddings=128)
+# One tiny config per architecture family; all use MiniLM's (BERT) vocabulary so one tokenizer serves.
+TINY_CONFIGS = {
+    "bert": lambda: BertConfig(**_SIZE),
+    "roberta": lambda: RobertaConfig(**_SIZE),
+    "xlm-roberta": lambda: XLMRobertaConfig(**_SIZE),
+    "electra": lambda: ElectraConfig(**_SIZE, embedding_size=16),
+    "albert": lambda: AlbertConfig(**_SIZE, embedding_size=16),
+    "deberta-v2": lambda: DebertaV2Config(**_SIZE, relative_attention=True, position_buckets=8, share_att_key=False,
+                                          norm_rel_ebd="layer_norm", pos_att_type=["p2c", "c2p"]),
+    "mpnet": lambda: MPNetConfig(**_SIZE),
+    "distilbert": lambda: DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                                           max_position_embeddings=128),
+    "roformer": lambda: RoFormerConfig(**_SIZE),  # no module map: generic discovery
+}
+
+
+def make_tiny(folder: Path, family: str, seed: int = 0) -> Path:
+    """A randomly initialised encoder of one family with MiniLM's tokenizer, as a plain HF folder."""
+    torch.manual_seed(seed)
+    AutoModel.from_config(TINY_CONFIGS[family]()).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(resolve_model("minilm")).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """family -> folder, built on first use."""
+    built: dict[str, str] = {}
+
+    def get(family: str) -> str:
+        if family not in built:
+            built[family] = str(make_tiny(tmp_path_factory.mktemp(f"tiny-{family}"), family))
+        return built[family]
+
+    return get
 
 
 @pytest.fixture(scope="session")

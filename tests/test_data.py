@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import make_text_file
+
 from spaces import UsageError
 from trainables import encode, load_task, load_tokenizer
 from trainables._batches import eval_batches, train_batches

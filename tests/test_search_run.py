@@ -2,10 +2,8 @@
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from search import export, run
 from search._pareto import pareto_mask
@@ -110,3 +108,44 @@ def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_c
 def test_existing_run_name_is_refused(finished_run, tiny_bert, text_csv):
     args = _args(tiny_bert, text_csv, finished_run.parent, "--name", "tiny")
     assert run.main(args) == 2
+
+
+def test_export_a_complete_model_folder(finished_run, text_csv, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    assert export.main([str(finished_run), "--out", str(tmp_path / "e"), "--save-model"]) == 0
+    spec = Spec.load(tmp_path / "e" / "spec.json")
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "e" / "model")
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "e" / "model")
+    task, splits = load_task(data=text_csv, text_column="review", label_column="sentiment")
+    data = encode(task, splits, tokenizer, 16, 64, 24)
+    assert evaluate(model, data.validation)["accuracy"] == pytest.approx(spec.metrics["accuracy"])
+
+
+def test_spec_check_cli(finished_run, tiny_bert, tiny_bert_3_layers, tmp_path, capsys):
+    from spaces import describe as describe_cli
+
+    assert export.main([str(finished_run), "--out", str(tmp_path / "s")]) == 0
+    spec_path = str(tmp_path / "s" / "spec.json")
+    assert describe_cli.main([tiny_bert, "--spec", spec_path]) == 0
+    capsys.readouterr()
+    assert describe_cli.main([tiny_bert_3_layers, "--spec", spec_path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: spec is for model") and "\n" not in err
+
+
+@pytest.mark.parametrize("family", ["roberta", "electra", "albert", "deberta-v2", "mpnet", "distilbert", "roformer"])
+def test_search_runs_on_every_architecture_family(ray_session, tiny_models, tmp_path, family):
+    from conftest import make_text_file
+
+    data = make_text_file(tmp_path / "three.csv", rows=90, classes=("a", "b", "c"))
+    args = ["--model", tiny_models(family), "--data", str(data), "--text-column", "review",
+            "--label-column", "sentiment", "--results-dir", str(tmp_path), "--name", family,
+            "--max-epochs", "1", "--num-samples", "2", "--train-size", "32", "--eval-size", "16",
+            "--max-length", "16", "--scheduler", "none"]
+    assert run.main(args) == 0
+    trials = pd.read_parquet(tmp_path / family / "trials.parquet")
+    assert set(trials["status"]) == {"completed"} and set(trials["preset"]) == {"full", "head"}
+    front = json.loads((tmp_path / family / "frontier.json").read_text())
+    assert front["points"] and front["model"] == tiny_models(family)

@@ -6,8 +6,16 @@ import pytest
 from transformers import AutoModelForSequenceClassification
 
 from spaces import (
-    MODULE_TYPES, SpaceConfig, Spec, SubnetworkSpace, UsageError, load_taxonomy, presets, reference_lr,
-    refs_from_switches, switches,
+    MODULE_TYPES,
+    SpaceConfig,
+    Spec,
+    SubnetworkSpace,
+    UsageError,
+    load_taxonomy,
+    presets,
+    reference_lr,
+    refs_from_switches,
+    switches,
 )
 
 
@@ -169,3 +177,29 @@ def test_space_is_picklable(tiny):
     space = pickle.loads(pickle.dumps(SubnetworkSpace(tiny)))
     assert space.size() == 3 ** (len(MODULE_TYPES) + 3)
     assert space(optuna.create_study().ask())["trainable_params"] >= tiny.head_params
+
+
+def test_module_and_layer_constraints(tiny):
+    restricted = switches(tiny, "unit", modules=("query", "attn.norm", "pooler"), layers=(1, 1))
+    assert list(restricted) == ["1.query", "1.attn.norm", "pooler"]
+    with pytest.raises(UsageError, match="unknown module 'querry'"):
+        switches(tiny, "module", modules=("querry",))
+    with pytest.raises(UsageError, match="outside 0..1"):
+        switches(tiny, "module", layers=(0, 2))
+    # presets that a restricted space cannot express exactly are left out
+    names = set(presets(tiny, "module", modules=("query", "value")))
+    assert names == {"head", "query", "value"}
+
+
+def test_max_params_is_never_exceeded(tiny):
+    budget = tiny.head_params + 2 * (32 * 32 + 32) + 500
+    space = SubnetworkSpace(tiny, SpaceConfig(granularity="unit", max_params=budget))
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(40):
+        trial = study.ask()
+        constants = space(trial)
+        assert constants["trainable_params"] == tiny.count(constants["units"]) <= budget
+        study.tell(trial, [0.5, constants["trainable_params"]])
+    assert "full" not in space.seed_points() and "head" in space.seed_points()
+    with pytest.raises(UsageError, match="below the head"):
+        SubnetworkSpace(tiny, SpaceConfig(max_params=10))

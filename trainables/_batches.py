@@ -14,7 +14,7 @@ from trainables._data import Split
 BUCKET_WINDOW = 32
 
 
-def _batch(split: Split, rows: np.ndarray) -> dict[str, torch.Tensor]:
+def _batch(split: Split, rows: np.ndarray, inputs: frozenset[str] | None) -> dict[str, torch.Tensor]:
     longest = int(split.lengths[rows].max())
     input_ids = torch.from_numpy(split.input_ids[rows, :longest].astype(np.int64))
     positions = torch.arange(longest)
@@ -23,13 +23,18 @@ def _batch(split: Split, rows: np.ndarray) -> dict[str, torch.Tensor]:
         "attention_mask": (positions[None, :] < torch.from_numpy(split.lengths[rows])[:, None]).long(),
         "labels": torch.from_numpy(split.labels[rows]),
     }
-    if split.token_type_ids is not None:
+    if split.token_type_ids is not None and (inputs is None or "token_type_ids" in inputs):
         batch["token_type_ids"] = torch.from_numpy(split.token_type_ids[rows, :longest].astype(np.int64))
     return batch
 
 
-def train_batches(split: Split, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
-    """Shuffled, length-bucketed batches; the same `seed` gives the same batches."""
+def train_batches(
+    split: Split, batch_size: int, seed: int, inputs: frozenset[str] | None = None
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Shuffled, length-bucketed batches; the same `seed` gives the same batches.
+
+    `inputs`: the names the model's forward accepts; other fields are left out.
+    """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(split))
     window = batch_size * BUCKET_WINDOW
@@ -39,12 +44,12 @@ def train_batches(split: Split, batch_size: int, seed: int) -> Iterator[dict[str
         chunk = chunk[np.argsort(split.lengths[chunk], kind="stable")]
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     for index in rng.permutation(len(batches)):
-        yield _batch(split, batches[index])
+        yield _batch(split, batches[index], inputs)
 
 
-def eval_batches(split: Split, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
+def eval_batches(split: Split, batch_size: int, inputs: frozenset[str] | None = None):
     """Batches in length order (least padding); predictions are put back in row order by the caller."""
     order = np.argsort(split.lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        yield rows, _batch(split, rows)
+        yield rows, _batch(split, rows, inputs)

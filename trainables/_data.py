@@ -54,7 +54,8 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise UsageError(f"data file not found: {path}")
     suffix = "".join(path.suffixes[-2:]) if path.suffix in {".gz", ".bz2"} else path.suffix
     readers = {
-        ".csv": pd.read_csv, ".csv.gz": pd.read_csv, ".csv.bz2": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+        ".csv": pd.read_csv, ".csv.gz": pd.read_csv, ".csv.bz2": pd.read_csv,
+        ".tsv": lambda p: pd.read_csv(p, sep="\t"),
         ".jsonl": lambda p: pd.read_json(p, lines=True), ".json": lambda p: pd.read_json(p, lines=True),
         ".parquet": pd.read_parquet,
     }

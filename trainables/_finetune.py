@@ -26,7 +26,7 @@ from torch import nn
 from spaces import load_taxonomy
 from trainables._batches import eval_batches, train_batches
 from trainables._data import Encoded, Split
-from trainables._model import load_model
+from trainables._model import forward_inputs, load_model
 
 WARMUP_FRACTION = 0.06  # of all steps; BERT fine-tuning's usual warmup
 
@@ -51,7 +51,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 128) -> dict[str,
     was_training = model.training
     model.eval()
     predictions = np.empty(len(split), dtype=np.int64)
-    for rows, batch in eval_batches(split, batch_size):
+    for rows, batch in eval_batches(split, batch_size, forward_inputs(model)):
         batch.pop("labels")
         predictions[rows] = model(**batch).logits.argmax(-1).numpy()
     model.train(was_training)
@@ -115,11 +115,12 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
         schedule.load_state_dict(state["schedule"])
         first_epoch = state["epoch"] + 1
 
+    inputs = forward_inputs(model)
     model.train()
     for epoch in range(first_epoch, settings.max_epochs + 1):
         started = time.perf_counter()
         loss_sum, batches = 0.0, 0
-        for batch in train_batches(data.train, settings.batch_size, seed=settings.seed * 1000 + epoch):
+        for batch in train_batches(data.train, settings.batch_size, settings.seed * 1000 + epoch, inputs):
             loss = model(**batch).loss
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch} (lr={config['lr']:.2e})")

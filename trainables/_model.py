@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import transformers
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -18,6 +20,11 @@ def load_model(name: str, num_labels: int) -> tuple[nn.Module, list[str]]:
         resolve_model(name), num_labels=num_labels, output_loading_info=True
     )
     return model, sorted(info["missing_keys"])
+
+
+def forward_inputs(model: nn.Module) -> frozenset[str]:
+    """Input names the model's forward accepts (DistilBERT, for one, takes no token_type_ids)."""
+    return frozenset(inspect.signature(model.forward).parameters)
 
 
 def load_tokenizer(name: str):
