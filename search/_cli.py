@@ -9,7 +9,7 @@ import yaml
 
 from spaces import DEFAULT_MODEL, GRANULARITIES, ArgumentParser, UsageError
 
-SCHEDULERS = ("asha", "none")
+SCHEDULERS = ("pareto-asha", "asha", "none")
 SAMPLERS = ("tpe", "nsga2", "random")
 
 
@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="never train a sub-network with more trainable parameters (head included)")
     search.add_argument("--num-samples", type=int, default=20, help="trials, reference points included")
     search.add_argument("--max-epochs", type=int, default=3, help="full budget of a trial, in epochs")
-    search.add_argument("--scheduler", choices=SCHEDULERS, default="asha")
+    search.add_argument("--scheduler", choices=SCHEDULERS, default="pareto-asha",
+                        help="early stopping: pareto-asha (ranks on metric and trainable params; default), "
+                        "asha (metric only), none")
     search.add_argument("--sampler", choices=SAMPLERS, default="tpe")
     search.add_argument("--no-reference-points", dest="reference_points", action="store_false",
                         help="do not seed the search with full, head, bitfit, layernorm and each module alone")

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 from optuna._hypervolume import compute_hypervolume  # optuna==5.0.0 (pinned)
-from optuna.study._multi_objective import _is_pareto_front
+from optuna.study._multi_objective import _fast_non_domination_rank, _is_pareto_front
 
 
 def _losses(metric, params) -> np.ndarray:
@@ -45,3 +45,30 @@ def hypervolume(metric, params, reference: tuple[float, float]) -> float:
     if not inside.any():
         return 0.0
     return float(compute_hypervolume(losses[inside], ref))
+
+
+def non_domination_ranks(metric, params) -> np.ndarray:
+    """Front index of each point (0: non-dominated; 1: non-dominated once front 0 is removed; ...)."""
+    if len(metric) == 0:
+        return np.zeros(0, dtype=int)
+    return _fast_non_domination_rank(_losses(metric, params))
+
+
+def crowding_distance(metric, params) -> np.ndarray:
+    """NSGA-II crowding distance in (metric, log10 params), each objective scaled to its range.
+
+    The two ends of each objective get infinity, so a front's extremes (the cheapest and the best
+    sub-network) are always preferred over its middle.
+    """
+    points = _losses(metric, params)
+    n = len(points)
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for column in points.T:
+        order = np.argsort(column, kind="stable")
+        span = column[order[-1]] - column[order[0]]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            distance[order[1:-1]] += (column[order[2:]] - column[order[:-2]]) / span
+    return distance

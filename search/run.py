@@ -22,6 +22,7 @@ from search._cli import parse_args
 from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SCHEDULER_STATE_FILE = "scheduler_state.json"
 
 
 @dataclass
@@ -145,6 +146,7 @@ def build_tuner(prep: Prepared, progress):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
+    from search._pareto_asha import ParetoASHA
     from search._searcher import ParetoOptunaSearch
 
     args, metric = prep.args, prep.task.metric
@@ -158,7 +160,12 @@ def build_tuner(prep: Prepared, progress):
         sampler=_sampler(args.sampler, args.seed),
         max_epochs=args.max_epochs,
     )
-    if args.scheduler == "asha":
+    if args.scheduler == "pareto-asha":
+        scheduler = ParetoASHA(
+            metric=metric, mode="max", cost_attr="trainable_params", time_attr="epoch", max_t=args.max_epochs,
+            grace_period=1, reduction_factor=3, state_path=str(prep.run_dir / SCHEDULER_STATE_FILE),
+        )
+    elif args.scheduler == "asha":
         scheduler = ASHAScheduler(
             metric=metric, mode="max", time_attr="epoch", max_t=args.max_epochs, grace_period=1, reduction_factor=3
         )

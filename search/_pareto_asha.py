@@ -1,0 +1,152 @@
+"""Pareto-aware asynchronous successive halving: early stopping that keeps cheap sub-networks alive."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from search._pareto import crowding_distance, non_domination_ranks
+
+
+class ParetoASHA(FIFOScheduler):
+    """Asynchronous successive halving that ranks trials by non-dominated sorting over two objectives.
+
+    ASHA (Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020) stops a
+    trial at a rung unless it is in the top 1/`reduction_factor` of the trials recorded there. Ranked
+    on the task metric alone, it stops the small sub-networks first (they learn slowest), and those are
+    the low-parameter end of the frontier a user came for. Here, as in MO-ASHA (Schmucker et al.,
+    "Multi-objective Asynchronous Successive Halving", 2021), a trial's standing at a rung is its
+    position when the recorded trials are ordered by non-domination rank over (metric, trainable
+    parameters), ties within a front broken by crowding distance (front ends first, then the most
+    isolated). The trial continues if its own position is within the top ceil(n / reduction_factor)
+    of the n trials recorded at that rung, or if it is an end of the first front: the best metric
+    or the fewest parameters at that rung. The parameter count is known from the first result, so
+    the cheapest trial at a rung always goes on (it also costs the least to go on), and a trial
+    dominated at its rung goes on only while few trials have been recorded there.
+
+    Args:
+        metric: result key of the task metric.
+        mode: "max" or "min" for `metric`.
+        cost_attr: result key of the second objective, always minimised (trainable parameters).
+        time_attr: result key of the budget (epochs); rungs are grace_period * reduction_factor**k.
+        max_t: the full budget; a trial that reaches it stops.
+        grace_period: the first rung. 1 epoch: the first decision comes after one epoch.
+        reduction_factor: eta. 3 keeps a third at each rung, the usual ASHA setting.
+        state_path: JSON file that holds the rungs, rewritten after every decision. Ray does not
+            save scheduler state in its experiment checkpoint, so `Tuner.restore` gets back the
+            scheduler as it was pickled at the start; it reloads its rungs from this file.
+    """
+
+    def __init__(
+        self,
+        metric: str,
+        mode: str = "max",
+        cost_attr: str = "trainable_params",
+        time_attr: str = "epoch",
+        max_t: int = 3,
+        grace_period: int = 1,
+        reduction_factor: float = 3,
+        state_path: str | None = None,
+    ):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', not {mode!r}")
+        if grace_period < 1 or max_t < grace_period:
+            raise ValueError("need 1 <= grace_period <= max_t")
+        if reduction_factor <= 1:
+            raise ValueError("reduction_factor must be greater than 1")
+        super().__init__()
+        self._metric, self._mode = metric, mode
+        self.cost_attr, self.time_attr = cost_attr, time_attr
+        self.max_t, self.reduction_factor = max_t, reduction_factor
+        milestones, rung = [], grace_period
+        while rung < max_t:
+            milestones.append(rung)
+            rung *= reduction_factor
+        self.milestones = tuple(milestones)
+        self.rungs: dict[float, dict[str, tuple[float, float]]] = {m: {} for m in self.milestones}
+        self.state_path = state_path
+        self._loaded = False
+        self.decisions = {"continue": 0, "stop": 0}
+
+    # -- Ray Tune hooks --------------------------------------------------------------------
+    def set_search_properties(self, metric, mode, **spec) -> bool:
+        # Metric and mode are this scheduler's own (the searcher has two objectives): keep them.
+        return True
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        self._load_once()
+        budget = result.get(self.time_attr)
+        if budget is None or self._metric not in result or self.cost_attr not in result:
+            return TrialScheduler.CONTINUE
+        if budget >= self.max_t:
+            return TrialScheduler.STOP
+        value, cost = float(result[self._metric]), float(result[self.cost_attr])
+        for milestone in reversed(self.milestones):
+            if budget >= milestone:
+                recorded = self.rungs[milestone]
+                if trial.trial_id in recorded:  # decided at this rung already (a retried epoch)
+                    return TrialScheduler.CONTINUE
+                recorded[trial.trial_id] = (value, cost)
+                action = self.decide(milestone, trial.trial_id)
+                self.decisions["continue" if action == TrialScheduler.CONTINUE else "stop"] += 1
+                self._save()
+                return action
+        return TrialScheduler.CONTINUE
+
+    def debug_string(self) -> str:
+        rungs = ", ".join(f"{m}: {len(r)}" for m, r in self.rungs.items())
+        return f"ParetoASHA: trials recorded per rung {{{rungs}}}, decisions {self.decisions}"
+
+    # -- the rule --------------------------------------------------------------------------
+    def decide(self, milestone: float, trial_id: str) -> str:
+        """CONTINUE if `trial_id` ranks within the top ceil(n / eta) of its rung, else STOP."""
+        ids = list(self.rungs[milestone])
+        index = ids.index(trial_id)
+        order, front_end = self._order(milestone)
+        keep = math.ceil(len(ids) / self.reduction_factor)
+        if order.index(index) < keep or front_end[index]:
+            return TrialScheduler.CONTINUE
+        return TrialScheduler.STOP
+
+    def order(self, milestone: float) -> list[str]:
+        """Trial ids recorded at a rung, best first: by front, then crowding, then arrival."""
+        ids = list(self.rungs[milestone])
+        return [ids[i] for i in self._order(milestone)[0]]
+
+    def _order(self, milestone: float) -> tuple[list[int], np.ndarray]:
+        values = np.array(list(self.rungs[milestone].values()), dtype=float)
+        metric = values[:, 0] if self._mode == "max" else -values[:, 0]
+        cost = np.maximum(values[:, 1], 1.0)
+        ranks = non_domination_ranks(metric, cost)
+        crowding = np.zeros(len(values))
+        for front in np.unique(ranks):
+            members = np.flatnonzero(ranks == front)
+            crowding[members] = crowding_distance(metric[members], cost[members])
+        first = ranks == 0
+        front_end = first & ((metric == metric[first].max()) | (cost == cost[first].min()))
+        return sorted(range(len(values)), key=lambda i: (ranks[i], -crowding[i], i)), front_end
+
+    # -- state that survives Tuner.restore ---------------------------------------------------
+    def _save(self) -> None:
+        if not self.state_path:
+            return
+        state = {"milestones": list(self.milestones),
+                 "rungs": {str(m): {t: list(v) for t, v in r.items()} for m, r in self.rungs.items()}}
+        tmp = f"{self.state_path}.tmp"
+        Path(tmp).write_text(json.dumps(state))
+        os.replace(tmp, self.state_path)
+
+    def _load_once(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if self.state_path and Path(self.state_path).is_file():
+            state = json.loads(Path(self.state_path).read_text())
+            for milestone, recorded in state["rungs"].items():
+                rung = self.rungs.setdefault(float(milestone) if "." in milestone else int(milestone), {})
+                rung.update({t: tuple(v) for t, v in recorded.items()})

@@ -1,0 +1,99 @@
+"""Promotion decisions of the Pareto-aware ASHA scheduler on hand-made rungs, and its saved state."""
+
+import pytest
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from search._pareto import crowding_distance, non_domination_ranks
+from search._pareto_asha import ParetoASHA
+
+CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
+
+
+def _trial(trial_id):
+    return Trial("__fake", stub=True, trial_id=trial_id)
+
+
+def _report(scheduler, trial_id, accuracy, params, epoch=1):
+    return scheduler.on_trial_result(None, _trial(trial_id), {"accuracy": accuracy, "trainable_params": params,
+                                                              "epoch": epoch})
+
+
+def test_rungs():
+    assert ParetoASHA("accuracy", max_t=9, grace_period=1, reduction_factor=3).milestones == (1, 3)
+    assert ParetoASHA("accuracy", max_t=3).milestones == (1,)
+
+
+def test_dominated_trial_stops_cheap_non_dominated_one_continues():
+    s = ParetoASHA("accuracy", max_t=3, reduction_factor=3)
+    assert _report(s, "full", 0.80, 22_000_000) == CONTINUE  # first at the rung
+    assert _report(s, "layernorm", 0.58, 10_000) == CONTINUE  # worse metric, but the cheapest: an end of the front
+    assert _report(s, "dominated", 0.57, 900_000) == STOP  # worse and dearer than layernorm
+    assert _report(s, "head", 0.56, 770) == CONTINUE  # new cheapest
+    # n=5, keep ceil(5/3)=2: a middle point of the front loses to the two ends...
+    assert _report(s, "middle", 0.70, 1_000_000) == STOP
+    # ...while the best metric so far always goes on, whatever it costs
+    assert _report(s, "best", 0.85, 22_000_000) == CONTINUE
+    # front 0 ends (head, best) first, then its middle by crowding; dominated ones last
+    assert s.order(1)[:2] == ["head", "best"] and s.order(1)[-1] in {"full", "dominated"}
+
+
+def test_metric_only_asha_would_stop_the_cheap_trial():
+    """The same rung under plain ASHA: the cheap trial is below the metric cutoff and stops."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    asha = ASHAScheduler(metric="accuracy", mode="max", time_attr="epoch", max_t=3, grace_period=1)
+    for trial_id, accuracy in [("full", 0.80), ("a", 0.75), ("b", 0.78)]:
+        asha.on_trial_add(None, _trial(trial_id))
+        asha.on_trial_result(None, _trial(trial_id), {"accuracy": accuracy, "epoch": 1, "training_iteration": 1})
+    asha.on_trial_add(None, _trial("cheap"))
+    assert asha.on_trial_result(None, _trial("cheap"), {"accuracy": 0.6, "epoch": 1, "training_iteration": 1}) == STOP
+    pareto = ParetoASHA("accuracy", max_t=3)
+    for trial_id, accuracy, params in [("full", 0.80, 2e7), ("a", 0.75, 2e7), ("b", 0.78, 2e7)]:
+        _report(pareto, trial_id, accuracy, params)
+    assert _report(pareto, "cheap", 0.6, 770) == CONTINUE
+
+
+def test_full_budget_stops_and_repeats_are_not_recounted():
+    s = ParetoASHA("accuracy", max_t=3)
+    assert _report(s, "a", 0.7, 100) == CONTINUE
+    assert _report(s, "a", 0.7, 100) == CONTINUE  # a retried epoch is not a second entry
+    assert len(s.rungs[1]) == 1
+    assert _report(s, "a", 0.8, 100, epoch=2) == CONTINUE  # between rungs
+    assert _report(s, "a", 0.8, 100, epoch=3) == STOP  # full budget
+
+
+def test_minimised_metric():
+    s = ParetoASHA("loss", mode="min", max_t=3)
+    s.on_trial_result(None, _trial("a"), {"loss": 0.2, "trainable_params": 1e6, "epoch": 1})
+    s.on_trial_result(None, _trial("b"), {"loss": 0.1, "trainable_params": 1e6, "epoch": 1})
+    assert s.on_trial_result(None, _trial("c"), {"loss": 0.3, "trainable_params": 1e6, "epoch": 1}) == STOP
+
+
+def test_state_survives_a_restore(tmp_path):
+    import pickle
+
+    path = str(tmp_path / "state.json")
+    s = ParetoASHA("accuracy", max_t=3, state_path=path)
+    blank = pickle.dumps(s)  # what Tuner.restore gets back: the scheduler as pickled at the start
+    _report(s, "full", 0.80, 2e7)
+    _report(s, "cheap", 0.60, 770)
+    restored = pickle.loads(blank)
+    assert restored.rungs[1] == {}
+    assert _report(restored, "dominated", 0.55, 1e6) == STOP  # judged against the saved rung
+    assert set(restored.rungs[1]) == {"full", "cheap", "dominated"}
+
+
+def test_ranks_and_crowding():
+    assert non_domination_ranks([0.8, 0.7, 0.6, 0.75], [1e6, 1e3, 5e5, 2e6]).tolist() == [0, 0, 1, 1]
+    distance = crowding_distance([0.6, 0.7, 0.8], [10, 100, 1000])
+    assert distance[0] == distance[2] == float("inf") and distance[1] == pytest.approx(2.0)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        ParetoASHA("accuracy", mode="best")
+    with pytest.raises(ValueError):
+        ParetoASHA("accuracy", max_t=1, grace_period=2)
+    with pytest.raises(ValueError):
+        ParetoASHA("accuracy", reduction_factor=1)
