@@ -47,12 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--no-reference-points", dest="reference_points", action="store_false",
                         help="do not seed the search with full, head, bitfit, layernorm and each module alone")
     search.add_argument("--batch-size", type=int, default=32)
+    search.add_argument("--replay", metavar="TABLE", default=None,
+                        help="Parquet table of recorded curves: trials replay them instead of training")
+    search.add_argument("--replay-time-scale", type=float, default=0.0,
+                        help="with --replay, sleep this fraction of each recorded epoch's seconds")
     search.add_argument("--seed", type=int, default=0)
 
     where = p.add_argument_group("where it runs")
     where.add_argument("--address", default=None, help="Ray cluster address ('auto' on a cluster's head)")
     where.add_argument("--cpus-per-trial", type=float, default=1.0)
     where.add_argument("--gpus-per-trial", type=float, default=0.0)
+    where.add_argument("--max-failures", type=int, default=2,
+                       help="retries of a crashed trial, from its last checkpoint (default 2)")
     where.add_argument("--results-dir", default="results")
     where.add_argument("--name", default=None, help="run name (default: model-task-time)")
     where.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")

@@ -47,24 +47,26 @@ def hypervolume(metric, params, reference: tuple[float, float]) -> float:
     return float(compute_hypervolume(losses[inside], ref))
 
 
-def non_domination_ranks(metric, params) -> np.ndarray:
-    """Front index of each point (0: non-dominated; 1: non-dominated once front 0 is removed; ...)."""
-    if len(metric) == 0:
+def non_domination_ranks(losses) -> np.ndarray:
+    """Front index of each row of `losses` (all objectives minimised): 0 for the non-dominated
+    rows, 1 for those non-dominated once front 0 is removed, and so on."""
+    losses = np.asarray(losses, dtype=float)
+    if len(losses) == 0:
         return np.zeros(0, dtype=int)
-    return _fast_non_domination_rank(_losses(metric, params))
+    return _fast_non_domination_rank(losses)
 
 
-def crowding_distance(metric, params) -> np.ndarray:
-    """NSGA-II crowding distance in (metric, log10 params), each objective scaled to its range.
+def crowding_distance(losses) -> np.ndarray:
+    """NSGA-II crowding distance of each row of `losses`, each objective scaled to its range.
 
     The two ends of each objective get infinity, so a front's extremes (the cheapest and the best
-    sub-network) are always preferred over its middle.
+    sub-network) are preferred over its middle.
     """
-    points = _losses(metric, params)
+    points = np.asarray(losses, dtype=float)
     n = len(points)
-    distance = np.zeros(n)
     if n <= 2:
         return np.full(n, np.inf)
+    distance = np.zeros(n)
     for column in points.T:
         order = np.argsort(column, kind="stable")
         span = column[order[-1]] - column[order[0]]

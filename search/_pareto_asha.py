@@ -29,9 +29,17 @@ class ParetoASHA(FIFOScheduler):
     the cheapest trial at a rung always goes on (it also costs the least to go on), and a trial
     dominated at its rung goes on only while few trials have been recorded there.
 
+    A validation metric such as accuracy moves in coarse steps and, early in training, often sits
+    at the majority class for every small sub-network alike: then the cheapest one dominates all
+    the others and a rung learns nothing. `tie_breaker` (the validation loss) is added to the
+    ranking as a third objective, so a sub-network whose loss already falls is not dominated by a
+    cheaper one that has not moved.
+
     Args:
         metric: result key of the task metric.
         mode: "max" or "min" for `metric`.
+        tie_breaker: result key of a finer-grained quality measure, minimised (None: rank on
+            metric and cost alone). Used only when a result reports it.
         cost_attr: result key of the second objective, always minimised (trainable parameters).
         time_attr: result key of the budget (epochs); rungs are grace_period * reduction_factor**k.
         max_t: the full budget; a trial that reaches it stops.
@@ -46,6 +54,7 @@ class ParetoASHA(FIFOScheduler):
         self,
         metric: str,
         mode: str = "max",
+        tie_breaker: str | None = "eval_loss",
         cost_attr: str = "trainable_params",
         time_attr: str = "epoch",
         max_t: int = 3,
@@ -61,14 +70,15 @@ class ParetoASHA(FIFOScheduler):
             raise ValueError("reduction_factor must be greater than 1")
         super().__init__()
         self._metric, self._mode = metric, mode
-        self.cost_attr, self.time_attr = cost_attr, time_attr
+        self.cost_attr, self.time_attr, self.tie_breaker = cost_attr, time_attr, tie_breaker
         self.max_t, self.reduction_factor = max_t, reduction_factor
         milestones, rung = [], grace_period
         while rung < max_t:
             milestones.append(rung)
             rung *= reduction_factor
         self.milestones = tuple(milestones)
-        self.rungs: dict[float, dict[str, tuple[float, float]]] = {m: {} for m in self.milestones}
+        # rung -> trial id -> (metric, cost, tie-breaker or NaN)
+        self.rungs: dict[float, dict[str, tuple[float, float, float]]] = {m: {} for m in self.milestones}
         self.state_path = state_path
         self._loaded = False
         self.decisions = {"continue": 0, "stop": 0}
@@ -86,12 +96,13 @@ class ParetoASHA(FIFOScheduler):
         if budget >= self.max_t:
             return TrialScheduler.STOP
         value, cost = float(result[self._metric]), float(result[self.cost_attr])
+        tie = float(result.get(self.tie_breaker, np.nan)) if self.tie_breaker else np.nan
         for milestone in reversed(self.milestones):
             if budget >= milestone:
                 recorded = self.rungs[milestone]
                 if trial.trial_id in recorded:  # decided at this rung already (a retried epoch)
                     return TrialScheduler.CONTINUE
-                recorded[trial.trial_id] = (value, cost)
+                recorded[trial.trial_id] = (value, cost, tie)
                 action = self.decide(milestone, trial.trial_id)
                 self.decisions["continue" if action == TrialScheduler.CONTINUE else "stop"] += 1
                 self._save()
@@ -119,16 +130,20 @@ class ParetoASHA(FIFOScheduler):
         return [ids[i] for i in self._order(milestone)[0]]
 
     def _order(self, milestone: float) -> tuple[list[int], np.ndarray]:
-        values = np.array(list(self.rungs[milestone].values()), dtype=float)
-        metric = values[:, 0] if self._mode == "max" else -values[:, 0]
-        cost = np.maximum(values[:, 1], 1.0)
-        ranks = non_domination_ranks(metric, cost)
+        values = np.array([tuple(v) + (np.nan,) * (3 - len(v)) for v in self.rungs[milestone].values()], dtype=float)
+        metric_loss = -values[:, 0] if self._mode == "max" else values[:, 0]
+        cost = np.log10(np.maximum(values[:, 1], 1.0))
+        columns = [metric_loss, cost]
+        if not np.isnan(values[:, 2]).any():  # every trial here reported the tie-breaker
+            columns.append(values[:, 2])
+        losses = np.column_stack(columns)
+        ranks = non_domination_ranks(losses)
         crowding = np.zeros(len(values))
         for front in np.unique(ranks):
             members = np.flatnonzero(ranks == front)
-            crowding[members] = crowding_distance(metric[members], cost[members])
+            crowding[members] = crowding_distance(losses[members])
         first = ranks == 0
-        front_end = first & ((metric == metric[first].max()) | (cost == cost[first].min()))
+        front_end = first & ((metric_loss == metric_loss[first].min()) | (cost == cost[first].min()))
         return sorted(range(len(values)), key=lambda i: (ranks[i], -crowding[i], i)), front_end
 
     # -- state that survives Tuner.restore ---------------------------------------------------

@@ -75,7 +75,7 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: Path, presets: di
             "config": json.dumps(config, sort_keys=True),
         }
         if history.empty:  # failed before its first report: keep it visible, with no epoch
-            rows.append({**base, "epoch": 0, "metric": np.nan, "train_loss": np.nan,
+            rows.append({**base, "epoch": 0, "metric": np.nan, "eval_loss": np.nan, "train_loss": np.nan,
                          "epoch_seconds": np.nan, "checkpoint": None, "final": True})
             continue
         last_epoch = int(history["epoch"].max())
@@ -85,6 +85,7 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: Path, presets: di
                 **base,
                 "epoch": epoch,
                 "metric": float(record.get(metric, np.nan)),
+                "eval_loss": float(record.get("eval_loss", np.nan)),
                 "train_loss": float(record.get("train_loss", np.nan)),
                 "epoch_seconds": float(record.get("epoch_seconds", np.nan)),
                 "checkpoint": checkpoint if epoch == last_epoch else None,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from search._cli import parse_args
+from search._cli import build_parser, parse_args
 from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -117,12 +117,22 @@ def _sampler(name: str, seed: int):
 
 
 def build_trainable(prep: Prepared):
-    """The fine-tuning function with the run's shared data and settings bound (data goes to the object store once)."""
+    """The trial function with the run's shared data and settings bound (data goes to the object store once).
+
+    With `--replay TABLE`, trials replay recorded curves instead of training (benchmarks, load tests).
+    """
     from ray import tune
 
-    from trainables import TrialSettings, finetune
+    from trainables import ReplayTable, TrialSettings, finetune, replay
 
     args = prep.args
+    resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+    if args.replay:
+        table = ReplayTable.from_parquet(args.replay, prep.task.metric)
+        return tune.with_resources(
+            tune.with_parameters(replay, table=table, max_epochs=args.max_epochs, time_scale=args.replay_time_scale),
+            resources,
+        )
     settings = TrialSettings(
         model=prep.model,
         num_labels=prep.task.num_labels,
@@ -132,10 +142,7 @@ def build_trainable(prep: Prepared):
         seed=args.seed,
         threads=max(1, int(args.cpus_per_trial)),
     )
-    return tune.with_resources(
-        tune.with_parameters(finetune, data=prep.data, settings=settings),
-        {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
-    )
+    return tune.with_resources(tune.with_parameters(finetune, data=prep.data, settings=settings), resources)
 
 
 def _trial_dirname(trial) -> str:
@@ -162,7 +169,8 @@ def build_tuner(prep: Prepared, progress):
     )
     if args.scheduler == "pareto-asha":
         scheduler = ParetoASHA(
-            metric=metric, mode="max", cost_attr="trainable_params", time_attr="epoch", max_t=args.max_epochs,
+            metric=metric, mode="max", tie_breaker="eval_loss", cost_attr="trainable_params", time_attr="epoch",
+            max_t=args.max_epochs,
             grace_period=1, reduction_factor=3, state_path=str(prep.run_dir / SCHEDULER_STATE_FILE),
         )
     elif args.scheduler == "asha":
@@ -186,7 +194,8 @@ def build_tuner(prep: Prepared, progress):
             callbacks=[progress],
             verbose=0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=1),
+            # A crashed trial is retried from its last checkpoint; a lost node's trials run elsewhere.
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
         ),
     )
 
@@ -280,7 +289,8 @@ def resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.resume).expanduser().resolve()
     if not (run_dir / RUN_FILE).is_file():
         raise UsageError(f"{run_dir} is not a ticketsearch run folder (no {RUN_FILE})")
-    saved = argparse.Namespace(**json.loads((run_dir / RUN_FILE).read_text())["args"])
+    defaults = vars(build_parser().parse_args([]))  # options added since the run was started
+    saved = argparse.Namespace(**{**defaults, **json.loads((run_dir / RUN_FILE).read_text())["args"]})
     saved.resume, saved.address = None, args.address
     saved.results_dir, saved.name = str(run_dir.parent), run_dir.name
     prep = prepare(saved)

@@ -85,9 +85,26 @@ def test_state_survives_a_restore(tmp_path):
 
 
 def test_ranks_and_crowding():
-    assert non_domination_ranks([0.8, 0.7, 0.6, 0.75], [1e6, 1e3, 5e5, 2e6]).tolist() == [0, 0, 1, 1]
-    distance = crowding_distance([0.6, 0.7, 0.8], [10, 100, 1000])
+    losses = [[-0.8, 6], [-0.7, 3], [-0.6, 5.7], [-0.75, 6.3]]  # (-accuracy, log10 params)
+    assert non_domination_ranks(losses).tolist() == [0, 0, 1, 1]
+    distance = crowding_distance([[-0.6, 1], [-0.7, 2], [-0.8, 3]])
     assert distance[0] == distance[2] == float("inf") and distance[1] == pytest.approx(2.0)
+
+
+def test_validation_loss_breaks_metric_ties():
+    """Early on every small sub-network predicts the majority class: the loss tells them apart."""
+    s = ParetoASHA("accuracy", max_t=3)
+
+    def report(trial_id, params, loss):
+        return s.on_trial_result(None, _trial(trial_id), {"accuracy": 0.57, "trainable_params": params,
+                                                          "epoch": 1, "eval_loss": loss})
+
+    assert report("head", 770, 0.690) == CONTINUE
+    assert report("layernorm", 10_754, 0.650) == CONTINUE  # same accuracy, but learning: not dominated
+    assert report("stuck", 26_882, 0.695) == STOP  # same accuracy, dearer and no better loss than head
+    without = ParetoASHA("accuracy", max_t=3, tie_breaker=None)  # on accuracy alone head dominates it
+    _report(without, "head", 0.57, 770)
+    assert _report(without, "layernorm", 0.57, 10_754) == STOP
 
 
 def test_bad_arguments():

@@ -6,9 +6,11 @@
 from trainables._data import Encoded, Split, Task, encode, load_task
 from trainables._finetune import TrialSettings, evaluate, finetune, load_tensors, save_state
 from trainables._model import load_model, load_tokenizer
+from trainables._replay import ReplayTable, replay, units_key
 
 __all__ = [
     "Encoded",
+    "ReplayTable",
     "Split",
     "Task",
     "TrialSettings",
@@ -19,5 +21,7 @@ __all__ = [
     "load_task",
     "load_tensors",
     "load_tokenizer",
+    "replay",
     "save_state",
+    "units_key",
 ]

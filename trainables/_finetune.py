@@ -47,15 +47,21 @@ class TrialSettings:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 128) -> dict[str, float]:
-    """Metrics of `model` on a split (eval mode; the model's mode is restored afterwards)."""
+    """Accuracy and mean cross-entropy of `model` on a split (eval mode; the model's mode is restored).
+
+    The loss moves before the accuracy does (a sub-network can learn for a while and still predict
+    the majority class everywhere), which is what early-stopping decisions need.
+    """
     was_training = model.training
     model.eval()
     predictions = np.empty(len(split), dtype=np.int64)
+    loss_sum = 0.0
     for rows, batch in eval_batches(split, batch_size, forward_inputs(model)):
-        batch.pop("labels")
-        predictions[rows] = model(**batch).logits.argmax(-1).numpy()
+        output = model(**batch)
+        predictions[rows] = output.logits.argmax(-1).numpy()
+        loss_sum += output.loss.item() * len(rows)
     model.train(was_training)
-    return {"accuracy": float(accuracy_score(split.labels, predictions))}
+    return {"accuracy": float(accuracy_score(split.labels, predictions)), "loss": loss_sum / len(split)}
 
 
 def save_state(directory: Path, model: nn.Module, names: list[str], extra: dict) -> None:
@@ -132,7 +138,8 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
         train_seconds = time.perf_counter() - started
         metrics = evaluate(model, data.validation)
         result = {
-            **metrics,
+            settings.metric: metrics[settings.metric],
+            "eval_loss": metrics["loss"],
             "trainable_params": trainable_params,
             "epoch": epoch,
             "train_loss": loss_sum / max(batches, 1),
