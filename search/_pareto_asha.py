@@ -40,6 +40,10 @@ class ParetoASHA(FIFOScheduler):
         mode: "max" or "min" for `metric`.
         tie_breaker: result key of a finer-grained quality measure, minimised (None: rank on
             metric and cost alone). Used only when a result reports it.
+        protect_key: a config key; trials whose config has a truthy value there are recorded at
+            the rungs (they inform the ranking) but never stopped. The search uses it for the
+            reference points (full, head, BitFit, LayerNorms, each module alone): they are the
+            anchors every frontier is compared with, so they always get the full budget.
         cost_attr: result key of the second objective, always minimised (trainable parameters).
         time_attr: result key of the budget (epochs); rungs are grace_period * reduction_factor**k.
         max_t: the full budget; a trial that reaches it stops.
@@ -55,6 +59,7 @@ class ParetoASHA(FIFOScheduler):
         metric: str,
         mode: str = "max",
         tie_breaker: str | None = "eval_loss",
+        protect_key: str | None = None,
         cost_attr: str = "trainable_params",
         time_attr: str = "epoch",
         max_t: int = 3,
@@ -71,6 +76,7 @@ class ParetoASHA(FIFOScheduler):
         super().__init__()
         self._metric, self._mode = metric, mode
         self.cost_attr, self.time_attr, self.tie_breaker = cost_attr, time_attr, tie_breaker
+        self.protect_key = protect_key
         self.max_t, self.reduction_factor = max_t, reduction_factor
         milestones, rung = [], grace_period
         while rung < max_t:
@@ -104,6 +110,8 @@ class ParetoASHA(FIFOScheduler):
                     return TrialScheduler.CONTINUE
                 recorded[trial.trial_id] = (value, cost, tie)
                 action = self.decide(milestone, trial.trial_id)
+                if self.protect_key and (getattr(trial, "config", None) or {}).get(self.protect_key):
+                    action = TrialScheduler.CONTINUE
                 self.decisions["continue" if action == TrialScheduler.CONTINUE else "stop"] += 1
                 self._save()
                 return action

@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from search._results import COMPLETED, final_rows, frontier  # noqa: E402
+from search._results import COMPLETED, final_rows, frontier
 
 
 def pareto_plot(frame: pd.DataFrame, path: Path, metric: str, title: str, majority: float | None = None) -> Path:

@@ -44,10 +44,9 @@ def write_json(path: Path, data: dict) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
 
 
-def trial_rows(results, metric: str, max_epochs: int, run_dir: Path, presets: dict[str, dict]) -> pd.DataFrame:
+def trial_rows(results, metric: str, max_epochs: int, run_dir: Path) -> pd.DataFrame:
     """One row per (trial, epoch) from a Ray Tune ResultGrid, deduplicated, with each trial's status."""
     rows = []
-    preset_of = {json.dumps(v, sort_keys=True): k for k, v in presets.items()}
     for result in results:
         config = dict(result.config or {})
         trial_id = Path(result.path).name.split("_")[1] if result.path else None
@@ -59,7 +58,6 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: Path, presets: di
         reached = len(history) and history["epoch"].max() >= max_epochs
         status = ERROR if result.error else (COMPLETED if reached else STOPPED)
         error = None if result.error is None else str(result.error).strip().splitlines()[-1][:500]
-        switches = {k: v for k, v in config.items() if k not in ("units", "trainable_params", "lr", "selection")}
         checkpoint = None
         if result.checkpoint is not None:
             checkpoint = os.path.relpath(result.checkpoint.path, run_dir)
@@ -67,7 +65,7 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: Path, presets: di
             "trial_id": trial_id,
             "status": status,
             "error": error,
-            "preset": preset_of.get(json.dumps(switches, sort_keys=True)),
+            "preset": config.get("preset"),
             "selection": config.get("selection"),
             "trainable_params": int(config.get("trainable_params", 0)),
             "lr": float(config.get("lr", np.nan)),

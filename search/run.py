@@ -149,7 +149,7 @@ def _trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def build_tuner(prep: Prepared, progress):
+def build_tuner(prep: Prepared, callbacks: list):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -170,8 +170,8 @@ def build_tuner(prep: Prepared, progress):
     if args.scheduler == "pareto-asha":
         scheduler = ParetoASHA(
             metric=metric, mode="max", tie_breaker="eval_loss", cost_attr="trainable_params", time_attr="epoch",
-            max_t=args.max_epochs,
-            grace_period=1, reduction_factor=3, state_path=str(prep.run_dir / SCHEDULER_STATE_FILE),
+            max_t=args.max_epochs, grace_period=1, reduction_factor=3, protect_key="preset",
+            state_path=str(prep.run_dir / SCHEDULER_STATE_FILE),
         )
     elif args.scheduler == "asha":
         scheduler = ASHAScheduler(
@@ -191,7 +191,7 @@ def build_tuner(prep: Prepared, progress):
         run_config=tune.RunConfig(
             name=prep.run_dir.name,
             storage_path=str(prep.run_dir.parent),
-            callbacks=[progress],
+            callbacks=callbacks,
             verbose=0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # A crashed trial is retried from its last checkpoint; a lost node's trials run elsewhere.
@@ -214,8 +214,7 @@ def report(prep: Prepared, results, elapsed: float) -> Path:
     )
 
     metric, run_dir = prep.task.metric, prep.run_dir
-    frame = trial_rows(results, metric, prep.args.max_epochs, run_dir,
-                       {k: {s: v for s, v in p.items() if s != "lr"} for k, p in prep.seeds.items()})
+    frame = trial_rows(results, metric, prep.args.max_epochs, run_dir)
     if frame.empty:
         raise RuntimeError("no trial reported a result")
     write_trials(frame, run_dir, metric)
@@ -242,17 +241,12 @@ def report(prep: Prepared, results, elapsed: float) -> Path:
     return run_dir
 
 
-def run(args: argparse.Namespace) -> int:
-    from search._progress import Progress
-    from search._results import FRONTIER_FILE, RUN_FILE, write_json
+def write_run_info(prep: Prepared) -> None:
+    """run.json: what the run is (options, model, task, metric, fingerprint); written before any trial."""
+    from search._results import RUN_FILE, write_json
 
-    if args.resume:
-        return resume(args)
-    prep = prepare(args)
-    if prep.run_dir.exists():
-        raise UsageError(f"run folder {prep.run_dir} exists: choose another --name, or --resume it")
-    prep.run_dir.mkdir(parents=True)
-    run_info = {
+    args = prep.args
+    write_json(prep.run_dir / RUN_FILE, {
         "args": vars(args),
         "model": prep.model,
         "task": prep.task.name,
@@ -264,17 +258,29 @@ def run(args: argparse.Namespace) -> int:
         "fingerprint": prep.taxonomy.fingerprint,
         "granularity": args.granularity,
         "space_size": prep.space.size(),
-        "reference_points": {k: v for k, v in prep.seeds.items()},
+        "reference_points": dict(prep.seeds),
         "started": datetime.now().isoformat(timespec="seconds"),
-    }
-    write_json(prep.run_dir / RUN_FILE, run_info)
+    })
+
+
+def run(args: argparse.Namespace) -> int:
+    from search._progress import Progress
+    from search._results import FRONTIER_FILE
+
+    if args.resume:
+        return resume(args)
+    prep = prepare(args)
+    if prep.run_dir.exists():
+        raise UsageError(f"run folder {prep.run_dir} exists: choose another --name, or --resume it")
+    prep.run_dir.mkdir(parents=True)
+    write_run_info(prep)
     print(f"ticketsearch: {prep.args.model} ({prep.taxonomy.total_params:,} params, {len(prep.taxonomy.units)} units) "
           f"on {prep.task.name} ({len(prep.data.train)} train / {len(prep.data.validation)} validation rows); "
           f"{args.granularity} granularity, {prep.space.size():,} sub-networks; {args.num_samples} trials "
           f"({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {prep.run_dir}", flush=True)
     started = time.monotonic()
     _init_ray(args)
-    tuner = build_tuner(prep, Progress(prep.task.metric, args.max_epochs, args.num_samples))
+    tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples)])
     results = tuner.fit()
     report(prep, results, time.monotonic() - started)
     assert (prep.run_dir / FRONTIER_FILE).exists()

@@ -20,11 +20,11 @@ from spaces._spec import Spec
 from spaces._taxonomy import MODULE_TYPES, Taxonomy, Unit, load_taxonomy
 
 __all__ = [
-    "ArgumentParser",
     "DEFAULT_MODEL",
     "GRANULARITIES",
     "MODULE_TYPES",
     "SWITCH_VALUES",
+    "ArgumentParser",
     "SpaceConfig",
     "Spec",
     "SubnetworkSpace",

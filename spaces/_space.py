@@ -138,6 +138,10 @@ def describe_switches(values: dict[str, str]) -> str:
     return ", ".join(on) if on else "head only"
 
 
+def _values_key(values: dict[str, str]) -> tuple:
+    return tuple(sorted(values.items()))
+
+
 @dataclass(frozen=True)
 class SpaceConfig:
     """What a search may choose.
@@ -163,7 +167,8 @@ class SubnetworkSpace:
 
     A module-level class (not a closure) because Ray pickles the space. Calling it on an Optuna
     trial suggests every switch and the learning rate, and returns the constants a trial needs:
-    the unit references, their exact trainable-parameter count and a readable selection.
+    the unit references, their exact trainable-parameter count, a readable selection, and the
+    name of the reference point (preset) it is, if any.
 
     With `max_params`, a suggestion over the budget is repaired deterministically: the switch
     that costs the most parameters is turned off until the selection fits. The objective seen by
@@ -183,6 +188,10 @@ class SubnetworkSpace:
         self.taxonomy = taxonomy
         self.config = config
         self.switch_units = switches(taxonomy, config.granularity, config.modules, config.layers)
+        self._preset_of = {
+            _values_key(values): name
+            for name, values in presets(taxonomy, config.granularity, config.modules, config.layers).items()
+        }
 
     def fit_budget(self, values: dict[str, str]) -> dict[str, str]:
         """Switch values within `max_params`: the costliest switch goes off until the selection fits."""
@@ -208,6 +217,7 @@ class SubnetworkSpace:
             "units": refs,
             "trainable_params": self.taxonomy.count(refs),
             "selection": describe_switches(values),
+            "preset": self._preset_of.get(_values_key(values)),
         }
 
     def size(self) -> int:

@@ -43,7 +43,7 @@ class Spec:
     version: int = VERSION
 
     @classmethod
-    def from_units(cls, taxonomy: Taxonomy, units, **extra) -> "Spec":
+    def from_units(cls, taxonomy: Taxonomy, units, **extra) -> Spec:
         units = list(units)
         return cls(
             model={
@@ -67,7 +67,7 @@ class Spec:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Spec":
+    def load(cls, path: str | Path) -> Spec:
         path = Path(path)
         try:
             data = json.loads(path.read_text())

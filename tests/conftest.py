@@ -9,13 +9,13 @@ os.environ["RAY_AUTH_MODE"] = "disabled"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from transformers import (  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import (
     AlbertConfig,
     AutoModel,
     AutoTokenizer,
@@ -30,7 +30,7 @@ from transformers import (  # noqa: E402
     XLMRobertaConfig,
 )
 
-from spaces import resolve_model  # noqa: E402
+from spaces import resolve_model
 
 
 def make_tiny_bert(folder: Path, layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:

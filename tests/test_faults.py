@@ -65,7 +65,7 @@ def test_crashed_trial_is_retried_from_its_checkpoint(ray_session, tmp_path):
     results = tuner.fit()
     assert not results.errors
     assert sorted(p.read_text() for p in tmp_path.glob("*.resumed")) == ["1", "1"]  # resumed after epoch 1
-    frame = trial_rows(results, "accuracy", 3, tmp_path, {})
+    frame = trial_rows(results, "accuracy", 3, tmp_path)
     assert not frame.duplicated(["trial_id", "epoch"]).any()
     assert frame.groupby("trial_id")["epoch"].apply(list).tolist() == [[1, 2, 3], [1, 2, 3]]
     assert set(frame["status"]) == {"completed"}
@@ -79,7 +79,7 @@ def test_out_of_memory_is_recorded_and_the_search_goes_on(ray_session, tmp_path)
         run_config=tune.RunConfig(storage_path=str(tmp_path), name="oom", verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
-    frame = trial_rows(tuner.fit(), "accuracy", 3, tmp_path, {})
+    frame = trial_rows(tuner.fit(), "accuracy", 3, tmp_path)
     finals = frame[frame["final"]]
     assert sorted(finals["status"]) == ["completed", "completed", ERROR]
     assert "OutOfMemoryError" in finals.loc[finals["status"] == ERROR, "error"].item()
@@ -99,7 +99,7 @@ def test_nan_loss_ends_the_trial_with_its_reason(ray_session, tiny_bert, text_cs
         run_config=tune.RunConfig(storage_path=str(tmp_path), name="nan", verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
-    frame = trial_rows(tuner.fit(), "accuracy", 2, tmp_path, {})
+    frame = trial_rows(tuner.fit(), "accuracy", 2, tmp_path)
     finals = frame[frame["final"]].sort_values("lr")
     assert finals["status"].tolist() == ["completed", ERROR]
     assert "loss became nan" in finals["error"].iloc[1] or "loss became inf" in finals["error"].iloc[1]

@@ -114,3 +114,13 @@ def test_bad_arguments():
         ParetoASHA("accuracy", max_t=1, grace_period=2)
     with pytest.raises(ValueError):
         ParetoASHA("accuracy", reduction_factor=1)
+
+
+def test_reference_points_are_recorded_but_never_stopped():
+    s = ParetoASHA("accuracy", max_t=3, protect_key="preset")
+    _report(s, "best", 0.80, 1e3)
+    protected = Trial("__fake", stub=True, trial_id="bitfit", config={"preset": "bitfit"})
+    result = {"accuracy": 0.5, "trainable_params": 1e5, "epoch": 1}
+    assert s.on_trial_result(None, protected, result) == CONTINUE  # dominated, but an anchor
+    assert "bitfit" in s.rungs[1]
+    assert _report(s, "other", 0.5, 1e5) == STOP  # the same values without the label stop

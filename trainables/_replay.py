@@ -30,7 +30,7 @@ class ReplayTable:
     curves: dict[str, tuple[tuple[float, float], ...]]
 
     @classmethod
-    def from_rows(cls, rows, metric: str = "accuracy") -> "ReplayTable":
+    def from_rows(cls, rows, metric: str = "accuracy") -> ReplayTable:
         """Rows with `units`, `epoch`, `metric` and `epoch_seconds` (one per epoch of a sub-network)."""
         by_key: dict[str, dict[int, tuple[float, float]]] = {}
         for row in rows:
@@ -39,7 +39,7 @@ class ReplayTable:
         return cls(metric, {k: tuple(v[e] for e in sorted(v)) for k, v in by_key.items()})
 
     @classmethod
-    def from_parquet(cls, path: str | Path, metric: str = "accuracy") -> "ReplayTable":
+    def from_parquet(cls, path: str | Path, metric: str = "accuracy") -> ReplayTable:
         return cls.from_rows(pq.read_table(path).to_pylist(), metric)
 
     def curve(self, units) -> tuple[tuple[float, float], ...]:
