@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--layers", default=None, help="layers that may be trained, FIRST-LAST (default all)")
     search.add_argument("--max-params", type=int, default=None,
                         help="never train a sub-network with more trainable parameters (head included)")
+    search.add_argument("--switch-values", default="off,bias,all",
+                        help="what a switch may be: off, bias (BitFit), weight, all (default off,bias,all)")
+    search.add_argument("--study", choices=("search", "presets"), default="search",
+                        help="search (default), or presets: train exactly the reference points, no early stopping")
     search.add_argument("--num-samples", type=int, default=20, help="trials, reference points included")
     search.add_argument("--max-epochs", type=int, default=3, help="full budget of a trial, in epochs")
     search.add_argument("--scheduler", choices=SCHEDULERS, default="pareto-asha",

@@ -27,9 +27,9 @@ def pareto_plot(frame: pd.DataFrame, path: Path, metric: str, title: str, majori
         ax.step(front["trainable_params"], front["metric"], where="post", c="tab:red", lw=1.5)
         ax.scatter(front["trainable_params"], front["metric"], s=40, c="tab:red", zorder=3, label="Pareto frontier")
     labelled = finals.dropna(subset=["preset"]).groupby(["trainable_params", "metric"])["preset"]
-    for (params, value), names in labelled:  # presets that land on the same point share one label
+    for i, ((params, value), names) in enumerate(labelled):  # presets on one point share a label
         ax.annotate(" / ".join(sorted(names)), (params, value), textcoords="offset points",
-                    xytext=(4, 4), fontsize=7, color="0.2")
+                    xytext=(4, 4 + 9 * (i % 3)), fontsize=7, color="0.2")  # staggered: neighbours overlap less
     if majority is not None:
         ax.axhline(majority, c="0.5", ls=":", lw=1, label="majority class")
     ax.set_xscale("log")

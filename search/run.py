@@ -63,11 +63,14 @@ def prepare(args: argparse.Namespace) -> Prepared:
     taxonomy = load_taxonomy(model, task.num_labels)
     space = SubnetworkSpace(taxonomy, SpaceConfig(
         granularity=args.granularity,
+        values=tuple(v.strip() for v in args.switch_values.split(",")),
         modules=tuple(args.modules.split(",")) if args.modules else None,
         layers=_layer_range(args.layers),
         max_params=args.max_params,
     ))
-    seeds = space.seed_points() if args.reference_points else {}
+    seeds = space.seed_points() if args.reference_points or args.study == "presets" else {}
+    if args.study == "presets":  # a grid study of the reference points: each once, all to the full budget
+        args.num_samples, args.scheduler = len(seeds), "none"
     if len(seeds) > args.num_samples:
         keep = ("full", "head", "layernorm", "bitfit")
         seeds = {k: v for k, v in seeds.items() if k in keep} | {k: v for k, v in seeds.items() if k not in keep}

@@ -101,33 +101,38 @@ def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None) -> 
     """The paper's reference points as switch values, for the presets a space can express exactly.
 
     `full`, `head` (everything frozen but the head), `bitfit` (all biases), `layernorm` (every
-    LayerNorm), and each module type alone. A preset is left out where the granularity or the
-    constraints cannot express it (module types alone at layer granularity; `full` when some
+    LayerNorm), each module type alone, and `layernorm.L`, the LayerNorms of layer L alone (the
+    paper's layer-wise analysis; unit granularity). A preset is left out where the granularity or
+    the constraints cannot express it (module types alone at layer granularity; `full` when some
     modules are excluded).
     """
     everything = switches(taxonomy, "unit")  # what each preset means, unit by unit
     switch_units = switches(taxonomy, granularity, modules, layers)
-    unit_module = {u.id: u.module for u in taxonomy.units}
 
     def where(switch_set, predicate, value="all") -> dict[str, str]:
         return {
-            name: value if all(predicate(unit_module[u]) for u in units) else "off"
+            name: value if all(predicate(taxonomy.unit(u)) for u in units) else "off"
             for name, units in switch_set.items()
         }
 
+    def is_norm(unit) -> bool:
+        return unit.module in taxonomy.norm_types or unit.module == "embeddings.norm"
+
     wanted = {
-        "full": lambda m: True,
-        "head": lambda m: False,
-        "bitfit": (lambda m: True, "bias"),
-        "layernorm": lambda m: m in taxonomy.norm_types or m == "embeddings.norm",
-        **{module: (lambda m, module=module: m == module) for module in taxonomy.module_types},
+        "full": lambda u: True,
+        "head": lambda u: False,
+        "bitfit": (lambda u: True, "bias"),
+        "layernorm": is_norm,
+        **{module: (lambda u, module=module: u.module == module) for module in taxonomy.module_types},
+        **{f"layernorm.{layer}": (lambda u, layer=layer: u.layer == layer and is_norm(u))
+           for layer in range(taxonomy.num_layers)},
     }
     out = {}
     for name, rule in wanted.items():
         predicate, value = rule if isinstance(rule, tuple) else (rule, "all")
         target = set(refs_from_switches(everything, where(everything, predicate, value)))
         values = where(switch_units, predicate, value)
-        if set(refs_from_switches(switch_units, values)) == target:
+        if target and set(refs_from_switches(switch_units, values)) == target or name == "head":
             out[name] = values
     return out
 

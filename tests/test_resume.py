@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,17 +31,21 @@ def ray_head(tmp_path):
     port = _free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     ray_bin = Path(sys.executable).parent / "ray"
+    # Every listening port chosen here, so this cluster never collides with the suite's own Ray.
+    ports = [f"--{name}={_free_port()}" for name in (
+        "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+        "metrics-export-port", "runtime-env-agent-port", "node-manager-port", "object-manager-port")]
     subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", f"--temp-dir={temp}",
-                    "--include-dashboard=false", "--disable-usage-stats"],
+                    "--include-dashboard=false", "--disable-usage-stats", *ports],
                    check=True, env=env, capture_output=True, timeout=120)
     from ray._private.services import get_node_ip_address
 
     yield f"{get_node_ip_address()}:{port}"
-    for process in psutil.process_iter(["cmdline"]):  # only this cluster's processes, not the suite's Ray
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):  # only this cluster's processes, not the suite's Ray
         try:
-            if any(str(temp) in part for part in process.info["cmdline"] or []):
-                process.kill()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            if str(temp).encode() in cmdline.read_bytes():
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+        except (OSError, ValueError):
             pass
     subprocess.run(["rm", "-rf", str(temp)], check=False)
 

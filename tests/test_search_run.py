@@ -7,7 +7,7 @@ import pytest
 
 from search import export, run
 from search._pareto import pareto_mask
-from spaces import Spec, load_taxonomy
+from spaces import MODULE_TYPES, Spec, load_taxonomy
 from trainables import encode, evaluate, load_model, load_task, load_tensors, load_tokenizer
 
 
@@ -149,3 +149,14 @@ def test_search_runs_on_every_architecture_family(ray_session, tiny_models, tmp_
     assert set(trials["status"]) == {"completed"} and set(trials["preset"]) == {"full", "head"}
     front = json.loads((tmp_path / family / "frontier.json").read_text())
     assert front["points"] and front["model"] == tiny_models(family)
+
+
+def test_presets_grid_study(ray_session, tiny_bert, text_csv, tmp_path):
+    args = _args(tiny_bert, text_csv, tmp_path, "--name", "grid", "--study", "presets", "--granularity", "unit",
+                 "--max-epochs", "1", "--switch-values", "off,all")
+    assert run.main(args) == 0
+    trials = pd.read_parquet(tmp_path / "grid" / "trials.parquet")
+    # bitfit needs "bias", so it is not in an on/off space; everything else is, once, at the full budget
+    expected = {"full", "head", "layernorm", "layernorm.0", "layernorm.1", *MODULE_TYPES}
+    assert set(trials["preset"]) == expected and trials["trial_id"].nunique() == len(expected)
+    assert set(trials["status"]) == {"completed"}

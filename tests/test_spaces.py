@@ -203,3 +203,12 @@ def test_max_params_is_never_exceeded(tiny):
     assert "full" not in space.seed_points() and "head" in space.seed_points()
     with pytest.raises(UsageError, match="below the head"):
         SubnetworkSpace(tiny, SpaceConfig(max_params=10))
+
+
+def test_layer_wise_layernorm_presets(tiny):
+    unit_presets = presets(tiny, "unit")
+    for layer in range(2):
+        values = unit_presets[f"layernorm.{layer}"]
+        refs = refs_from_switches(switches(tiny, "unit"), values)
+        assert refs == [f"{layer}.attn.norm", f"{layer}.ffn.norm"]
+    assert "layernorm.0" not in presets(tiny, "module") and "layernorm.0" not in presets(tiny, "layer")
