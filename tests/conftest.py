@@ -125,3 +125,63 @@ def ray_session(tmp_path_factory):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+class RayProcesses:
+    """Ray nodes started with `ray start` in their own temp dir, on ports chosen here, so they never
+    collide with the suite's own Ray; on exit every process of theirs is killed (a SIGKILLed driver
+    leaves Ray's agents behind, and nothing may outlive a test)."""
+
+    def __init__(self):
+        import os
+
+        self.temp = Path("/tmp") / f"ts-ray-{os.getpid()}-{_free_port()}"  # short: socket paths are limited
+        self.address = None
+
+    def _start(self, args, env=None, cwd=None):
+        import subprocess
+        import sys
+
+        ports = [f"--{name}={_free_port()}" for name in (
+            "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+            "runtime-env-agent-port", "node-manager-port", "object-manager-port")]
+        ray_bin = Path(sys.executable).parent / "ray"
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", **(env or {})}
+        done = subprocess.run([str(ray_bin), "start", *args, f"--temp-dir={self.temp}", "--disable-usage-stats",
+                               *ports], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+    def start_head(self, num_cpus: int) -> str:
+        from ray._private.services import get_node_ip_address
+
+        port = _free_port()
+        self._start(["--head", f"--port={port}", f"--num-cpus={num_cpus}", "--include-dashboard=false"])
+        self.address = f"{get_node_ip_address()}:{port}"
+        return self.address
+
+    def add_worker(self, num_cpus: int, env=None, cwd=None) -> None:
+        self._start([f"--address={self.address}", f"--num-cpus={num_cpus}"], env=env, cwd=cwd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        import shutil
+        import signal
+
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if str(self.temp).encode() in cmdline.read_bytes():
+                    os.kill(int(cmdline.parent.name), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        shutil.rmtree(self.temp, ignore_errors=True)

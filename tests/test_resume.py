@@ -7,7 +7,6 @@ processes that a killed driver leaves behind are stopped at teardown and nothing
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,39 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import RayProcesses
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
-def ray_head(tmp_path):
-    temp = Path("/tmp") / f"ts-ray-{os.getpid()}-{_free_port()}"  # short: Ray's socket paths have a length limit
-    port = _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    ray_bin = Path(sys.executable).parent / "ray"
-    # Every listening port chosen here, so this cluster never collides with the suite's own Ray.
-    ports = [f"--{name}={_free_port()}" for name in (
-        "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-        "metrics-export-port", "runtime-env-agent-port", "node-manager-port", "object-manager-port")]
-    subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", f"--temp-dir={temp}",
-                    "--include-dashboard=false", "--disable-usage-stats", *ports],
-                   check=True, env=env, capture_output=True, timeout=120)
-    from ray._private.services import get_node_ip_address
-
-    yield f"{get_node_ip_address()}:{port}"
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):  # only this cluster's processes, not the suite's Ray
-        try:
-            if str(temp).encode() in cmdline.read_bytes():
-                os.kill(int(cmdline.parent.name), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
-    subprocess.run(["rm", "-rf", str(temp)], check=False)
+def ray_head():
+    with RayProcesses() as cluster:
+        yield cluster.start_head(num_cpus=2)
 
 
 def _finished_trials(run_dir: Path, max_epochs: int) -> dict[str, list[float]]:
