@@ -10,7 +10,7 @@ import yaml
 from spaces import DEFAULT_MODEL, GRANULARITIES, ArgumentParser, UsageError
 
 SCHEDULERS = ("pareto-asha", "asha", "none")
-SAMPLERS = ("tpe", "nsga2", "random")
+SAMPLERS = ("tpe", "nsga2", "random", "gp")
 
 
 

@@ -7,7 +7,7 @@ import time
 
 from ray.tune import Callback
 
-from search._pareto import pareto_mask
+from search._pareto import hypervolume, pareto_mask
 
 
 def _short(n: float) -> str:
@@ -20,8 +20,9 @@ def _short(n: float) -> str:
 class Progress(Callback):
     """Prints one line whenever a trial ends: counts, best metric, and the current frontier's ends."""
 
-    def __init__(self, metric: str, max_epochs: int, total_trials: int, stream=None):
+    def __init__(self, metric: str, max_epochs: int, total_trials: int, reference=None, stream=None):
         self.metric = metric
+        self.reference = reference  # (majority metric, log10 all params): for the hypervolume so far
         self.max_epochs = max_epochs
         self.total_trials = total_trials
         self.stream = stream
@@ -34,7 +35,9 @@ class Progress(Callback):
     def _print(self, trials) -> None:
         running = sum(1 for t in trials if t.status == "RUNNING" and t.trial_id not in self._ended)
         ended = len(self.finished) + self.stopped + self.errored
-        line = (f"[{time.monotonic() - self.started:6.0f}s] {ended}/{self.total_trials} trials ended "
+        elapsed = time.monotonic() - self.started
+        remaining = elapsed / ended * (self.total_trials - ended) if ended else float("nan")
+        line = (f"[{elapsed:6.0f}s, ~{remaining:.0f}s left] {ended}/{self.total_trials} trials ended "
                 f"({len(self.finished)} full budget, {self.stopped} stopped early, {self.errored} failed), "
                 f"{running} running")
         if self.finished:
@@ -44,6 +47,9 @@ class Progress(Callback):
             best, cheapest = front[-1], front[0]
             line += (f" | best {self.metric} {best[0]:.4f} @ {_short(best[1])} params"
                      f" | frontier {len(front)} pts, cheapest {cheapest[0]:.4f} @ {_short(cheapest[1])}")
+            if self.reference is not None:
+                volume = hypervolume([v[0] for v in values], [v[1] for v in values], self.reference)
+                line += f" | hypervolume {volume:.4f}"
         print(line, file=self.stream or sys.stdout, flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):

@@ -17,12 +17,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search._cli import build_parser, parse_args
 from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
 
+if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, not at CLI start
+    from trainables import Encoded, Task
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEDULER_STATE_FILE = "scheduler_state.json"
+OPTUNA_JOURNAL_FILE = "optuna.journal"
 
 
 @dataclass
@@ -34,8 +39,8 @@ class Prepared:
     taxonomy: Taxonomy
     space: SubnetworkSpace
     seeds: dict[str, dict]
-    task: object
-    data: object
+    task: Task
+    data: Encoded
     run_dir: Path
 
 
@@ -112,10 +117,14 @@ def _sampler(name: str, seed: int):
     import optuna
 
     if name == "tpe":
+        # 5 random startup trials, not Optuna's 10: a default run has 8 proposals after its reference points.
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=5)
     if name == "nsga2":
         # NSGA-II samples at random for its first population: keep the population small for small budgets.
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=10)
+    if name == "gp":
+        # Gaussian-process BO; fits a model per proposal, worth it when trials are expensive.
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=5)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
@@ -153,6 +162,8 @@ def _trial_dirname(trial) -> str:
 
 
 def build_tuner(prep: Prepared, callbacks: list):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -162,8 +173,12 @@ def build_tuner(prep: Prepared, callbacks: list):
     args, metric = prep.args, prep.task.metric
     # The searcher owns its define-by-run space and both objectives; TuneConfig names no metric,
     # or the study silently becomes single-objective.
+    # The study is kept in a journal file next to the results, so optuna-dashboard can watch it live.
+    storage = JournalStorage(JournalFileBackend(str(prep.run_dir / OPTUNA_JOURNAL_FILE)))
     searcher = ParetoOptunaSearch(
         space=prep.space,
+        study_name=prep.run_dir.name,
+        storage=storage,
         metric=[metric, "trainable_params"],
         mode=["max", "min"],
         points_to_evaluate=list(prep.seeds.values()) or None,
@@ -268,7 +283,6 @@ def write_run_info(prep: Prepared) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from search._progress import Progress
-    from search._results import FRONTIER_FILE
 
     if args.resume:
         return resume(args)
@@ -283,10 +297,12 @@ def run(args: argparse.Namespace) -> int:
           f"({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {prep.run_dir}", flush=True)
     started = time.monotonic()
     _init_ray(args)
-    tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples)])
+    from search._pareto import reference_point
+
+    reference = reference_point(prep.data.majority_accuracy(), prep.taxonomy.total_params)
+    tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, reference)])
     results = tuner.fit()
     report(prep, results, time.monotonic() - started)
-    assert (prep.run_dir / FRONTIER_FILE).exists()
     return 0
 
 

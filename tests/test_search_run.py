@@ -160,3 +160,17 @@ def test_presets_grid_study(ray_session, tiny_bert, text_csv, tmp_path):
     expected = {"full", "head", "layernorm", "layernorm.0", "layernorm.1", *MODULE_TYPES}
     assert set(trials["preset"]) == expected and trials["trial_id"].nunique() == len(expected)
     assert set(trials["status"]) == {"completed"}
+
+
+def test_study_is_kept_in_a_journal(finished_run):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(finished_run / "optuna.journal")))
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    states = {t.state for t in study.trials}
+    assert len(study.trials) == 8 and states <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    trials = pd.read_parquet(finished_run / "trials.parquet")
+    completed = trials[trials["final"] & (trials["status"] == "completed")]
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == len(completed)

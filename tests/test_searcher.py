@@ -36,3 +36,17 @@ def test_reference_points_are_suggested_first(tiny_bert):
     for name, point in seeds.items():
         config = searcher.suggest(name)
         assert {k: config[k] for k in point} == point
+
+
+def test_every_sampler_proposes_valid_sub_networks(tiny_bert):
+    from search._cli import SAMPLERS
+    from search.run import _sampler
+
+    space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
+    for name in SAMPLERS:
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=_sampler(name, 0))
+        for i in range(7):  # past every sampler's random startup
+            trial = study.ask()
+            constants = space(trial)
+            study.tell(trial, [0.5 + 0.01 * i, constants["trainable_params"]])
+        assert len(study.best_trials) >= 1, name
