@@ -218,7 +218,20 @@ def build_tuner(prep: Prepared, callbacks: list):
     )
 
 
-def report(prep: Prepared, results, elapsed: float) -> Path:
+def _interrupted(run_dir: Path, planned: int) -> bool:
+    """True when the search ended before every planned trial did (Ctrl-C: Ray stops gracefully).
+
+    Read from the experiment state Ray saved last, the one `--resume` would continue: the
+    in-memory ResultGrid reports interrupted trials as terminated.
+    """
+    from ray.tune import ExperimentAnalysis
+
+    trials = ExperimentAnalysis(str(run_dir)).trials
+    return len(trials) < planned or any(t.status not in ("TERMINATED", "ERROR") for t in trials)
+
+
+def report(prep: Prepared, results, elapsed: float) -> int:
+    """Write the run's outputs and print the frontier; an interrupted run gets no frontier.json. Exit code."""
     from search._pareto import reference_point
     from search._plots import pareto_plot
     from search._results import (
@@ -236,6 +249,10 @@ def report(prep: Prepared, results, elapsed: float) -> Path:
     if frame.empty:
         raise RuntimeError("no trial reported a result")
     write_trials(frame, run_dir, metric)
+    if _interrupted(run_dir, prep.args.num_samples):
+        print(f"\ninterrupted after {len(results)} of {prep.args.num_samples} trials; what finished is in "
+              f"{run_dir / 'trials.parquet'}\ncontinue with: python -m search.run --resume {run_dir}")
+        return 130
     run = json.loads((run_dir / RUN_FILE).read_text())
     majority = prep.data.majority_accuracy()
     reference = reference_point(majority, prep.taxonomy.total_params)
@@ -256,7 +273,7 @@ def report(prep: Prepared, results, elapsed: float) -> Path:
               f"{p['trial_id']:<10} {p['selection']}" + (f"  [{p['preset']}]" if p["preset"] else ""))
     print(f"\nwrote {run_dir / 'trials.parquet'}\n      {run_dir / FRONTIER_FILE}\n      {run_dir / 'pareto.png'}")
     print(f"export the best: python -m search.export {run_dir} [--max-params N | --min-metric X]")
-    return run_dir
+    return 0
 
 
 def write_run_info(prep: Prepared) -> None:
@@ -301,9 +318,7 @@ def run(args: argparse.Namespace) -> int:
 
     reference = reference_point(prep.data.majority_accuracy(), prep.taxonomy.total_params)
     tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, reference)])
-    results = tuner.fit()
-    report(prep, results, time.monotonic() - started)
-    return 0
+    return report(prep, tuner.fit(), time.monotonic() - started)
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -324,8 +339,7 @@ def resume(args: argparse.Namespace) -> int:
     started = time.monotonic()
     _init_ray(saved)
     restored = tune.Tuner.restore(str(run_dir), trainable=build_trainable(prep), resume_errored=True)
-    report(prep, restored.fit(), time.monotonic() - started)
-    return 0
+    return report(prep, restored.fit(), time.monotonic() - started)
 
 
 def main(argv: list[str] | None = None) -> int:

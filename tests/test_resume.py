@@ -67,3 +67,29 @@ def test_killed_driver_resumes_without_loss(ray_head, tiny_bert, text_csv, tmp_p
         rows = trials[trials["trial_id"] == trial_id].sort_values("epoch")
         assert rows["metric"].tolist() == pytest.approx(accuracies)
     assert (run_dir / "frontier.json").is_file()
+
+
+@pytest.mark.timeout(600)
+def test_ctrl_c_leaves_a_run_to_resume_not_a_finished_one(ray_head, tiny_bert, text_csv, tmp_path):
+    results = tmp_path / "results"
+    args = [sys.executable, "-m", "search.run", "--address", ray_head, "--model", tiny_bert,
+            "--data", str(text_csv), "--text-column", "review", "--label-column", "sentiment",
+            "--results-dir", str(results), "--name", "stopped", "--num-samples", "4", "--max-epochs", "3",
+            "--train-size", "96", "--eval-size", "24", "--max-length", "16", "--batch-size", "8"]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run_dir = results / "stopped"
+    deadline = time.monotonic() + 300
+    while not _finished_trials(run_dir, 3) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    driver.send_signal(signal.SIGINT)
+    output, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 130, output[-3000:]
+    assert "--resume" in output
+    assert (run_dir / "trials.parquet").is_file() and not (run_dir / "frontier.json").exists()
+
+    resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir), "--address", ray_head],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert pd.read_parquet(run_dir / "trials.parquet")["trial_id"].nunique() == 4
+    assert (run_dir / "frontier.json").is_file()
