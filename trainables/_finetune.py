@@ -8,6 +8,7 @@ initialised ones such as the head) plus optimizer and schedule state, so it is s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -45,6 +46,22 @@ class TrialSettings:
     threads: int = 1
 
 
+def _device() -> torch.device:
+    """The GPU Ray gave this trial (it sets CUDA_VISIBLE_DEVICES; fractions share one), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on GPU (master weights and optimizer stay fp32); plain fp32 on CPU."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()} if device.type != "cpu" else batch
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 128) -> dict[str, float]:
     """Accuracy and mean cross-entropy of `model` on a split (eval mode; the model's mode is restored).
@@ -54,12 +71,14 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 128) -> dict[str,
     """
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     predictions = np.empty(len(split), dtype=np.int64)
     loss_sum = 0.0
     for rows, batch in eval_batches(split, batch_size, forward_inputs(model)):
-        output = model(**batch)
-        predictions[rows] = output.logits.argmax(-1).numpy()
-        loss_sum += output.loss.item() * len(rows)
+        with _autocast(device):
+            output = model(**_to(batch, device))
+        predictions[rows] = output.logits.argmax(-1).cpu().numpy()
+        loss_sum += output.loss.float().item() * len(rows)
     model.train(was_training)
     return {"accuracy": float(accuracy_score(split.labels, predictions)), "loss": loss_sum / len(split)}
 
@@ -67,7 +86,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 128) -> dict[str,
 def save_state(directory: Path, model: nn.Module, names: list[str], extra: dict) -> None:
     """Write the named tensors (safetensors) and `extra` (torch.save) into a checkpoint folder."""
     params = dict(model.named_parameters())
-    save_file({n: params[n].detach().contiguous() for n in names}, str(directory / "tensors.safetensors"))
+    save_file({n: params[n].detach().cpu().contiguous() for n in names}, str(directory / "tensors.safetensors"))
     torch.save(extra, directory / "state.pt")
 
 
@@ -101,6 +120,8 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     model, new_params = load_model(settings.model, settings.num_labels)
+    device = _device()
+    model.to(device)
     taxonomy = load_taxonomy(settings.model, settings.num_labels)
     trainable = taxonomy.apply(model, config["units"])
     trainable_params = taxonomy.count(config["units"])
@@ -116,7 +137,7 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as directory:
             load_tensors(model, Path(directory) / "tensors.safetensors")
-            state = torch.load(Path(directory) / "state.pt", weights_only=False)
+            state = torch.load(Path(directory) / "state.pt", weights_only=False, map_location=device)
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         first_epoch = state["epoch"] + 1
@@ -127,7 +148,8 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
         started = time.perf_counter()
         loss_sum, batches = 0.0, 0
         for batch in train_batches(data.train, settings.batch_size, settings.seed * 1000 + epoch, inputs):
-            loss = model(**batch).loss
+            with _autocast(device):
+                loss = model(**_to(batch, device)).loss
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch} (lr={config['lr']:.2e})")
             loss.backward()
