@@ -76,7 +76,7 @@ def refs_from_switches(switch_units: dict[str, tuple[str, ...]], values: dict[st
             continue
         suffix = "" if value == "all" else f":{value}"
         refs.extend(unit_id + suffix for unit_id in unit_ids)
-    unknown = set(values) - set(switch_units) - {"lr"}
+    unknown = set(values) - set(switch_units) - {"lr_scale"}
     if unknown:
         raise UsageError(f"unknown switch '{sorted(unknown)[0]}' for this granularity")
     return refs
@@ -153,15 +153,19 @@ class SpaceConfig:
 
     `values` are the switch values on offer (`"off"` is always one). The default adds `"bias"` to
     on/off so BitFit-style selections are reachable; `"weight"` is rarely worth the extra choices.
-    The learning rate is searched log-uniformly in [lr_min, lr_max]. `modules` and `layers`
+    The learning rate is searched relative to the sub-network's size: `lr_scale`, log-uniform in
+    [lr_scale_min, lr_scale_max], multiplies `reference_lr` of the proposed selection. A plain
+    log-uniform rate over [1e-5, 1e-2] wastes most proposals (a LayerNorm-only sub-network does
+    not move at 2e-5; full fine-tuning diverges at 1e-2); the scale keeps every proposal within
+    a decade of a rate that works for its size. `modules` and `layers`
     restrict what can be switched on; `max_params` caps the trainable parameters (head included)
     of every proposed sub-network.
     """
 
     granularity: str = "module"
     values: tuple[str, ...] = ("off", "bias", "all")
-    lr_min: float = 1e-5
-    lr_max: float = 1e-2
+    lr_scale_min: float = 0.1
+    lr_scale_max: float = 10.0
     modules: tuple[str, ...] | None = None
     layers: tuple[int, int] | None = None
     max_params: int | None = None
@@ -184,8 +188,8 @@ class SubnetworkSpace:
         bad = set(config.values) - set(SWITCH_VALUES)
         if bad or "off" not in config.values:
             raise UsageError(f"switch values must include 'off' and come from {', '.join(SWITCH_VALUES)}")
-        if not 0 < config.lr_min < config.lr_max:
-            raise UsageError("learning-rate range must satisfy 0 < lr_min < lr_max")
+        if not 0 < config.lr_scale_min <= 1 <= config.lr_scale_max:
+            raise UsageError("learning-rate scale range must satisfy 0 < lr_scale_min <= 1 <= lr_scale_max")
         if config.max_params is not None and config.max_params < taxonomy.head_params:
             raise UsageError(
                 f"--max-params {config.max_params:,} is below the head alone ({taxonomy.head_params:,} params)"
@@ -215,12 +219,14 @@ class SubnetworkSpace:
 
     def __call__(self, trial) -> dict:
         values = {name: trial.suggest_categorical(name, list(self.config.values)) for name in self.switch_units}
-        trial.suggest_float("lr", self.config.lr_min, self.config.lr_max, log=True)
+        scale = trial.suggest_float("lr_scale", self.config.lr_scale_min, self.config.lr_scale_max, log=True)
         values = self.fit_budget(values)
         refs = refs_from_switches(self.switch_units, values)
+        trainable_params = self.taxonomy.count(refs)
         return {
             "units": refs,
-            "trainable_params": self.taxonomy.count(refs),
+            "trainable_params": trainable_params,
+            "lr": scale * reference_lr(trainable_params, self.taxonomy.total_params),
             "selection": describe_switches(values),
             "preset": self._preset_of.get(_values_key(values)),
         }
@@ -230,7 +236,7 @@ class SubnetworkSpace:
         return len(self.config.values) ** len(self.switch_units)
 
     def seed_points(self) -> dict[str, dict]:
-        """Presets as points to evaluate: switch values plus a learning rate by `reference_lr`.
+        """Presets as points to evaluate: switch values, learning rate `reference_lr` (scale 1).
 
         Left out: a preset that uses a switch value the space does not offer (Optuna rejects
         values outside a distribution), or one over the parameter budget.
@@ -243,6 +249,5 @@ class SubnetworkSpace:
             n = self.taxonomy.count(refs_from_switches(self.switch_units, values))
             if config.max_params is not None and n > config.max_params:
                 continue
-            lr = min(max(reference_lr(n, self.taxonomy.total_params), config.lr_min), config.lr_max)
-            out[name] = {**values, "lr": lr}
+            out[name] = {**values, "lr_scale": 1.0}
         return out

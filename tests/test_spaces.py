@@ -121,7 +121,9 @@ def test_define_by_run_space_in_a_real_study(tiny):
         trial = study.ask()
         constants = space(trial)
         assert constants["trainable_params"] == tiny.count(constants["units"])
-        assert 1e-5 <= trial.params["lr"] <= 1e-2
+        assert 0.1 <= trial.params["lr_scale"] <= 10
+        expected = trial.params["lr_scale"] * reference_lr(constants["trainable_params"], tiny.total_params)
+        assert constants["lr"] == pytest.approx(expected)
         study.tell(trial, [random.random(), constants["trainable_params"]])
     assert len(study.best_trials) >= 1
 
