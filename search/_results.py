@@ -122,6 +122,11 @@ def frontier(frame: pd.DataFrame) -> pd.DataFrame:
     return done[mask].sort_values(["trainable_params", "metric"], ascending=[True, False]).reset_index(drop=True)
 
 
+def _text(value) -> str | None:
+    """A string column's value, or None where pandas holds a missing value as NaN (JSON has no NaN)."""
+    return value if isinstance(value, str) else None
+
+
 def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, float]) -> dict:
     points = [
         {
@@ -130,11 +135,11 @@ def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, fl
             "trainable_params": int(row.trainable_params),
             "fraction": row.trainable_params / run["total_params"],
             "lr": row.lr,
-            "preset": row.preset,
-            "selection": row.selection,
+            "preset": _text(row.preset),
+            "selection": _text(row.selection),
             "units": list(row.units),
             "epoch": int(row.epoch),
-            "checkpoint": row.checkpoint,
+            "checkpoint": _text(row.checkpoint),
         }
         for row in front.itertuples()
     ]

@@ -42,8 +42,15 @@ def test_outputs(finished_run):
     assert {"full", "head", "bitfit", "layernorm"} <= set(trials["preset"].dropna())
 
 
+def _strict_json(path):
+    def refuse(constant):
+        raise AssertionError(f"{path} holds {constant}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
 def test_frontier_is_non_dominated_full_budget_with_exact_counts(finished_run, tiny_bert):
-    front = json.loads((finished_run / "frontier.json").read_text())
+    front = _strict_json(finished_run / "frontier.json")
     points = front["points"]
     assert points and front["metric"] == "accuracy"
     trials = pd.read_parquet(finished_run / "trials.parquet")
