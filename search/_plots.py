@@ -37,7 +37,7 @@ def pareto_plot(frame: pd.DataFrame, path: Path, metric: str, title: str, majori
     ax.set_ylabel(f"validation {metric}")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left")  # few params and a high metric: the corner a frontier rarely reaches
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
