@@ -142,7 +142,9 @@ def test_spec_check_cli(finished_run, tiny_bert, tiny_bert_3_layers, tmp_path, c
     assert err.startswith("error: spec is for model") and "\n" not in err
 
 
-@pytest.mark.parametrize("family", ["roberta", "electra", "albert", "deberta-v2", "mpnet", "distilbert", "roformer"])
+@pytest.mark.parametrize(
+    "family", ["roberta", "xlm-roberta", "electra", "albert", "deberta-v2", "mpnet", "distilbert", "roformer"]
+)
 def test_search_runs_on_every_architecture_family(ray_session, tiny_models, tmp_path, family):
     from conftest import make_text_file
 
