@@ -4,7 +4,7 @@
 """
 
 from trainables._data import Encoded, Split, Task, encode, load_task
-from trainables._finetune import TrialSettings, evaluate, finetune, load_tensors, save_state
+from trainables._finetune import TrialSettings, evaluate, finetune, load_tensors, save_state, train_epoch
 from trainables._model import load_model, load_tokenizer
 from trainables._replay import ReplayTable, replay, units_key
 
@@ -23,5 +23,6 @@ __all__ = [
     "load_tokenizer",
     "replay",
     "save_state",
+    "train_epoch",
     "units_key",
 ]

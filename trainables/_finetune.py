@@ -114,6 +114,29 @@ def _linear_schedule(optimizer, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def train_epoch(model: nn.Module, optimizer, schedule, split: Split, batch_size: int, seed: int) -> float:
+    """One pass over `split`: forward, loss, backward, step. Returns the mean training loss.
+
+    Raises FloatingPointError when the loss stops being finite, so the trial ends with the reason.
+    """
+    device = next(model.parameters()).device
+    inputs = forward_inputs(model)
+    model.train()
+    loss_sum, batches = 0.0, 0
+    for batch in train_batches(split, batch_size, seed, inputs):
+        with _autocast(device):
+            loss = model(**_to(batch, device)).loss
+        if not torch.isfinite(loss):
+            lr = optimizer.param_groups[0]["lr"]
+            raise FloatingPointError(f"loss became {loss.item()} after {batches} steps (lr={lr:.2e})")
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss_sum, batches = loss_sum + loss.item(), batches + 1
+    return loss_sum / max(batches, 1)
+
+
 def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
     """Ray Tune function trainable. `config`: `units` (unit references), `lr`, `trainable_params`."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "checkpoint created" line per epoch
@@ -142,21 +165,10 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
         schedule.load_state_dict(state["schedule"])
         first_epoch = state["epoch"] + 1
 
-    inputs = forward_inputs(model)
-    model.train()
     for epoch in range(first_epoch, settings.max_epochs + 1):
         started = time.perf_counter()
-        loss_sum, batches = 0.0, 0
-        for batch in train_batches(data.train, settings.batch_size, settings.seed * 1000 + epoch, inputs):
-            with _autocast(device):
-                loss = model(**_to(batch, device)).loss
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch} (lr={config['lr']:.2e})")
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum, batches = loss_sum + loss.item(), batches + 1
+        train_loss = train_epoch(model, optimizer, schedule, data.train, settings.batch_size,
+                                 seed=settings.seed * 1000 + epoch)
         train_seconds = time.perf_counter() - started
         metrics = evaluate(model, data.validation)
         result = {
@@ -164,7 +176,7 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
             "eval_loss": metrics["loss"],
             "trainable_params": trainable_params,
             "epoch": epoch,
-            "train_loss": loss_sum / max(batches, 1),
+            "train_loss": train_loss,
             "train_seconds": train_seconds,
             "epoch_seconds": time.perf_counter() - started,
         }
