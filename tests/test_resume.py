@@ -34,16 +34,22 @@ def _finished_trials(run_dir: Path, max_epochs: int) -> dict[str, list[float]]:
     return done
 
 
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+
+
+def _driver(address, model, data, results, name, trials, *extra) -> list[str]:
+    """The command line of a small search on the cluster at `address`, 3 epochs a trial."""
+    return [sys.executable, "-m", "search.run", "--address", address, "--model", model,
+            "--data", str(data), "--text-column", "review", "--label-column", "sentiment",
+            "--results-dir", str(results), "--name", name, "--num-samples", str(trials), "--max-epochs", "3",
+            "--train-size", "96", "--eval-size", "24", "--max-length", "16", "--batch-size", "8", *extra]
+
+
 @pytest.mark.timeout(600)
 def test_killed_driver_resumes_without_loss(ray_head, tiny_bert, text_csv, tmp_path):
     results = tmp_path / "results"
-    args = [sys.executable, "-m", "search.run", "--address", ray_head, "--model", tiny_bert,
-            "--data", str(text_csv), "--text-column", "review", "--label-column", "sentiment",
-            "--results-dir", str(results), "--name", "killed", "--num-samples", "6", "--max-epochs", "3",
-            "--train-size", "96", "--eval-size", "24", "--max-length", "16", "--batch-size", "8",
-            "--scheduler", "none"]
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    args = _driver(ray_head, tiny_bert, text_csv, results, "killed", 6, "--scheduler", "none")
+    driver = subprocess.Popen(args, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     run_dir = results / "killed"
     deadline = time.monotonic() + 300
     while not _finished_trials(run_dir, 3) and time.monotonic() < deadline:
@@ -56,7 +62,7 @@ def test_killed_driver_resumes_without_loss(ray_head, tiny_bert, text_csv, tmp_p
     assert not (run_dir / "frontier.json").exists()  # a killed run does not look finished
 
     resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir), "--address", ray_head],
-                             cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+                             cwd=REPO, env=ENV, capture_output=True, text=True, timeout=400)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
 
     trials = pd.read_parquet(run_dir / "trials.parquet")
@@ -72,12 +78,8 @@ def test_killed_driver_resumes_without_loss(ray_head, tiny_bert, text_csv, tmp_p
 @pytest.mark.timeout(600)
 def test_ctrl_c_leaves_a_run_to_resume_not_a_finished_one(ray_head, tiny_bert, text_csv, tmp_path):
     results = tmp_path / "results"
-    args = [sys.executable, "-m", "search.run", "--address", ray_head, "--model", tiny_bert,
-            "--data", str(text_csv), "--text-column", "review", "--label-column", "sentiment",
-            "--results-dir", str(results), "--name", "stopped", "--num-samples", "4", "--max-epochs", "3",
-            "--train-size", "96", "--eval-size", "24", "--max-length", "16", "--batch-size", "8"]
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = _driver(ray_head, tiny_bert, text_csv, results, "stopped", 4)
+    driver = subprocess.Popen(args, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run_dir = results / "stopped"
     deadline = time.monotonic() + 300
     while not _finished_trials(run_dir, 3) and time.monotonic() < deadline:
@@ -89,7 +91,7 @@ def test_ctrl_c_leaves_a_run_to_resume_not_a_finished_one(ray_head, tiny_bert, t
     assert (run_dir / "trials.parquet").is_file() and not (run_dir / "frontier.json").exists()
 
     resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir), "--address", ray_head],
-                             cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+                             cwd=REPO, env=ENV, capture_output=True, text=True, timeout=400)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert pd.read_parquet(run_dir / "trials.parquet")["trial_id"].nunique() == 4
     assert (run_dir / "frontier.json").is_file()
