@@ -211,7 +211,6 @@ class Taxonomy:
         base = getattr(model, prefix)
         # named_parameters() yields a shared tensor once, so shared weights are counted once.
         self.param_numel: dict[str, int] = {n: p.numel() for n, p in model.named_parameters()}
-        self._shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
 
         self.generic = self.model_type not in ARCHITECTURES
         if self.generic:
@@ -249,7 +248,7 @@ class Taxonomy:
         self.unassigned = tuple(
             n for n in self.param_numel if n.startswith(prefix + ".") and n not in in_units
         )
-        body = sorted((n, self._shapes[n]) for n in self.param_numel if n not in self.head)
+        body = sorted((n, tuple(p.shape)) for n, p in model.named_parameters() if n not in self.head)
         self.fingerprint = hashlib.sha256(repr(body).encode()).hexdigest()[:16]
 
     # -- lookups ---------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from transformers import (
     AutoModel,
     AutoTokenizer,
     BertConfig,
-    BertForSequenceClassification,
     DebertaV2Config,
     DistilBertConfig,
     ElectraConfig,
@@ -31,19 +30,6 @@ from transformers import (
 )
 
 from spaces import resolve_model
-
-
-def make_tiny_bert(folder: Path, layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:
-    """A randomly initialised BERT with MiniLM's tokenizer, saved as a plain HF folder."""
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-        intermediate_size=2 * hidden, max_position_embeddings=128,
-    )
-    BertForSequenceClassification(config).bert.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(resolve_model("minilm")).save_pretrained(folder)
-    return folder
-
 
 _SIZE = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
              max_position_embeddings=128)
@@ -63,10 +49,13 @@ TINY_CONFIGS = {
 }
 
 
-def make_tiny(folder: Path, family: str, seed: int = 0) -> Path:
+def make_tiny(folder: Path, family: str, seed: int = 0, layers: int | None = None) -> Path:
     """A randomly initialised encoder of one family with MiniLM's tokenizer, as a plain HF folder."""
     torch.manual_seed(seed)
-    AutoModel.from_config(TINY_CONFIGS[family]()).save_pretrained(folder)
+    config = TINY_CONFIGS[family]()
+    if layers is not None:
+        config.num_hidden_layers = layers
+    AutoModel.from_config(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(resolve_model("minilm")).save_pretrained(folder)
     return folder
 
@@ -86,12 +75,12 @@ def tiny_models(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
-    return str(make_tiny_bert(tmp_path_factory.mktemp("tiny-bert")))
+    return str(make_tiny(tmp_path_factory.mktemp("tiny-bert"), "bert"))
 
 
 @pytest.fixture(scope="session")
 def tiny_bert_3_layers(tmp_path_factory) -> str:
-    return str(make_tiny_bert(tmp_path_factory.mktemp("tiny-bert-3"), layers=3))
+    return str(make_tiny(tmp_path_factory.mktemp("tiny-bert-3"), "bert", layers=3))
 
 
 def make_text_file(path: Path, rows: int = 120, classes=("pos", "neg"), seed: int = 0) -> Path:

@@ -9,7 +9,6 @@ initialised ones such as the head) plus optimizer and schedule state, so it is s
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import tempfile
@@ -187,5 +186,4 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
                 saved,
                 {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch},
             )
-            (Path(directory) / "result.json").write_text(json.dumps(result))
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
