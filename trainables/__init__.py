@@ -4,7 +4,7 @@
 """
 
 from trainables._data import Encoded, Split, Task, encode, load_task
-from trainables._finetune import TrialSettings, evaluate, finetune, load_tensors, save_state, train_epoch
+from trainables._finetune import TrialRun, TrialSettings, evaluate, finetune, load_tensors, save_state, train_epoch
 from trainables._model import load_model, load_tokenizer
 from trainables._replay import ReplayTable, replay, units_key
 
@@ -13,6 +13,7 @@ __all__ = [
     "ReplayTable",
     "Split",
     "Task",
+    "TrialRun",
     "TrialSettings",
     "encode",
     "evaluate",

@@ -10,12 +10,15 @@ from __future__ import annotations
 import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from spaces import UsageError
+
+if TYPE_CHECKING:  # `datasets` is imported where data is loaded, so trained code runs without it
+    from datasets import Dataset, DatasetDict
 
 # The split is fixed (not the run's seed) so that every run on a task sees the same data.
 SPLIT_SEED = 0
@@ -75,6 +78,7 @@ def load_task(
     label_column: str = "label",
 ) -> tuple[Task, DatasetDict]:
     """Load a task as (Task, DatasetDict with train/validation/test), checking the data is usable."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
     if data is None:
         if name != "rotten_tomatoes":
             raise UsageError(f"unknown task '{name}' (built in: rotten_tomatoes; or give --data FILE)")
@@ -138,6 +142,27 @@ class Encoded:
     validation: Split
     test: Split
     pad_token_id: int
+
+    def save(self, path: str | Path) -> None:
+        """Write the tokenised splits to one `.npz` file (for machines without the tokenizer or data)."""
+        arrays = {"pad_token_id": np.asarray(self.pad_token_id)}
+        for name in ("train", "validation", "test"):
+            split = getattr(self, name)
+            arrays.update({f"{name}.input_ids": split.input_ids, f"{name}.lengths": split.lengths,
+                           f"{name}.labels": split.labels})
+            if split.token_type_ids is not None:
+                arrays[f"{name}.token_type_ids"] = split.token_type_ids
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Encoded:
+        with np.load(path) as arrays:
+            def split(name: str) -> Split:
+                token_types = arrays.get(f"{name}.token_type_ids")
+                return Split(arrays[f"{name}.input_ids"], token_types, arrays[f"{name}.lengths"],
+                             arrays[f"{name}.labels"])
+
+            return cls(split("train"), split("validation"), split("test"), int(arrays["pad_token_id"]))
 
     def majority_accuracy(self) -> float:
         """Accuracy of always predicting the training set's most frequent class, on validation."""

@@ -1,7 +1,8 @@
 """The fine-tuning trainable: one trial trains one sub-network and reports each epoch.
 
 Read top to bottom: load the model, freeze all but the trial's units, AdamW with linear warmup
-and decay, then per epoch train, evaluate on validation, report and checkpoint. A checkpoint
+and decay, then per epoch train, evaluate on validation, report and checkpoint (`TrialRun`
+holds these steps; `finetune` is the Ray trainable around it, and benchmarks use it directly). A checkpoint
 holds only the tensors that differ from the pre-trained model (trainable ones, and any newly
 initialised ones such as the head) plus optimizer and schedule state, so it is small and quick.
 """
@@ -13,12 +14,12 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from ray import tune
 from safetensors.torch import load_file, save_file
 from sklearn.metrics import accuracy_score
 from torch import nn
@@ -136,54 +137,85 @@ def train_epoch(model: nn.Module, optimizer, schedule, split: Split, batch_size:
     return loss_sum / max(batches, 1)
 
 
+@dataclass
+class TrialRun:
+    """One sub-network being fine-tuned: the model, what is trained, the optimizer and its schedule."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LambdaLR
+    saved: list[str]  # tensors a checkpoint holds: the trained ones and any newly initialised (the head)
+    trainable_params: int
+    epoch: int = 0  # epochs done
+
+    @classmethod
+    def start(cls, config: dict, train_rows: int, settings: TrialSettings, device: torch.device) -> TrialRun:
+        """Load the model, freeze all but `config["units"]`, AdamW with warmup and linear decay."""
+        torch.manual_seed(settings.seed)
+        model, new_params = load_model(settings.model, settings.num_labels)
+        model.to(device)
+        taxonomy = load_taxonomy(settings.model, settings.num_labels)
+        trainable = set(taxonomy.apply(model, config["units"]))
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=config["lr"], weight_decay=settings.weight_decay
+        )
+        steps_per_epoch = math.ceil(train_rows / settings.batch_size)
+        return cls(
+            model=model,
+            optimizer=optimizer,
+            schedule=_linear_schedule(optimizer, steps_per_epoch * settings.max_epochs),
+            saved=[n for n in taxonomy.param_numel if n in trainable | set(new_params)],
+            trainable_params=taxonomy.count(config["units"]),
+        )
+
+    def save(self, directory: Path) -> None:
+        save_state(directory, self.model, self.saved, {
+            "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(), "epoch": self.epoch,
+        })
+
+    def restore(self, directory: Path) -> None:
+        load_tensors(self.model, directory / "tensors.safetensors")
+        device = next(self.model.parameters()).device
+        state = torch.load(directory / "state.pt", weights_only=False, map_location=device)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.epoch = state["epoch"]
+
+    def epochs(self, data: Encoded, settings: TrialSettings) -> Iterator[dict]:
+        """Train the remaining epochs; after each, yield the epoch's result (validation metric first)."""
+        while self.epoch < settings.max_epochs:
+            epoch = self.epoch + 1
+            started = time.perf_counter()
+            train_loss = train_epoch(self.model, self.optimizer, self.schedule, data.train, settings.batch_size,
+                                     seed=settings.seed * 1000 + epoch)
+            train_seconds = time.perf_counter() - started
+            metrics = evaluate(self.model, data.validation)
+            self.epoch = epoch
+            yield {
+                settings.metric: metrics[settings.metric],
+                "eval_loss": metrics["loss"],
+                "trainable_params": self.trainable_params,
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_seconds": train_seconds,
+                "epoch_seconds": time.perf_counter() - started,
+            }
+
+
 def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
-    """Ray Tune function trainable. `config`: `units` (unit references), `lr`, `trainable_params`."""
+    """Ray Tune function trainable. `config`: `units` (unit references), `lr`, `trainable_params`.
+
+    Resumes from the trial's checkpoint when Ray restarts it (a retry, or a restored run).
+    """
+    from ray import tune
+
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "checkpoint created" line per epoch
     torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    model, new_params = load_model(settings.model, settings.num_labels)
-    device = _device()
-    model.to(device)
-    taxonomy = load_taxonomy(settings.model, settings.num_labels)
-    trainable = taxonomy.apply(model, config["units"])
-    trainable_params = taxonomy.count(config["units"])
-    saved = [n for n in taxonomy.param_numel if n in set(trainable) | set(new_params)]
-
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config["lr"], weight_decay=settings.weight_decay
-    )
-    steps_per_epoch = math.ceil(len(data.train) / settings.batch_size)
-    schedule = _linear_schedule(optimizer, steps_per_epoch * settings.max_epochs)
-
-    first_epoch = 1
+    run = TrialRun.start(config, len(data.train), settings, _device())
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as directory:
-            load_tensors(model, Path(directory) / "tensors.safetensors")
-            state = torch.load(Path(directory) / "state.pt", weights_only=False, map_location=device)
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        first_epoch = state["epoch"] + 1
-
-    for epoch in range(first_epoch, settings.max_epochs + 1):
-        started = time.perf_counter()
-        train_loss = train_epoch(model, optimizer, schedule, data.train, settings.batch_size,
-                                 seed=settings.seed * 1000 + epoch)
-        train_seconds = time.perf_counter() - started
-        metrics = evaluate(model, data.validation)
-        result = {
-            settings.metric: metrics[settings.metric],
-            "eval_loss": metrics["loss"],
-            "trainable_params": trainable_params,
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_seconds": train_seconds,
-            "epoch_seconds": time.perf_counter() - started,
-        }
+            run.restore(Path(directory))
+    for result in run.epochs(data, settings):
         with tempfile.TemporaryDirectory() as directory:
-            save_state(
-                Path(directory),
-                model,
-                saved,
-                {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch},
-            )
+            run.save(Path(directory))
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from ray import tune
 
 
 def units_key(units) -> str:
@@ -55,6 +54,8 @@ def replay(config: dict, table: ReplayTable, max_epochs: int, time_scale: float 
     `time_scale` sleeps that fraction of each recorded epoch's seconds (0: as fast as possible).
     Checkpoints hold the epoch reached, so a retried or restored trial continues where it was.
     """
+    from ray import tune
+
     curve = table.curve(config["units"])
     if len(curve) < max_epochs:
         raise ValueError(f"replay table has {len(curve)} epochs for this sub-network, the search wants {max_epochs}")

@@ -1,0 +1,177 @@
+"""Record a tabular benchmark: train every selection of a small space for real, store the curves.
+
+    .venv/bin/python bench/record_table.py [--model minilm] [--out bench/tables/minilm-rotten_tomatoes-modules.parquet]
+        [--epochs 3] [--train-rows 4096] [--workers 1] [--threads 2]
+
+The space is the paper's module-wise study in full combinatorial form: one on/off switch per
+module type (`query`, `key`, `value`, `attn.out`, `ffn.in`, `ffn.out`) across every layer, and
+one for all LayerNorms (`norms`), so 2^7 = 128 selections for a BERT-like encoder; the head is
+always trained, embeddings and pooler never. Each selection trains with the fixed learning-rate
+rule by trainable fraction (`spaces.reference_lr`), seed 0, with the trials' own code
+(`trainables.TrialRun`), and every epoch's validation metric, loss and seconds are recorded.
+
+Resumable: each finished selection is written to `OUT.parts/` at once, and a rerun skips the
+selections already there; the table `OUT` is rebuilt from the parts at the end of every run.
+`--workers K` trains K selections at once in separate processes (several per GPU on a GPU).
+`--save-data FILE` writes the tokenised data (`.npz`) and exits; `--data-cache FILE` trains
+from such a file, for machines without the tokenizer or the dataset packages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import torch  # noqa: E402
+
+from spaces import load_taxonomy, reference_lr  # noqa: E402
+from trainables import Encoded, TrialRun, TrialSettings  # noqa: E402
+
+NORMS = "norms"
+
+
+def module_switches(taxonomy) -> dict[str, tuple[str, ...]]:
+    """Switch name -> unit ids: each non-norm module type across layers, and every LayerNorm together."""
+    norm_modules = (*taxonomy.norm_types, "embeddings.norm")
+    out = {m: tuple(u.id for u in taxonomy.units if u.module == m)
+           for m in taxonomy.module_types if m not in taxonomy.norm_types}
+    out[NORMS] = tuple(u.id for u in taxonomy.units if u.module in norm_modules)
+    return {name: units for name, units in out.items() if units}
+
+
+def selections(switch_units: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Every subset of the switches, as tuples of switch names in switch order."""
+    names = list(switch_units)
+    return [tuple(n for n, on in zip(names, bits) if on) for bits in itertools.product((0, 1), repeat=len(names))]
+
+
+def part_name(selection: tuple[str, ...]) -> str:
+    return hashlib.sha1(json.dumps(selection).encode()).hexdigest()[:16] + ".parquet"
+
+
+_DATA: Encoded | None = None
+
+
+def _init_worker(data_path: str, threads: int) -> None:
+    global _DATA
+    torch.set_num_threads(threads)
+    _DATA = Encoded.load(data_path)
+
+
+def train_selection(selection, units, lr, settings: TrialSettings, parts: str, device_name: str) -> str:
+    """Train one selection for `settings.max_epochs` epochs and write its rows as one Parquet part."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    run = TrialRun.start({"units": list(units), "lr": lr}, len(_DATA.train), settings, device)
+    rows = []
+    for result in run.epochs(_DATA, settings):
+        rows.append({
+            "selection": " + ".join(selection) or "head only",
+            "switches": list(selection),
+            "units": list(units),
+            "trainable_params": run.trainable_params,
+            "lr": lr,
+            "epoch": result["epoch"],
+            "metric": result[settings.metric],
+            "metric_name": settings.metric,
+            "eval_loss": result["eval_loss"],
+            "train_loss": result["train_loss"],
+            "epoch_seconds": result["epoch_seconds"],
+            "train_rows": len(_DATA.train),
+            "eval_rows": len(_DATA.validation),
+            "model": Path(settings.model).name if os.sep in settings.model else settings.model,
+            "seed": settings.seed,
+            "device": device_name,
+        })
+    path = Path(parts) / part_name(selection)
+    temporary = path.with_suffix(".tmp")
+    pq.write_table(pa.Table.from_pylist(rows), temporary)
+    temporary.replace(path)  # a part is there whole or not at all
+    return rows[-1]["selection"]
+
+
+def device_name(threads: int) -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"cpu ({socket.gethostname()}, {threads} threads)"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--out", default="bench/tables/minilm-rotten_tomatoes-modules.parquet")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-rows", type=int, default=4096)
+    parser.add_argument("--eval-rows", type=int, default=None, help="default: the whole validation split")
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per worker")
+    parser.add_argument("--limit", type=int, default=None, help="record at most this many new selections")
+    parser.add_argument("--data-cache", help="tokenised data from --save-data (skips the dataset and tokenizer)")
+    parser.add_argument("--save-data", help="write the tokenised data to this .npz and exit")
+    args = parser.parse_args(argv)
+
+    if args.data_cache:
+        data_path = args.data_cache
+    else:
+        from trainables import encode, load_task, load_tokenizer
+
+        task, splits = load_task()
+        data = encode(task, splits, load_tokenizer(args.model), args.max_length, args.train_rows, args.eval_rows)
+        data_path = args.save_data or str(Path(args.out).with_suffix(".data.npz"))
+        Path(data_path).parent.mkdir(parents=True, exist_ok=True)
+        data.save(data_path)
+        if args.save_data:
+            print(f"wrote {data_path}: {len(data.train)} train, {len(data.validation)} validation rows")
+            return
+    data = Encoded.load(data_path)
+    num_labels = int(max(data.train.labels.max(), data.validation.labels.max())) + 1
+
+    taxonomy = load_taxonomy(args.model, num_labels)
+    switch_units = module_switches(taxonomy)
+    settings = TrialSettings(model=args.model, num_labels=num_labels, max_epochs=args.epochs,
+                             batch_size=args.batch_size, threads=args.threads)
+    parts = Path(str(args.out) + ".parts")
+    parts.mkdir(parents=True, exist_ok=True)
+    todo = [s for s in selections(switch_units) if not (parts / part_name(s)).exists()]
+    todo.sort(key=lambda s: -taxonomy.count([u for name in s for u in switch_units[name]]))  # longest first
+    todo = todo[: args.limit]
+    print(f"{len(selections(switch_units))} selections over {', '.join(switch_units)}; "
+          f"{len(todo)} to record with {args.workers} worker(s) on {device_name(args.threads)}", flush=True)
+
+    started = time.perf_counter()
+    where = device_name(args.threads)
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(args.workers, context, _init_worker, (data_path, args.threads)) as pool:
+        futures = []
+        for selection in todo:
+            units = [u for name in selection for u in switch_units[name]]
+            lr = reference_lr(taxonomy.count(units), taxonomy.total_params)
+            futures.append(pool.submit(train_selection, selection, units, lr, settings, str(parts), where))
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            print(f"[{done}/{len(todo)} {time.perf_counter() - started:.0f}s] {future.result()}", flush=True)
+
+    tables = [pq.read_table(p) for p in sorted(parts.glob("*.parquet"))]
+    if tables:
+        table = pa.concat_tables(tables).sort_by([("trainable_params", "ascending"), ("selection", "ascending"),
+                                                  ("epoch", "ascending")])
+        pq.write_table(table, args.out)
+        print(f"wrote {args.out}: {table.num_rows // args.epochs} selections x {args.epochs} epochs")
+
+
+if __name__ == "__main__":
+    main()
