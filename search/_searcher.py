@@ -1,32 +1,86 @@
-"""OptunaSearch that tells Optuna the truth about trials that early stopping cut short."""
+"""OptunaSearch that tells Optuna the truth about early-stopped trials, and never trains a repeat."""
 
 from __future__ import annotations
 
+import json
+import logging
+
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
+
+logger = logging.getLogger(__name__)
+
+# Proposals in a row that were all repeats: the sampler has nothing new to offer (a small discrete
+# space is exhausted, or the sampler has converged), so the search ends instead of spinning.
+MAX_REPEATS_IN_A_ROW = 100
+
+
+def proposal_key(config: dict) -> str:
+    """What makes two proposals the same training run: the same units at the same learning rate."""
+    return json.dumps([sorted(config["units"]), config.get("lr")])
 
 
 class ParetoOptunaSearch(OptunaSearch):
-    """Ray's OptunaSearch for a multi-objective study, with honest trial states.
+    """Ray's OptunaSearch for a multi-objective study, with honest trial states and no repeats.
 
     Ray reports a trial that the scheduler stopped early as complete, with its last (partial)
     values; Optuna would then rank a sub-network trained for one epoch against ones trained for
     the full budget, which poisons the sampler. Here such a trial is told as PRUNED (no values),
     an errored trial as FAIL, and only a trial that reached `max_epochs` as COMPLETE.
+
+    Optuna's samplers re-propose configurations already tried, often in small discrete spaces. A
+    repeat (same units, same learning rate) is never trained again: it is answered from what the
+    run measured (the same values, or PRUNED/FAIL as the original ended), at once if the original
+    has finished, or when it does. `repeats` counts them. After MAX_REPEATS_IN_A_ROW repeats in a
+    row the searcher reports that it is finished.
     """
 
     def __init__(self, *args, max_epochs: int, budget_attr: str = "epoch", **kwargs):
         super().__init__(*args, **kwargs)
         self._max_epochs = max_epochs
         self._budget_attr = budget_attr
+        self._key_of: dict[str, str] = {}  # Ray trial id -> proposal key
+        self._outcome: dict[str, tuple] = {}  # proposal key -> (state, values) once its trial ended
+        self._waiting: dict[str, list] = {}  # proposal key -> Optuna trials of repeats, told when it ends
+        self.repeats = 0
+
+    def suggest(self, trial_id: str):
+        for _ in range(MAX_REPEATS_IN_A_ROW):
+            config = super().suggest(trial_id)
+            if not isinstance(config, dict):
+                return config
+            key = proposal_key(config)
+            if key not in self._outcome and key not in self._waiting:
+                self._key_of[trial_id] = key
+                self._waiting[key] = []
+                return config
+            # A repeat: its Optuna trial is answered from the original, and a new proposal is asked for.
+            self.repeats += 1
+            ot_trial = self._ot_trials.pop(trial_id)
+            if key in self._outcome:
+                state, values = self._outcome[key]
+                self._ot_study.tell(ot_trial, values, state=state)
+            else:
+                self._waiting[key].append(ot_trial)
+        logger.warning("the sampler proposed %d repeats in a row: no new sub-network to try, the search ends",
+                       MAX_REPEATS_IN_A_ROW)
+        return Searcher.FINISHED
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
         reached = (result or {}).get(self._budget_attr, 0) >= self._max_epochs
         if error or not reached:
-            state = TrialState.FAIL if error else TrialState.PRUNED
+            state, values = (TrialState.FAIL if error else TrialState.PRUNED), None
             self._ot_study.tell(self._ot_trials[trial_id], None, state=state)
             self._completed_trials.add(trial_id)
-            return None
-        return super().on_trial_complete(trial_id, result, error)
+        else:
+            super().on_trial_complete(trial_id, result, error)
+            state, values = TrialState.COMPLETE, [result[m] for m in self._metric]
+        key = self._key_of.get(trial_id)
+        if key is not None:
+            self._outcome[key] = (state, values)
+            for ot_trial in self._waiting.pop(key, []):
+                self._ot_study.tell(ot_trial, values, state=state)
+        return None

@@ -113,7 +113,8 @@ def _init_ray(args: argparse.Namespace) -> None:
     )
 
 
-def _sampler(name: str, seed: int):
+def make_sampler(name: str, seed: int):
+    """Optuna's sampler of that name, set for small budgets."""
     import optuna
 
     if name == "tpe":
@@ -161,13 +162,28 @@ def _trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
+def make_scheduler(name: str, metric: str, max_epochs: int, state_path: str | None = None):
+    """The early-stopping scheduler: `pareto-asha` (the default), `asha` (on the metric alone) or `none`."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from search._pareto_asha import ParetoASHA
+
+    if name == "pareto-asha":
+        return ParetoASHA(
+            metric=metric, mode="max", tie_breaker="eval_loss", cost_attr="trainable_params", time_attr="epoch",
+            max_t=max_epochs, grace_period=1, reduction_factor=3, protect_key="preset", state_path=state_path,
+        )
+    if name == "asha":
+        return ASHAScheduler(metric=metric, mode="max", time_attr="epoch", max_t=max_epochs, grace_period=1,
+                             reduction_factor=3)
+    return FIFOScheduler()
+
+
 def build_tuner(prep: Prepared, callbacks: list):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from search._pareto_asha import ParetoASHA
     from search._searcher import ParetoOptunaSearch
 
     args, metric = prep.args, prep.task.metric
@@ -182,21 +198,10 @@ def build_tuner(prep: Prepared, callbacks: list):
         metric=[metric, "trainable_params"],
         mode=["max", "min"],
         points_to_evaluate=list(prep.seeds.values()) or None,
-        sampler=_sampler(args.sampler, args.seed),
+        sampler=make_sampler(args.sampler, args.seed),
         max_epochs=args.max_epochs,
     )
-    if args.scheduler == "pareto-asha":
-        scheduler = ParetoASHA(
-            metric=metric, mode="max", tie_breaker="eval_loss", cost_attr="trainable_params", time_attr="epoch",
-            max_t=args.max_epochs, grace_period=1, reduction_factor=3, protect_key="preset",
-            state_path=str(prep.run_dir / SCHEDULER_STATE_FILE),
-        )
-    elif args.scheduler == "asha":
-        scheduler = ASHAScheduler(
-            metric=metric, mode="max", time_attr="epoch", max_t=args.max_epochs, grace_period=1, reduction_factor=3
-        )
-    else:
-        scheduler = FIFOScheduler()
+    scheduler = make_scheduler(args.scheduler, metric, args.max_epochs, str(prep.run_dir / SCHEDULER_STATE_FILE))
     return tune.Tuner(
         build_trainable(prep),
         tune_config=tune.TuneConfig(

@@ -40,13 +40,46 @@ def test_reference_points_are_suggested_first(tiny_bert):
 
 def test_every_sampler_proposes_valid_sub_networks(tiny_bert):
     from search._cli import SAMPLERS
-    from search.run import _sampler
+    from search.run import make_sampler
 
     space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
     for name in SAMPLERS:
-        study = optuna.create_study(directions=["maximize", "minimize"], sampler=_sampler(name, 0))
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(name, 0))
         for i in range(7):  # past every sampler's random startup
             trial = study.ask()
             constants = space(trial)
             study.tell(trial, [0.5 + 0.01 * i, constants["trainable_params"]])
         assert len(study.best_trials) >= 1, name
+
+
+def test_repeats_are_answered_from_what_the_run_measured(tiny_bert):
+    from ray.tune.search import Searcher
+
+    from search._searcher import proposal_key
+    from spaces import SpaceConfig
+
+    # Two switches, on/off, a fixed learning-rate rule: four sub-networks, so the sampler repeats itself.
+    config = SpaceConfig(values=("off", "all"), lr_scale_min=1.0, lr_scale_max=1.0, modules=("query", "key"))
+    space = SubnetworkSpace(load_taxonomy(tiny_bert, 2), config)
+    searcher = ParetoOptunaSearch(space=space, metric=["accuracy", "trainable_params"], mode=["max", "min"],
+                                  sampler=optuna.samplers.RandomSampler(seed=0), max_epochs=3)
+    first = searcher.suggest("t0")
+    searcher.on_trial_complete("t0", {"accuracy": 0.75, "trainable_params": first["trainable_params"], "epoch": 3})
+    running = {f"t{i}": searcher.suggest(f"t{i}") for i in (1, 2, 3)}
+    keys = [proposal_key(c) for c in (first, *running.values())]
+    assert len(set(keys)) == 4  # every sub-network once
+    assert searcher.suggest("t4") is Searcher.FINISHED  # nothing new is left to propose
+    assert searcher.repeats >= 100
+    study = searcher._ot_study
+    originals = {tid: searcher._ot_trials[tid].number for tid in ("t0", "t1", "t2", "t3")}
+    params = {tid: study.trials[n].params for tid, n in originals.items()}
+    repeats = [t for t in study.trials if t.number not in originals.values()]
+    assert len(repeats) == searcher.repeats
+    repeats_of_first = [t for t in repeats if t.params == params["t0"]]
+    assert repeats_of_first and all(t.values == [0.75, first["trainable_params"]] for t in repeats_of_first)
+
+    # Repeats of a trial still running wait for it, and get what it gets: here PRUNED.
+    waiting = [t.number for t in repeats if t.params == params["t1"]]
+    assert waiting and all(study.trials[n].state == TrialState.RUNNING for n in waiting)
+    searcher.on_trial_complete("t1", {"accuracy": 0.6, "trainable_params": 1, "epoch": 1})
+    assert all(study.trials[n].state == TrialState.PRUNED for n in waiting)

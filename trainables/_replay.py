@@ -21,27 +21,34 @@ def units_key(units) -> str:
     return json.dumps(sorted(units))
 
 
+# Per-epoch columns a table may hold besides the metric; replayed results report them too
+# (the Pareto-aware scheduler breaks ties on the validation loss).
+EXTRA_COLUMNS = ("eval_loss", "train_loss")
+
+
 @dataclass(frozen=True)
 class ReplayTable:
-    """Recorded curves: key -> ((metric, seconds) for epoch 1, 2, ...)."""
+    """Recorded curves: key -> ((metric, seconds, extras) for epoch 1, 2, ...)."""
 
     metric: str
-    curves: dict[str, tuple[tuple[float, float], ...]]
+    curves: dict[str, tuple[tuple[float, float, dict], ...]]
 
     @classmethod
     def from_rows(cls, rows, metric: str = "accuracy") -> ReplayTable:
-        """Rows with `units`, `epoch`, `metric` and `epoch_seconds` (one per epoch of a sub-network)."""
-        by_key: dict[str, dict[int, tuple[float, float]]] = {}
+        """Rows with `units`, `epoch`, `metric`, `epoch_seconds` and optionally `eval_loss`/`train_loss`
+        (one row per epoch of a sub-network)."""
+        by_key: dict[str, dict[int, tuple[float, float, dict]]] = {}
         for row in rows:
             curve = by_key.setdefault(units_key(row["units"]), {})
-            curve[int(row["epoch"])] = (float(row["metric"]), float(row["epoch_seconds"]))
+            extras = {k: float(row[k]) for k in EXTRA_COLUMNS if row.get(k) is not None}
+            curve[int(row["epoch"])] = (float(row["metric"]), float(row["epoch_seconds"]), extras)
         return cls(metric, {k: tuple(v[e] for e in sorted(v)) for k, v in by_key.items()})
 
     @classmethod
     def from_parquet(cls, path: str | Path, metric: str = "accuracy") -> ReplayTable:
         return cls.from_rows(pq.read_table(path).to_pylist(), metric)
 
-    def curve(self, units) -> tuple[tuple[float, float], ...]:
+    def curve(self, units) -> tuple[tuple[float, float, dict], ...]:
         try:
             return self.curves[units_key(units)]
         except KeyError:
@@ -64,9 +71,9 @@ def replay(config: dict, table: ReplayTable, max_epochs: int, time_scale: float 
         with checkpoint.as_directory() as directory:
             first_epoch = json.loads((Path(directory) / "state.json").read_text())["epoch"] + 1
     for epoch in range(first_epoch, max_epochs + 1):
-        value, seconds = curve[epoch - 1]
+        value, seconds, extras = curve[epoch - 1]
         time.sleep(seconds * time_scale)
-        result = {table.metric: value, "trainable_params": config["trainable_params"], "epoch": epoch,
+        result = {table.metric: value, **extras, "trainable_params": config["trainable_params"], "epoch": epoch,
                   "epoch_seconds": seconds, "replayed": True}
         with tempfile.TemporaryDirectory() as directory:
             (Path(directory) / "state.json").write_text(json.dumps({"epoch": epoch}))
