@@ -22,11 +22,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what = p.add_argument_group("model and data")
     what.add_argument("--model", default=DEFAULT_MODEL, help="alias (minilm), local HF folder, or hub id")
-    what.add_argument("--task", default="rotten_tomatoes", help="built-in task, or a name for --data")
+    what.add_argument("--task", default="rotten_tomatoes",
+                      help="rotten_tomatoes (built in, offline), a GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, "
+                      "qnli, rte, wnli: from --data-dir, else the hub), or a name for --data")
+    what.add_argument("--data-dir", default=None,
+                      help="folder with a GLUE task's train and validation files (Parquet, CSV, TSV or JSON Lines "
+                      "with the hub's columns), or one subfolder per task")
     what.add_argument("--data", help="local CSV, TSV, JSON Lines or Parquet file instead of a built-in task")
     what.add_argument("--text-column", default="text")
     what.add_argument("--text-pair-column", default=None)
     what.add_argument("--label-column", default="label")
+    what.add_argument("--regression", action="store_true", help="--data labels are numbers to predict (MSE loss)")
+    what.add_argument("--metric", default=None,
+                      help="metric to optimise instead of the task's standard one: accuracy, f1, "
+                      "matthews_correlation (classification), pearson, spearman (regression)")
     what.add_argument("--train-size", type=int, default=768, help="training rows used (default 768)")
     what.add_argument("--eval-size", type=int, default=384, help="validation rows used (default 384)")
     what.add_argument("--max-length", type=int, default=64, help="tokens per text (default 64)")

@@ -63,7 +63,8 @@ def _layer_range(text: str | None) -> tuple[int, int] | None:
 def prepare(args: argparse.Namespace) -> Prepared:
     from trainables import encode, load_task, load_tokenizer
 
-    task, splits = load_task(args.task, args.data, args.text_column, args.text_pair_column, args.label_column)
+    task, splits = load_task(args.task, args.data, args.text_column, args.text_pair_column, args.label_column,
+                             data_dir=args.data_dir, regression=args.regression, metric=args.metric)
     model = _model_name(args.model)
     taxonomy = load_taxonomy(model, task.num_labels)
     space = SubnetworkSpace(taxonomy, SpaceConfig(
@@ -259,7 +260,7 @@ def report(prep: Prepared, results, elapsed: float) -> int:
               f"{run_dir / 'trials.parquet'}\ncontinue with: python -m search.run --resume {run_dir}")
         return 130
     run = json.loads((run_dir / RUN_FILE).read_text())
-    majority = prep.data.majority_accuracy()
+    majority = prep.data.baseline(prep.task.metric)
     reference = reference_point(majority, prep.taxonomy.total_params)
     front = frontier(frame)
     pareto_plot(frame, run_dir / "pareto.png", metric,
@@ -321,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
     _init_ray(args)
     from search._pareto import reference_point
 
-    reference = reference_point(prep.data.majority_accuracy(), prep.taxonomy.total_params)
+    reference = reference_point(prep.data.baseline(prep.task.metric), prep.taxonomy.total_params)
     tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, reference)])
     return report(prep, tuner.fit(), time.monotonic() - started)
 

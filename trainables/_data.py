@@ -8,7 +8,7 @@ file with a text column and a label column works too.
 from __future__ import annotations
 
 import importlib.metadata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from spaces import UsageError
+from trainables._metrics import constant_baseline, metric_names
 
 if TYPE_CHECKING:  # `datasets` is imported where data is loaded, so trained code runs without it
     from datasets import Dataset, DatasetDict
@@ -28,17 +29,53 @@ TEST_FRACTION = 0.1
 
 @dataclass(frozen=True)
 class Task:
-    """What a run optimises: the metric's name, the labels, and the majority-class baseline."""
+    """What a run optimises: the metric (named in every output), the labels, the text columns.
+
+    `regression`: one output, mean-squared-error loss, correlation metrics. `extra_validation`
+    names further validation splits reported next to the main one (MNLI's mismatched).
+    """
 
     name: str
     label_names: tuple[str, ...]
     metric: str = "accuracy"
     text_column: str = "text"
     text_pair_column: str | None = None
+    regression: bool = False
+    extra_validation: tuple[str, ...] = ()
 
     @property
     def num_labels(self) -> int:
-        return len(self.label_names)
+        return 1 if self.regression else len(self.label_names)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return metric_names(self.regression)
+
+
+@dataclass(frozen=True)
+class GlueTask:
+    text: str
+    pair: str | None
+    labels: tuple[str, ...]  # empty: regression
+    metric: str
+    validation: tuple[str, ...] = ("validation",)  # the first is the one the search optimises
+
+
+# GLUE (Wang et al., 2019) as the hub's `nyu-mll/glue` has it: column names, label names, the
+# standard metric (the one optimised; the others are reported too) and the official validation splits.
+GLUE = {
+    "cola": GlueTask("sentence", None, ("unacceptable", "acceptable"), "matthews_correlation"),
+    "sst2": GlueTask("sentence", None, ("negative", "positive"), "accuracy"),
+    "mrpc": GlueTask("sentence1", "sentence2", ("not_equivalent", "equivalent"), "f1"),
+    "qqp": GlueTask("question1", "question2", ("not_duplicate", "duplicate"), "f1"),
+    "stsb": GlueTask("sentence1", "sentence2", (), "pearson"),
+    "mnli": GlueTask("premise", "hypothesis", ("entailment", "neutral", "contradiction"), "accuracy",
+                     ("validation_matched", "validation_mismatched")),
+    "qnli": GlueTask("question", "sentence", ("entailment", "not_entailment"), "accuracy"),
+    "rte": GlueTask("sentence1", "sentence2", ("entailment", "not_entailment"), "accuracy"),
+    "wnli": GlueTask("sentence1", "sentence2", ("not_entailment", "entailment"), "accuracy"),
+}
+TASKS = ("rotten_tomatoes", *GLUE)
 
 
 def _rotten_tomatoes_frame() -> pd.DataFrame:
@@ -70,54 +107,151 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise UsageError(f"cannot read {path} as {suffix}: {str(exc).splitlines()[0]}") from None
 
 
+def _check(frame: pd.DataFrame, text_columns: list[str], label_column: str, regression: bool) -> pd.DataFrame:
+    """The rows to use, or one clear UsageError: missing columns, empty text, bad or too few labels."""
+    for column in [*text_columns, label_column]:
+        if column not in frame.columns:
+            raise UsageError(f"column '{column}' not in data (columns: {', '.join(map(str, frame.columns))})")
+    frame = frame[[*text_columns, label_column]].reset_index(drop=True)
+    if len(frame) == 0:
+        raise UsageError("data has no rows")
+    for column in text_columns:
+        empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+        if empty.any():
+            raise UsageError(f"{int(empty.sum())} row(s) have empty text in column '{column}' "
+                             f"(first: row {int(empty.idxmax()) + 1})")
+    missing = frame[label_column].isna()
+    if missing.any():
+        raise UsageError(f"{int(missing.sum())} row(s) have no label in column '{label_column}' "
+                         f"(first: row {int(missing.idxmax()) + 1})")
+    if regression:
+        numbers = pd.to_numeric(frame[label_column], errors="coerce")
+        if numbers.isna().any():
+            bad = frame[label_column][numbers.isna()].iloc[0]
+            raise UsageError(f"regression needs numeric labels; column '{label_column}' has {bad!r}")
+        if numbers.nunique() < 2:
+            raise UsageError(f"every label in column '{label_column}' is {numbers.iloc[0]}: nothing to learn")
+        frame[label_column] = numbers.astype(np.float32)
+    elif frame[label_column].nunique() < 2:
+        raise UsageError(f"data has one class only ({frame[label_column].iloc[0]!r}): nothing to classify")
+    return frame
+
+
+def _dataset(frame: pd.DataFrame, text_columns: list[str], label_column: str, label_names, regression: bool):
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    features = {c: Value("string") for c in text_columns}
+    table = {c: frame[c].astype(str).tolist() for c in text_columns}
+    if regression:
+        features["label"] = Value("float32")
+        table["label"] = frame[label_column].astype(np.float32).tolist()
+    else:
+        features["label"] = ClassLabel(names=list(label_names))
+        table["label"] = [label_names.index(str(x)) for x in frame[label_column]]
+    return Dataset.from_dict(table, features=Features(features))
+
+
+def _glue_files(name: str, data_dir: Path) -> dict[str, pd.DataFrame]:
+    """The task's splits from a local folder: `train.*`, `validation.*` (or `dev.*`), as Parquet, CSV,
+    TSV or JSON Lines with the hub's columns; a `NAME/` subfolder and hub shard names also work."""
+    folder = data_dir / name if (data_dir / name).is_dir() else data_dir
+    if not folder.is_dir():
+        raise UsageError(f"--data-dir not found: {data_dir}")
+    out = {}
+    for split in ("train", *GLUE[name].validation):
+        aliases = dict.fromkeys([split, split.replace("validation", "dev")])
+        found = sorted({p for a in aliases for pattern in (f"{a}.*", f"{a}-*.parquet") for p in folder.glob(pattern)})
+        if not found:
+            raise UsageError(f"no {split} file for GLUE '{name}' in {folder} (expected e.g. {split}.parquet)")
+        out[split] = pd.concat([_read_file(p) for p in found], ignore_index=True)
+    return out
+
+
+def _glue_from_hub(name: str) -> dict[str, pd.DataFrame]:
+    from datasets import load_dataset
+
+    try:
+        dataset = load_dataset("nyu-mll/glue", name)
+    except Exception as exc:  # offline, or the hub refuses: many exception types
+        raise UsageError(f"cannot load GLUE '{name}' from the hub ({type(exc).__name__}); "
+                         f"give --data-dir with its train and validation files") from None
+    return {split: dataset[split].to_pandas() for split in ("train", *GLUE[name].validation)}
+
+
+def _glue(name: str, data_dir: Path | None):
+    from datasets import DatasetDict
+
+    spec = GLUE[name]
+    regression = not spec.labels
+    frames = _glue_files(name, data_dir) if data_dir else _glue_from_hub(name)
+    text_columns = [c for c in (spec.text, spec.pair) if c]
+    splits = {}
+    for split, frame in frames.items():
+        frame = _check(frame, text_columns, "label", regression)
+        if not regression:  # the hub's integer labels; files may hold the names instead
+            names = spec.labels
+            frame["label"] = [names[int(x)] if str(x).isdigit() and int(x) < len(names) else str(x)
+                              for x in frame["label"]]
+            unknown = set(frame["label"]) - set(names)
+            if unknown:
+                raise UsageError(f"GLUE '{name}' {split} has label {sorted(unknown)[0]!r}, not one of {names}")
+        splits[split] = _dataset(frame, text_columns, "label", spec.labels, regression)
+    first, *others = spec.validation
+    dataset = DatasetDict(train=splits["train"], validation=splits[first],
+                          **{o.removeprefix("validation_"): splits[o] for o in others})
+    task = Task(name=name, label_names=spec.labels, metric=spec.metric, text_column=spec.text,
+                text_pair_column=spec.pair, regression=regression,
+                extra_validation=tuple(o.removeprefix("validation_") for o in others))
+    return task, dataset
+
+
 def load_task(
     name: str = "rotten_tomatoes",
     data: str | Path | None = None,
     text_column: str = "text",
     text_pair_column: str | None = None,
     label_column: str = "label",
+    data_dir: str | Path | None = None,
+    regression: bool = False,
+    metric: str | None = None,
 ) -> tuple[Task, DatasetDict]:
-    """Load a task as (Task, DatasetDict with train/validation/test), checking the data is usable."""
-    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
-    if data is None:
-        if name != "rotten_tomatoes":
-            raise UsageError(f"unknown task '{name}' (built in: rotten_tomatoes; or give --data FILE)")
-        frame, text_column, label_column = _rotten_tomatoes_frame(), "text", "label"
+    """Load a task as (Task, DatasetDict with train/validation[/test/...]), checking the data is usable.
+
+    `rotten_tomatoes` (built in), a GLUE task by name (from `data_dir`, else the hub: its official
+    validation split is the one the search sees, and there is no test split), or a local file
+    `data`, split 80/10/10 with a fixed seed. `metric` picks another of the task's metrics.
+    """
+    from datasets import DatasetDict
+
+    if data is None and name in GLUE:
+        task, splits = _glue(name, Path(data_dir) if data_dir else None)
     else:
-        frame = _read_file(Path(data))
-        name = Path(data).stem if name == "rotten_tomatoes" else name
-    columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
-    for column in columns:
-        if column not in frame.columns:
-            raise UsageError(f"column '{column}' not in data (columns: {', '.join(map(str, frame.columns))})")
-    frame = frame[columns].dropna()
-    text_columns = [c for c in (text_column, text_pair_column) if c]
-    for column in text_columns:
-        frame = frame[frame[column].astype(str).str.strip() != ""]
-    if len(frame) == 0:
-        raise UsageError("data has no rows with text and a label")
-    labels = sorted(frame[label_column].unique().tolist(), key=str)
-    if len(labels) < 2:
-        raise UsageError(f"data has one class only ({labels[0]!r}): nothing to classify")
-    min_rows = 10 * len(labels)
-    if len(frame) < min_rows:
-        raise UsageError(f"data has {len(frame)} rows; at least {min_rows} are needed to split it")
-
-    label_names = tuple(str(x) for x in labels)
-    features = {c: Value("string") for c in text_columns}
-    features["label"] = ClassLabel(names=list(label_names))
-    table = {c: frame[c].astype(str).tolist() for c in text_columns}
-    table["label"] = [label_names.index(str(x)) for x in frame[label_column]]
-    dataset = Dataset.from_dict(table, features=Features(features))
-
-    held_out = dataset.train_test_split(
-        test_size=VALIDATION_FRACTION + TEST_FRACTION, seed=SPLIT_SEED, stratify_by_column="label"
-    )
-    rest = held_out["test"].train_test_split(
-        test_size=TEST_FRACTION / (VALIDATION_FRACTION + TEST_FRACTION), seed=SPLIT_SEED, stratify_by_column="label"
-    )
-    splits = DatasetDict(train=held_out["train"], validation=rest["train"], test=rest["test"])
-    task = Task(name=name, label_names=label_names, text_column=text_column, text_pair_column=text_pair_column)
+        if data is None:
+            if name != "rotten_tomatoes":
+                raise UsageError(f"unknown task '{name}' (built in: {', '.join(TASKS)}; or give --data FILE)")
+            frame, text_column, label_column = _rotten_tomatoes_frame(), "text", "label"
+        else:
+            frame = _read_file(Path(data))
+            name = Path(data).stem if name == "rotten_tomatoes" else name
+        text_columns = [c for c in (text_column, text_pair_column) if c]
+        frame = _check(frame, text_columns, label_column, regression)
+        label_names = () if regression else tuple(str(x) for x in sorted(frame[label_column].unique(), key=str))
+        min_rows = 20 if regression else 10 * len(label_names)
+        if len(frame) < min_rows:
+            raise UsageError(f"data has {len(frame)} rows; at least {min_rows} are needed to split it")
+        dataset = _dataset(frame, text_columns, label_column, label_names, regression)
+        stratify = {} if regression else {"stratify_by_column": "label"}
+        held_out = dataset.train_test_split(test_size=VALIDATION_FRACTION + TEST_FRACTION, seed=SPLIT_SEED, **stratify)
+        rest = held_out["test"].train_test_split(
+            test_size=TEST_FRACTION / (VALIDATION_FRACTION + TEST_FRACTION), seed=SPLIT_SEED, **stratify
+        )
+        splits = DatasetDict(train=held_out["train"], validation=rest["train"], test=rest["test"])
+        task = Task(name=name, label_names=label_names, metric="pearson" if regression else "accuracy",
+                    text_column=text_column, text_pair_column=text_pair_column, regression=regression)
+    if metric is not None:
+        if metric not in task.metrics:
+            raise UsageError(f"metric '{metric}' does not fit this task (use one of {', '.join(task.metrics)})")
+        task = Task(**{**task.__dict__, "metric": metric})
     return task, splits
 
 
@@ -128,7 +262,7 @@ class Split:
     input_ids: np.ndarray  # int32 [rows, longest]
     token_type_ids: np.ndarray | None  # int8 [rows, longest], for models that use segments
     lengths: np.ndarray  # int32 [rows]
-    labels: np.ndarray  # int64 [rows]
+    labels: np.ndarray  # int64 [rows] (classes), float32 for regression
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -136,18 +270,27 @@ class Split:
 
 @dataclass
 class Encoded:
-    """A task's splits, tokenised once per run and shared by every trial (via Ray's object store)."""
+    """A task's splits, tokenised once per run and shared by every trial (via Ray's object store).
+
+    `extra` holds further validation splits reported next to `validation` (MNLI's mismatched);
+    `test` is None where the task has no labelled test split (GLUE).
+    """
 
     train: Split
     validation: Split
-    test: Split
+    test: Split | None
     pad_token_id: int
+    regression: bool = False
+    extra: dict[str, Split] = field(default_factory=dict)
+
+    def _splits(self) -> dict[str, Split]:
+        named = {"train": self.train, "validation": self.validation, "test": self.test}
+        return {**{k: v for k, v in named.items() if v is not None}, **{f"extra.{k}": v for k, v in self.extra.items()}}
 
     def save(self, path: str | Path) -> None:
         """Write the tokenised splits to one `.npz` file (for machines without the tokenizer or data)."""
-        arrays = {"pad_token_id": np.asarray(self.pad_token_id)}
-        for name in ("train", "validation", "test"):
-            split = getattr(self, name)
+        arrays = {"pad_token_id": np.asarray(self.pad_token_id), "regression": np.asarray(self.regression)}
+        for name, split in self._splits().items():
             arrays.update({f"{name}.input_ids": split.input_ids, f"{name}.lengths": split.lengths,
                            f"{name}.labels": split.labels})
             if split.token_type_ids is not None:
@@ -157,17 +300,22 @@ class Encoded:
     @classmethod
     def load(cls, path: str | Path) -> Encoded:
         with np.load(path) as arrays:
-            def split(name: str) -> Split:
+            def split(name: str) -> Split | None:
+                if f"{name}.input_ids" not in arrays:
+                    return None
                 token_types = arrays.get(f"{name}.token_type_ids")
                 return Split(arrays[f"{name}.input_ids"], token_types, arrays[f"{name}.lengths"],
                              arrays[f"{name}.labels"])
 
-            return cls(split("train"), split("validation"), split("test"), int(arrays["pad_token_id"]))
+            extra = sorted({k.split(".")[1] for k in arrays if k.startswith("extra.")})
+            return cls(split("train"), split("validation"), split("test"), int(arrays["pad_token_id"]),
+                       bool(arrays["regression"]) if "regression" in arrays else False,
+                       {name: split(f"extra.{name}") for name in extra})
 
-    def majority_accuracy(self) -> float:
-        """Accuracy of always predicting the training set's most frequent class, on validation."""
-        majority = np.bincount(self.train.labels).argmax()
-        return float(np.mean(self.validation.labels == majority))
+    def baseline(self, metric: str) -> float:
+        """`metric` on validation of predicting the training set's majority class (or mean label) everywhere:
+        the floor a sub-network must beat, and the hypervolume reference point."""
+        return constant_baseline(self.train.labels, self.validation.labels, self.regression)[metric]
 
 
 def encode(
@@ -194,12 +342,14 @@ def encode(
             input_ids=batch["input_ids"].astype(np.int32),
             token_type_ids=None if token_types is None else token_types.astype(np.int8),
             lengths=lengths,
-            labels=np.asarray(dataset["label"], dtype=np.int64),
+            labels=np.asarray(dataset["label"], dtype=np.float32 if task.regression else np.int64),
         )
 
     return Encoded(
         train=one(splits["train"], train_size),
         validation=one(splits["validation"], eval_size),
-        test=one(splits["test"], eval_size),
+        test=one(splits["test"], eval_size) if "test" in splits else None,
         pad_token_id=tokenizer.pad_token_id or 0,
+        regression=task.regression,
+        extra={name: one(splits[name], eval_size) for name in task.extra_validation},
     )

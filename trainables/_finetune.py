@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from sklearn.metrics import accuracy_score
 from torch import nn
 
 from spaces import load_taxonomy
 from trainables._batches import eval_batches, train_batches
 from trainables._data import Encoded, Split
+from trainables._metrics import compute_metrics
 from trainables._model import forward_inputs, load_model
 
 WARMUP_FRACTION = 0.06  # of all steps; BERT fine-tuning's usual warmup
@@ -64,23 +64,25 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 128) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of `model` on a split (eval mode; the model's mode is restored).
+    """Every metric of the task kind (see `trainables._metrics`) and the mean loss of `model` on a split.
 
-    The loss moves before the accuracy does (a sub-network can learn for a while and still predict
-    the majority class everywhere), which is what early-stopping decisions need.
+    Eval mode; the model's mode is restored. A model with one output is a regression model. The
+    loss moves before the metric does (a sub-network can learn for a while and still predict the
+    majority class everywhere), which is what early-stopping decisions need.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    predictions = np.empty(len(split), dtype=np.int64)
+    regression = model.config.num_labels == 1
+    outputs = np.empty((len(split), model.config.num_labels), dtype=np.float32)
     loss_sum = 0.0
     for rows, batch in eval_batches(split, batch_size, forward_inputs(model)):
         with _autocast(device):
             output = model(**_to(batch, device))
-        predictions[rows] = output.logits.argmax(-1).cpu().numpy()
+        outputs[rows] = output.logits.float().cpu().numpy()
         loss_sum += output.loss.float().item() * len(rows)
     model.train(was_training)
-    return {"accuracy": float(accuracy_score(split.labels, predictions)), "loss": loss_sum / len(split)}
+    return {**compute_metrics(outputs, split.labels, regression), "loss": loss_sum / len(split)}
 
 
 def save_state(directory: Path, model: nn.Module, names: list[str], extra: dict) -> None:
@@ -190,9 +192,14 @@ class TrialRun:
                                      seed=settings.seed * 1000 + epoch)
             train_seconds = time.perf_counter() - started
             metrics = evaluate(self.model, data.validation)
+            extra = {}
+            for name, split in data.extra.items():  # further validation splits: MNLI's mismatched
+                extra.update({f"{k}_{name}": v for k, v in evaluate(self.model, split).items() if k != "loss"})
             self.epoch = epoch
             yield {
                 settings.metric: metrics[settings.metric],
+                **{k: v for k, v in metrics.items() if k != "loss"},
+                **extra,
                 "eval_loss": metrics["loss"],
                 "trainable_params": self.trainable_params,
                 "epoch": epoch,
