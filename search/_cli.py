@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--no-reference-points", dest="reference_points", action="store_false",
                         help="do not seed the search with full, head, bitfit, layernorm and each module alone")
     search.add_argument("--batch-size", type=int, default=32)
+    search.add_argument("--no-prefix-cache", action="store_true",
+                        help="run the frozen layers below the trained ones every step (default: their outputs are "
+                        "computed once, in eval mode, and shared by the trials)")
     search.add_argument("--replay", metavar="TABLE", default=None,
                         help="Parquet table of recorded curves: trials replay them instead of training")
     search.add_argument("--replay-time-scale", type=float, default=0.0,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, n
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEDULER_STATE_FILE = "scheduler_state.json"
 OPTUNA_JOURNAL_FILE = "optuna.journal"
+PREFIX_CACHE_DIR = "prefix_cache"  # frozen-prefix outputs shared by the trials (trainables._prefix)
 
 
 @dataclass
@@ -155,6 +156,8 @@ def build_trainable(prep: Prepared):
         batch_size=args.batch_size,
         seed=args.seed,
         threads=max(1, int(args.cpus_per_trial)),
+        prefix_cache=not args.no_prefix_cache,
+        cache_dir=str(prep.run_dir / PREFIX_CACHE_DIR),
     )
     return tune.with_resources(tune.with_parameters(finetune, data=prep.data, settings=settings), resources)
 

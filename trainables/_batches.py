@@ -29,11 +29,12 @@ def _batch(split: Split, rows: np.ndarray, inputs: frozenset[str] | None) -> dic
 
 
 def train_batches(
-    split: Split, batch_size: int, seed: int, inputs: frozenset[str] | None = None
+    split: Split, batch_size: int, seed: int, inputs: frozenset[str] | None = None, with_rows: bool = False
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Shuffled, length-bucketed batches; the same `seed` gives the same batches.
 
-    `inputs`: the names the model's forward accepts; other fields are left out.
+    `inputs`: the names the model's forward accepts; other fields are left out. `with_rows`:
+    yield (row indices, batch) pairs.
     """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(split))
@@ -44,7 +45,8 @@ def train_batches(
         chunk = chunk[np.argsort(split.lengths[chunk], kind="stable")]
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     for index in rng.permutation(len(batches)):
-        yield _batch(split, batches[index], inputs)
+        batch = _batch(split, batches[index], inputs)
+        yield (batches[index], batch) if with_rows else batch
 
 
 def eval_batches(split: Split, batch_size: int, inputs: frozenset[str] | None = None):

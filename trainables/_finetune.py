@@ -28,6 +28,7 @@ from trainables._batches import eval_batches, train_batches
 from trainables._data import Encoded, Split
 from trainables._metrics import compute_metrics
 from trainables._model import forward_inputs, load_model
+from trainables._prefix import FrozenPrefix, frozen_prefix_layers
 
 WARMUP_FRACTION = 0.06  # of all steps; BERT fine-tuning's usual warmup
 
@@ -44,6 +45,8 @@ class TrialSettings:
     weight_decay: float = 0.01
     seed: int = 0
     threads: int = 1
+    prefix_cache: bool = True  # train from cached outputs of the frozen layers (see trainables._prefix)
+    cache_dir: str | None = None  # where trials share those outputs (None: each trial keeps its own)
 
 
 def _device() -> torch.device:
@@ -63,7 +66,9 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, batch_size: int = 128) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, split: Split, batch_size: int = 128, prefix: FrozenPrefix | None = None
+) -> dict[str, float]:
     """Every metric of the task kind (see `trainables._metrics`) and the mean loss of `model` on a split.
 
     Eval mode; the model's mode is restored. A model with one output is a regression model. The
@@ -77,6 +82,8 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 128) -> dict[str,
     outputs = np.empty((len(split), model.config.num_labels), dtype=np.float32)
     loss_sum = 0.0
     for rows, batch in eval_batches(split, batch_size, forward_inputs(model)):
+        if prefix is not None:
+            prefix.feed(split, rows, batch["input_ids"].shape[1])
         with _autocast(device):
             output = model(**_to(batch, device))
         outputs[rows] = output.logits.float().cpu().numpy()
@@ -85,17 +92,20 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 128) -> dict[str,
     return {**compute_metrics(outputs, split.labels, regression), "loss": loss_sum / len(split)}
 
 
-def save_state(directory: Path, model: nn.Module, names: list[str], extra: dict) -> None:
-    """Write the named tensors (safetensors) and `extra` (torch.save) into a checkpoint folder."""
-    params = dict(model.named_parameters())
+def save_state(directory: Path, model: nn.Module | dict, names: list[str], extra: dict) -> None:
+    """Write the named tensors (safetensors) and `extra` (torch.save) into a checkpoint folder.
+
+    `model`: the model, or its parameters by name (a trial with a frozen prefix holds them so).
+    """
+    params = model if isinstance(model, dict) else dict(model.named_parameters())
     save_file({n: params[n].detach().cpu().contiguous() for n in names}, str(directory / "tensors.safetensors"))
     torch.save(extra, directory / "state.pt")
 
 
-def load_tensors(model: nn.Module, path: str | Path) -> list[str]:
-    """Load saved tensors into `model` by name; every saved name must exist in the model."""
+def load_tensors(model: nn.Module | dict, path: str | Path) -> list[str]:
+    """Load saved tensors into `model` (or its parameters by name); every saved name must exist in it."""
     tensors = load_file(str(path))
-    params = dict(model.named_parameters())
+    params = model if isinstance(model, dict) else dict(model.named_parameters())
     unknown = sorted(set(tensors) - set(params))
     if unknown:
         raise ValueError(f"saved tensor {unknown[0]} is not a parameter of this model")
@@ -116,16 +126,20 @@ def _linear_schedule(optimizer, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train_epoch(model: nn.Module, optimizer, schedule, split: Split, batch_size: int, seed: int) -> float:
+def train_epoch(model: nn.Module, optimizer, schedule, split: Split, batch_size: int, seed: int,
+                prefix: FrozenPrefix | None = None) -> float:
     """One pass over `split`: forward, loss, backward, step. Returns the mean training loss.
 
+    With `prefix`, each batch starts from the cached states of the frozen layers below the trained ones.
     Raises FloatingPointError when the loss stops being finite, so the trial ends with the reason.
     """
     device = next(model.parameters()).device
     inputs = forward_inputs(model)
     model.train()
     loss_sum, batches = 0.0, 0
-    for batch in train_batches(split, batch_size, seed, inputs):
+    for rows, batch in train_batches(split, batch_size, seed, inputs, with_rows=True):
+        if prefix is not None:
+            prefix.feed(split, rows, batch["input_ids"].shape[1])
         with _autocast(device):
             loss = model(**_to(batch, device)).loss
         if not torch.isfinite(loss):
@@ -148,6 +162,8 @@ class TrialRun:
     schedule: torch.optim.lr_scheduler.LambdaLR
     saved: list[str]  # tensors a checkpoint holds: the trained ones and any newly initialised (the head)
     trainable_params: int
+    params: dict[str, nn.Parameter]  # by their names in the whole model (a frozen prefix swaps modules out)
+    prefix: FrozenPrefix | None = None
     epoch: int = 0  # epochs done
 
     @classmethod
@@ -158,6 +174,12 @@ class TrialRun:
         model.to(device)
         taxonomy = load_taxonomy(settings.model, settings.num_labels)
         trainable = set(taxonomy.apply(model, config["units"]))
+        params = dict(model.named_parameters())
+        prefix = None
+        if settings.prefix_cache and (layers := frozen_prefix_layers(model, taxonomy)) > 0:
+            prefix = FrozenPrefix(model, taxonomy, layers, settings.cache_dir, autocast=lambda: _autocast(device),
+                                  model_key=f"{settings.model}:{taxonomy.fingerprint}")
+            prefix.install()
         optimizer = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad], lr=config["lr"], weight_decay=settings.weight_decay
         )
@@ -168,15 +190,17 @@ class TrialRun:
             schedule=_linear_schedule(optimizer, steps_per_epoch * settings.max_epochs),
             saved=[n for n in taxonomy.param_numel if n in trainable | set(new_params)],
             trainable_params=taxonomy.count(config["units"]),
+            params=params,
+            prefix=prefix,
         )
 
     def save(self, directory: Path) -> None:
-        save_state(directory, self.model, self.saved, {
+        save_state(directory, self.params, self.saved, {
             "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(), "epoch": self.epoch,
         })
 
     def restore(self, directory: Path) -> None:
-        load_tensors(self.model, directory / "tensors.safetensors")
+        load_tensors(self.params, directory / "tensors.safetensors")
         device = next(self.model.parameters()).device
         state = torch.load(directory / "state.pt", weights_only=False, map_location=device)
         self.optimizer.load_state_dict(state["optimizer"])
@@ -189,12 +213,13 @@ class TrialRun:
             epoch = self.epoch + 1
             started = time.perf_counter()
             train_loss = train_epoch(self.model, self.optimizer, self.schedule, data.train, settings.batch_size,
-                                     seed=settings.seed * 1000 + epoch)
+                                     seed=settings.seed * 1000 + epoch, prefix=self.prefix)
             train_seconds = time.perf_counter() - started
-            metrics = evaluate(self.model, data.validation)
+            metrics = evaluate(self.model, data.validation, prefix=self.prefix)
             extra = {}
             for name, split in data.extra.items():  # further validation splits: MNLI's mismatched
-                extra.update({f"{k}_{name}": v for k, v in evaluate(self.model, split).items() if k != "loss"})
+                scores = evaluate(self.model, split, prefix=self.prefix)
+                extra.update({f"{k}_{name}": v for k, v in scores.items() if k != "loss"})
             self.epoch = epoch
             yield {
                 settings.metric: metrics[settings.metric],
