@@ -14,6 +14,9 @@ SAMPLERS = ("tpe", "nsga2", "random", "gp")
 
 
 
+STUDIES = ("search", "presets", "paper-modules", "paper-layers")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="python -m search.run",
@@ -49,8 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="never train a sub-network with more trainable parameters (head included)")
     search.add_argument("--switch-values", default="off,bias,all",
                         help="what a switch may be: off, bias (BitFit), weight, all (default off,bias,all)")
-    search.add_argument("--study", choices=("search", "presets"), default="search",
-                        help="search (default), or presets: train exactly the reference points, no early stopping")
+    search.add_argument("--study", choices=STUDIES, default="search",
+                        help="search (default); presets: train exactly the reference points, no early stopping; "
+                        "paper-modules: the paper's module-wise study (each module type alone, full, head, BitFit, "
+                        "all LayerNorms) over --study-seeds seeds; paper-layers: the LayerNorms of each single layer")
+    search.add_argument("--study-seeds", type=int, default=3, help="seeds per point of a paper study (default 3)")
     search.add_argument("--num-samples", type=int, default=20, help="trials, reference points included")
     search.add_argument("--max-epochs", type=int, default=3, help="full budget of a trial, in epochs")
     search.add_argument("--scheduler", choices=SCHEDULERS, default="pareto-asha",

@@ -22,6 +22,7 @@ from search._pareto import hypervolume, pareto_mask
 TRIALS_FILE = "trials.parquet"
 FRONTIER_FILE = "frontier.json"
 RUN_FILE = "run.json"
+STUDY_FILE = "study.csv"
 
 COMPLETED, STOPPED, ERROR = "completed", "stopped", "error"
 
@@ -69,6 +70,7 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: Path) -> pd.DataF
             "selection": config.get("selection"),
             "trainable_params": int(config.get("trainable_params", 0)),
             "lr": float(config.get("lr", np.nan)),
+            "seed": config.get("seed"),
             "units": list(config.get("units", [])),
             "config": json.dumps(config, sort_keys=True),
         }
@@ -153,3 +155,29 @@ def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, fl
         "hypervolume": hypervolume(front["metric"], front["trainable_params"], reference) if len(front) else 0.0,
         "points": points,
     }
+
+
+def study_table(frame: pd.DataFrame, points: list[str], total_params: int) -> pd.DataFrame:
+    """A paper study's table: per reference point, the metric's mean and spread over seeds, its share of
+    full fine-tuning's mean, and its trainable parameters. Points with no finished trial are left out."""
+    done = frame[frame["final"] & (frame["status"] == COMPLETED)]
+    rows = []
+    for point in points:
+        runs = done[done["preset"] == point]
+        if runs.empty:
+            continue
+        rows.append({"point": point, "trainable_params": int(runs["trainable_params"].iloc[0]),
+                     "fraction": runs["trainable_params"].iloc[0] / total_params, "seeds": len(runs),
+                     "mean": runs["metric"].mean(), "std": runs["metric"].std(ddof=1) if len(runs) > 1 else 0.0})
+    table = pd.DataFrame(rows, columns=["point", "trainable_params", "fraction", "seeds", "mean", "std"])
+    full = table.loc[table["point"] == "full", "mean"]
+    table["share_of_full"] = table["mean"] / full.iloc[0] if len(full) and full.iloc[0] else np.nan
+    return table
+
+
+def format_study(table: pd.DataFrame, metric: str) -> str:
+    lines = [f"{'point':<14} {'trainable':>11} {'fraction':>9} {metric + ' mean':>16} {'std':>7} {'share':>7}"]
+    for r in table.to_dict("records"):
+        lines.append(f"{r['point']:<14} {r['trainable_params']:>11,} {r['fraction']:>9.3%} {r['mean']:>16.4f} "
+                     f"{r['std']:>7.4f} {r['share_of_full']:>7.1%}")
+    return "\n".join(lines)

@@ -17,8 +17,8 @@ MAX_REPEATS_IN_A_ROW = 100
 
 
 def proposal_key(config: dict) -> str:
-    """What makes two proposals the same training run: the same units at the same learning rate."""
-    return json.dumps([sorted(config["units"]), config.get("lr")])
+    """What makes two proposals the same training run: the same units, learning rate and seed."""
+    return json.dumps([sorted(config["units"]), config.get("lr"), config.get("seed")])
 
 
 class ParetoOptunaSearch(OptunaSearch):

@@ -68,14 +68,26 @@ def prepare(args: argparse.Namespace) -> Prepared:
                              data_dir=args.data_dir, regression=args.regression, metric=args.metric)
     model = _model_name(args.model)
     taxonomy = load_taxonomy(model, task.num_labels)
+    paper = args.study.startswith("paper-")
+    if paper:  # the paper's presets need these: module types (or single layers' units), and BitFit's biases
+        args.granularity = "module" if args.study == "paper-modules" else "unit"
+        args.switch_values = "off,bias,all"
+        if args.study_seeds < 1:
+            raise UsageError("--study-seeds must be at least 1")
     space = SubnetworkSpace(taxonomy, SpaceConfig(
         granularity=args.granularity,
         values=tuple(v.strip() for v in args.switch_values.split(",")),
         modules=tuple(args.modules.split(",")) if args.modules else None,
         layers=_layer_range(args.layers),
         max_params=args.max_params,
+        seeds=args.study_seeds if paper else 1,
     ))
     seeds = space.seed_points() if args.reference_points or args.study == "presets" else {}
+    if paper:  # every point of the study once per seed, all to the full budget
+        points = space.seed_points()
+        seeds = {f"{name}#{k}": {**points[name], "seed": k}
+                 for name in study_points(args.study, taxonomy) if name in points for k in range(args.study_seeds)}
+        args.num_samples, args.scheduler = len(seeds), "none"
     if args.study == "presets":  # a grid study of the reference points: each once, all to the full budget
         args.num_samples, args.scheduler = len(seeds), "none"
     if len(seeds) > args.num_samples:
@@ -87,6 +99,13 @@ def prepare(args: argparse.Namespace) -> Prepared:
     name = args.name or f"{Path(args.model).name}-{task.name}-{stamp}"
     run_dir = Path(args.results_dir).expanduser().resolve() / name
     return Prepared(args, model, taxonomy, space, seeds, task, data, run_dir)
+
+
+def study_points(study: str, taxonomy: Taxonomy) -> list[str]:
+    """The reference points of a paper study, in the order its table lists them."""
+    if study == "paper-modules":  # the paper's module-wise analysis
+        return ["full", *taxonomy.module_types, "layernorm", "bitfit", "head"]
+    return ["full", "layernorm", *(f"layernorm.{layer}" for layer in range(taxonomy.num_layers)), "head"]
 
 
 def _init_ray(args: argparse.Namespace) -> None:
@@ -246,8 +265,12 @@ def report(prep: Prepared, results, elapsed: float) -> int:
     from search._results import (
         FRONTIER_FILE,
         RUN_FILE,
+        STUDY_FILE,
+        atomic_write,
+        format_study,
         frontier,
         frontier_document,
+        study_table,
         trial_rows,
         write_json,
         write_trials,
@@ -280,6 +303,13 @@ def report(prep: Prepared, results, elapsed: float) -> int:
     for p in document["points"]:
         print(f"{p['trainable_params']:>11,} {p['fraction']:>9.2%} {p['metric']:>9.4f} {p['lr']:>8.1e}  "
               f"{p['trial_id']:<10} {p['selection']}" + (f"  [{p['preset']}]" if p["preset"] else ""))
+    if prep.args.study.startswith("paper-"):
+        table = study_table(frame, study_points(prep.args.study, prep.taxonomy), prep.taxonomy.total_params)
+        atomic_write(run_dir / STUDY_FILE, lambda tmp: table.to_csv(tmp, index=False))
+        print(f"\n{prep.args.study}: {metric} on validation, mean and standard deviation over {prep.args.study_seeds} "
+              f"seed(s); share = mean / mean of full fine-tuning")
+        print(format_study(table, metric))
+        print(f"wrote {run_dir / STUDY_FILE}")
     print(f"\nwrote {run_dir / 'trials.parquet'}\n      {run_dir / FRONTIER_FILE}\n      {run_dir / 'pareto.png'}")
     print(f"export the best: python -m search.export {run_dir} [--max-params N | --min-metric X]")
     return 0

@@ -76,7 +76,7 @@ def refs_from_switches(switch_units: dict[str, tuple[str, ...]], values: dict[st
             continue
         suffix = "" if value == "all" else f":{value}"
         refs.extend(unit_id + suffix for unit_id in unit_ids)
-    unknown = set(values) - set(switch_units) - {"lr_scale"}
+    unknown = set(values) - set(switch_units) - {"lr_scale", "seed"}
     if unknown:
         raise UsageError(f"unknown switch '{sorted(unknown)[0]}' for this granularity")
     return refs
@@ -169,6 +169,7 @@ class SpaceConfig:
     modules: tuple[str, ...] | None = None
     layers: tuple[int, int] | None = None
     max_params: int | None = None
+    seeds: int = 1  # > 1: the training seed is a choice too (studies repeat each point over seeds)
 
 
 class SubnetworkSpace:
@@ -223,13 +224,16 @@ class SubnetworkSpace:
         values = self.fit_budget(values)
         refs = refs_from_switches(self.switch_units, values)
         trainable_params = self.taxonomy.count(refs)
-        return {
+        out = {
             "units": refs,
             "trainable_params": trainable_params,
             "lr": scale * reference_lr(trainable_params, self.taxonomy.total_params),
             "selection": describe_switches(values),
             "preset": self._preset_of.get(_values_key(values)),
         }
+        if self.config.seeds > 1:
+            out["seed"] = trial.suggest_int("seed", 0, self.config.seeds - 1)
+        return out
 
     def size(self) -> int:
         """Number of distinct switch settings (learning rate aside)."""

@@ -183,3 +183,28 @@ def test_study_is_kept_in_a_journal(finished_run):
     trials = pd.read_parquet(finished_run / "trials.parquet")
     completed = trials[trials["final"] & (trials["status"] == "completed")]
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == len(completed)
+
+
+@pytest.mark.parametrize("study", ["paper-modules", "paper-layers"])
+def test_paper_studies_on_a_tiny_budget(ray_session, tiny_bert, text_csv, tmp_path, capsys, study):
+    from search.run import study_points
+
+    code = run.main(_args(tiny_bert, text_csv, tmp_path, "--name", study, "--study", study, "--study-seeds", "2",
+                          "--max-epochs", "1", "--train-size", "32", "--eval-size", "16"))
+    assert code == 0
+    taxonomy = load_taxonomy(tiny_bert, 2)
+    points = study_points(study, taxonomy)
+    trials = pd.read_parquet(tmp_path / study / "trials.parquet")
+    assert len(trials) == 2 * len(points)  # every point once per seed, each to the full budget
+    assert sorted(trials.groupby("preset")["seed"].apply(sorted).tolist()) == [[0, 1]] * len(points)
+    table = pd.read_csv(tmp_path / study / "study.csv")
+    assert table["point"].tolist() == points
+    assert (table["seeds"] == 2).all() and table.loc[table["point"] == "full", "share_of_full"].item() == 1.0
+    finals = trials[trials["preset"] == points[1]]["metric"]
+    assert table.loc[1, "mean"] == pytest.approx(finals.mean()) and table.loc[1, "std"] == pytest.approx(finals.std())
+    if study == "paper-modules":
+        assert set(MODULE_TYPES) <= set(points) and {"bitfit", "layernorm", "head"} <= set(points)
+    else:
+        assert [p for p in points if p.startswith("layernorm.")] == ["layernorm.0", "layernorm.1"]
+    out = capsys.readouterr().out
+    assert "share" in out and "mean and standard deviation over 2 seed(s)" in out

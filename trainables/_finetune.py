@@ -10,6 +10,7 @@ initialised ones such as the head) plus optimizer and schedule state, so it is s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import tempfile
@@ -242,6 +243,8 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
     from ray import tune
 
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "checkpoint created" line per epoch
+    if "seed" in config:  # studies repeat a point over seeds
+        settings = dataclasses.replace(settings, seed=int(config["seed"]))
     torch.set_num_threads(settings.threads)
     run = TrialRun.start(config, len(data.train), settings, _device())
     if checkpoint := tune.get_checkpoint():
