@@ -45,6 +45,13 @@ def write_json(path: Path, data: dict) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
 
 
+_METRICS = ("accuracy", "f1", "matthews_correlation", "pearson", "spearman")
+
+
+def _is_metric(key: str) -> bool:
+    return key in _METRICS or any(key.startswith(m + "_") for m in _METRICS)
+
+
 def trial_rows(results, metric: str, max_epochs: int, run_dir: Path) -> pd.DataFrame:
     """One row per (trial, epoch) from a Ray Tune ResultGrid, deduplicated, with each trial's status."""
     rows = []
@@ -90,6 +97,8 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: Path) -> pd.DataF
                 "epoch_seconds": float(record.get("epoch_seconds", np.nan)),
                 "checkpoint": checkpoint if epoch == last_epoch else None,
                 "final": epoch == last_epoch,
+                # every metric the trial reported (the optimised one is `metric`), e.g. f1, accuracy_mismatched
+                **{k: float(v) for k, v in record.items() if _is_metric(k) and pd.notna(v)},
             })
     frame = pd.DataFrame(rows)
     if not frame.empty:

@@ -34,8 +34,10 @@ def test_outputs(finished_run):
     trials = pd.read_parquet(finished_run / "trials.parquet")
     assert trials["trial_id"].nunique() == 8
     assert not trials.duplicated(["trial_id", "epoch"]).any()
-    for column in ("trial_id", "config", "units", "trainable_params", "epoch", "metric", "epoch_seconds", "status"):
+    for column in ("trial_id", "config", "units", "trainable_params", "epoch", "metric", "epoch_seconds", "status",
+                   "accuracy", "f1", "matthews_correlation"):  # every metric of the task kind, each epoch
         assert column in trials
+    assert (trials["metric"] == trials["accuracy"]).all()
     assert set(trials["status"]) <= {"completed", "stopped", "error"}
     assert (trials.loc[trials["status"] == "completed"].groupby("trial_id")["epoch"].max() == 2).all()
     # the reference points were evaluated and are labelled
