@@ -95,6 +95,7 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: Path) -> pd.DataF
                 "eval_loss": float(record.get("eval_loss", np.nan)),
                 "train_loss": float(record.get("train_loss", np.nan)),
                 "epoch_seconds": float(record.get("epoch_seconds", np.nan)),
+                "timestamp": float(record.get("timestamp", np.nan)),  # when it was reported (Ray, Unix seconds)
                 "checkpoint": checkpoint if epoch == last_epoch else None,
                 "final": epoch == last_epoch,
                 # every metric the trial reported (the optimised one is `metric`), e.g. f1, accuracy_mismatched

@@ -310,7 +310,10 @@ def report(prep: Prepared, results, elapsed: float) -> int:
               f"seed(s); share = mean / mean of full fine-tuning")
         print(format_study(table, metric))
         print(f"wrote {run_dir / STUDY_FILE}")
-    print(f"\nwrote {run_dir / 'trials.parquet'}\n      {run_dir / FRONTIER_FILE}\n      {run_dir / 'pareto.png'}")
+    from search.report import build_report
+
+    print(f"\nwrote {run_dir / 'trials.parquet'}\n      {run_dir / FRONTIER_FILE}\n      {run_dir / 'pareto.png'}"
+          f"\n      {build_report(run_dir)} (and report_*.png)")
     print(f"export the best: python -m search.export {run_dir} [--max-params N | --min-metric X]")
     return 0
 

@@ -210,3 +210,72 @@ def test_paper_studies_on_a_tiny_budget(ray_session, tiny_bert, text_csv, tmp_pa
         assert [p for p in points if p.startswith("layernorm.")] == ["layernorm.0", "layernorm.1"]
     out = capsys.readouterr().out
     assert "share" in out and "mean and standard deviation over 2 seed(s)" in out
+
+
+def test_report_figures_data(finished_run, tiny_bert):
+    from search._results import final_rows, frontier, read_trials
+    from search.report import hypervolume_curve, module_transfer, ticket_map, weight_magnitudes
+
+    frame = read_trials(finished_run)
+    front_doc = json.loads((finished_run / "frontier.json").read_text())
+    taxonomy = load_taxonomy(tiny_bert, 2)
+    share, effect = ticket_map(frame, taxonomy)
+    front = frontier(frame)
+    unit = f"0.{taxonomy.module_types[0]}"
+    expected = sum(any(u.split(":")[0] == unit for u in units) for units in front["units"]) / len(front)
+    assert share.shape == (taxonomy.num_layers, len(taxonomy.module_types))
+    assert share.loc[0, taxonomy.module_types[0]] == pytest.approx(expected)
+    assert ((share >= 0) & (share <= 1)).all().all() and effect.notna().any().any()
+
+    reference = (front_doc["reference_point"]["metric"], front_doc["reference_point"]["log10_params"])
+    curve = hypervolume_curve(frame, reference, 2)
+    assert len(curve) == frame["metric"].notna().sum() and curve["trial_epochs"].is_monotonic_increasing
+    assert curve["hypervolume"].is_monotonic_increasing and (curve["seconds"] >= 0).all()
+    assert curve["hypervolume"].iloc[-1] == pytest.approx(front_doc["hypervolume"])
+
+    weights = weight_magnitudes(tiny_bert, 2, taxonomy)
+    assert list(weights.index) == list(taxonomy.module_types) and (weights > 0).all()
+    transfer = module_transfer(frame, taxonomy)
+    finals = final_rows(frame)
+    for module, value in transfer.items():
+        assert value == pytest.approx(finals.loc[(finals["preset"] == module) & (finals["status"] == "completed"),
+                                                 "metric"].mean())
+
+
+def test_report_opens_in_a_headless_browser(finished_run):
+    """The run's report.html in Debian's chromium: every figure there, the front's points on hover, no
+    console error. The screenshot is kept in test-artifacts/."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from search._results import final_rows, read_trials
+    from search.report import FIGURES
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI (install.sh --test installs it)")
+        pytest.skip("chromium not installed")
+    page = finished_run / "report.html"
+    assert page.is_file()  # written at the end of the run
+    for name in FIGURES:
+        assert (finished_run / f"report_{name}.png").stat().st_size > 1000
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+             "--window-size=1200,3200"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert not re.search(r"CONSOLE.*(error|Uncaught)", dom.stderr, re.IGNORECASE), dom.stderr[-2000:]
+    for name in ("pareto-svg", *[f for f in FIGURES if f != "pareto"]):
+        assert f'id="{name}"' in dom.stdout, name
+    assert dom.stdout.count("data:image/png;base64,") == len(FIGURES) - 1
+    trials = final_rows(read_trials(finished_run)).dropna(subset=["metric"])
+    assert dom.stdout.count('class="trial"') == len(trials)  # one hoverable point per trial
+    assert dom.stdout.count("<title>") >= len(trials)
+    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = subprocess.run([*flags, f"--screenshot={artifacts / 'report.png'}", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0 and (artifacts / "report.png").stat().st_size > 10_000
