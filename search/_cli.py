@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--replay-time-scale", type=float, default=0.0,
                         help="with --replay, sleep this fraction of each recorded epoch's seconds")
     search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--confirm-seeds", type=int, default=0, metavar="K",
+                        help="after the search, train each frontier point again with K more seeds and report the "
+                        "mean and spread of its metric (confirm.csv)")
 
     where = p.add_argument_group("where it runs")
     where.add_argument("--address", default=None, help="Ray cluster address ('auto' on a cluster's head)")

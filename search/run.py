@@ -23,11 +23,14 @@ from search._cli import build_parser, parse_args
 from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
 
 if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, not at CLI start
+    import pandas as pd
+
     from trainables import Encoded, Task
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEDULER_STATE_FILE = "scheduler_state.json"
 OPTUNA_JOURNAL_FILE = "optuna.journal"
+CONFIRM_FILE = "confirm.csv"
 PREFIX_CACHE_DIR = "prefix_cache"  # frozen-prefix outputs shared by the trials (trainables._prefix)
 
 
@@ -150,24 +153,12 @@ def make_sampler(name: str, seed: int):
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def build_trainable(prep: Prepared):
-    """The trial function with the run's shared data and settings bound (data goes to the object store once).
-
-    With `--replay TABLE`, trials replay recorded curves instead of training (benchmarks, load tests).
-    """
-    from ray import tune
-
-    from trainables import ReplayTable, TrialSettings, finetune, replay
+def trial_settings(prep: Prepared):
+    """What every trial of the run shares (the searched choices come in each trial's config)."""
+    from trainables import TrialSettings
 
     args = prep.args
-    resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
-    if args.replay:
-        table = ReplayTable.from_parquet(args.replay, prep.task.metric)
-        return tune.with_resources(
-            tune.with_parameters(replay, table=table, max_epochs=args.max_epochs, time_scale=args.replay_time_scale),
-            resources,
-        )
-    settings = TrialSettings(
+    return TrialSettings(
         model=prep.model,
         num_labels=prep.task.num_labels,
         max_epochs=args.max_epochs,
@@ -178,6 +169,26 @@ def build_trainable(prep: Prepared):
         prefix_cache=not args.no_prefix_cache,
         cache_dir=str(prep.run_dir / PREFIX_CACHE_DIR),
     )
+
+
+def build_trainable(prep: Prepared):
+    """The trial function with the run's shared data and settings bound (data goes to the object store once).
+
+    With `--replay TABLE`, trials replay recorded curves instead of training (benchmarks, load tests).
+    """
+    from ray import tune
+
+    from trainables import ReplayTable, finetune, replay
+
+    args = prep.args
+    resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+    if args.replay:
+        table = ReplayTable.from_parquet(args.replay, prep.task.metric)
+        return tune.with_resources(
+            tune.with_parameters(replay, table=table, max_epochs=args.max_epochs, time_scale=args.replay_time_scale),
+            resources,
+        )
+    settings = trial_settings(prep)
     return tune.with_resources(tune.with_parameters(finetune, data=prep.data, settings=settings), resources)
 
 
@@ -318,6 +329,61 @@ def report(prep: Prepared, results, elapsed: float) -> int:
     return 0
 
 
+def confirm_trial(config: dict, data, settings) -> None:
+    """Ray trainable of `--confirm-seeds`: one frontier point (`config["point"]`) at one seed."""
+    from trainables import finetune
+
+    finetune({**config["point"], "seed": config["seed"]}, data, settings)
+
+
+def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
+    """Train every frontier point again with `seeds` more seeds (no early stopping); a table of mean and
+    standard deviation of the metric over all its seeds (the search's included), also confirm.csv."""
+    import numpy as np
+    import pandas as pd
+    from ray import tune
+
+    from search._results import atomic_write, frontier, read_trials
+
+    frame = read_trials(prep.run_dir)
+    front = frontier(frame)
+    metric, args = prep.task.metric, prep.args
+    points = [json.loads(c) for c in front["config"]]
+    base = args.seed
+    trainable = tune.with_resources(
+        tune.with_parameters(confirm_trial, data=prep.data, settings=trial_settings(prep)),
+        {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"point": tune.grid_search(points),
+                     "seed": tune.grid_search([base + k for k in range(1, seeds + 1)])},
+        tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_dirname),
+        run_config=tune.RunConfig(name="confirm", storage_path=str(prep.run_dir), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=args.max_failures)),
+    )
+    results = tuner.fit()
+    values: dict[str, list[float]] = {t: [m] for t, m in zip(front["trial_id"], front["metric"])}
+    for result in results:
+        if result.error is None and result.metrics and result.metrics.get("epoch") == args.max_epochs:
+            trial = front["trial_id"][points.index(result.config["point"])]
+            values[trial].append(float(result.metrics[metric]))
+    table = pd.DataFrame([{
+        "trial_id": t, "selection": s, "trainable_params": int(p), "search_metric": values[t][0],
+        "seeds": len(values[t]), "mean": float(np.mean(values[t])),
+        "std": float(np.std(values[t], ddof=1)) if len(values[t]) > 1 else 0.0,
+        "min": float(np.min(values[t])), "max": float(np.max(values[t])),
+    } for t, s, p in zip(front["trial_id"], front["selection"], front["trainable_params"])])
+    atomic_write(prep.run_dir / CONFIRM_FILE, lambda tmp: table.to_csv(tmp, index=False))
+    print(f"\nfrontier confirmed over {seeds} more seed(s) (seeds {base}..{base + seeds}): validation {metric}")
+    print(f"{'trainable':>11} {'search':>8} {'mean':>8} {'std':>7} {'min':>8} {'max':>8}  selection")
+    for r in table.to_dict("records"):
+        print(f"{r['trainable_params']:>11,} {r['search_metric']:>8.4f} {r['mean']:>8.4f} {r['std']:>7.4f} "
+              f"{r['min']:>8.4f} {r['max']:>8.4f}  {r['selection']}")
+    print(f"wrote {prep.run_dir / CONFIRM_FILE}")
+    return table
+
+
 def write_run_info(prep: Prepared) -> None:
     """run.json: what the run is (options, model, task, metric, fingerprint); written before any trial."""
     from search._results import RUN_FILE, write_json
@@ -360,7 +426,10 @@ def run(args: argparse.Namespace) -> int:
 
     reference = reference_point(prep.data.baseline(prep.task.metric), prep.taxonomy.total_params)
     tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, reference)])
-    return report(prep, tuner.fit(), time.monotonic() - started)
+    code = report(prep, tuner.fit(), time.monotonic() - started)
+    if code == 0 and args.confirm_seeds > 0:
+        confirm(prep, args.confirm_seeds)
+    return code
 
 
 def resume(args: argparse.Namespace) -> int:

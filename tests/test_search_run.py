@@ -279,3 +279,18 @@ def test_report_opens_in_a_headless_browser(finished_run):
     shot = subprocess.run([*flags, f"--screenshot={artifacts / 'report.png'}", page.as_uri()],
                           capture_output=True, text=True, timeout=120)
     assert shot.returncode == 0 and (artifacts / "report.png").stat().st_size > 10_000
+
+
+def test_confirm_seeds_retrains_the_frontier(ray_session, tiny_bert, text_csv, tmp_path, capsys):
+    code = run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "confirm", "--num-samples", "4",
+                          "--max-epochs", "1", "--train-size", "32", "--eval-size", "16", "--confirm-seeds", "2"))
+    assert code == 0
+    front = json.loads((tmp_path / "confirm" / "frontier.json").read_text())["points"]
+    table = pd.read_csv(tmp_path / "confirm" / "confirm.csv")
+    assert sorted(table["trial_id"]) == sorted(p["trial_id"] for p in front)
+    assert (table["seeds"] == 3).all()  # the search's seed and two more
+    for point in front:
+        row = table[table["trial_id"] == point["trial_id"]].iloc[0]
+        assert row["search_metric"] == pytest.approx(point["metric"])
+        assert row["min"] <= row["mean"] <= row["max"] and row["std"] >= 0
+    assert "frontier confirmed over 2 more seed(s)" in capsys.readouterr().out
