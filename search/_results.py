@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from search._pareto import hypervolume, pareto_mask
+from trainables._metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 TRIALS_FILE = "trials.parquet"
 FRONTIER_FILE = "frontier.json"
@@ -45,7 +46,7 @@ def write_json(path: Path, data: dict) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
 
 
-_METRICS = ("accuracy", "f1", "matthews_correlation", "pearson", "spearman")
+_METRICS = (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)
 
 
 def _is_metric(key: str) -> bool:
