@@ -406,6 +406,14 @@ def write_run_info(prep: Prepared) -> None:
     })
 
 
+def finish(prep: Prepared, results, started: float) -> int:
+    """Report a search that has ended (started or resumed) and, if asked, confirm its frontier. Exit code."""
+    code = report(prep, results, time.monotonic() - started)
+    if code == 0 and prep.args.confirm_seeds > 0:
+        confirm(prep, prep.args.confirm_seeds)
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
     from search._progress import Progress
 
@@ -426,10 +434,7 @@ def run(args: argparse.Namespace) -> int:
 
     reference = reference_point(prep.data.baseline(prep.task.metric), prep.taxonomy.total_params)
     tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, reference)])
-    code = report(prep, tuner.fit(), time.monotonic() - started)
-    if code == 0 and args.confirm_seeds > 0:
-        confirm(prep, args.confirm_seeds)
-    return code
+    return finish(prep, tuner.fit(), started)
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -450,7 +455,7 @@ def resume(args: argparse.Namespace) -> int:
     started = time.monotonic()
     _init_ray(saved)
     restored = tune.Tuner.restore(str(run_dir), trainable=build_trainable(prep), resume_errored=True)
-    return report(prep, restored.fit(), time.monotonic() - started)
+    return finish(prep, restored.fit(), started)
 
 
 def main(argv: list[str] | None = None) -> int:
