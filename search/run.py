@@ -85,13 +85,11 @@ def prepare(args: argparse.Namespace) -> Prepared:
         max_params=args.max_params,
         seeds=args.study_seeds if paper else 1,
     ))
-    seeds = space.seed_points() if args.reference_points or args.study == "presets" else {}
-    if paper:  # every point of the study once per seed, all to the full budget
-        points = space.seed_points()
-        seeds = {f"{name}#{k}": {**points[name], "seed": k}
-                 for name in study_points(args.study, taxonomy) if name in points for k in range(args.study_seeds)}
-        args.num_samples, args.scheduler = len(seeds), "none"
-    if args.study == "presets":  # a grid study of the reference points: each once, all to the full budget
+    seeds = space.seed_points() if args.reference_points or args.study != "search" else {}
+    if paper:  # every point of the study once per seed
+        seeds = {f"{name}#{k}": {**seeds[name], "seed": k}
+                 for name in study_points(args.study, taxonomy) if name in seeds for k in range(args.study_seeds)}
+    if args.study != "search":  # a grid study of reference points: each planned one once, all to the full budget
         args.num_samples, args.scheduler = len(seeds), "none"
     if len(seeds) > args.num_samples:
         keep = ("full", "head", "layernorm", "bitfit")
