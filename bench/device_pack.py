@@ -42,11 +42,10 @@ def pack(model: str, data: str, out: str) -> None:
         used = np.unique(np.concatenate([arrays[k].reshape(-1) for k in arrays if k.endswith(".input_ids")]))
     arrays = {"config": np.frombuffer((folder / "config.json").read_bytes(), dtype=np.uint8)}
     for name, value in tensors.items():
+        arrays["shape:" + name] = np.asarray(value.shape)  # the full shape, restored on unpacking
         if name.endswith(EMBEDDING):
             arrays["rows:" + name] = used.astype(np.int64)
-            arrays["shape:" + name] = np.asarray(value.shape)
             value = value[used]
-        arrays["shape:" + name] = arrays.get("shape:" + name, np.asarray(value.shape))
         arrays["planes:" + name] = _planes(value)
     np.savez_compressed(out, **arrays)
     vocabulary = next(v.shape[0] for n, v in tensors.items() if n.endswith(EMBEDDING))

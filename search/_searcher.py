@@ -30,7 +30,7 @@ class ParetoOptunaSearch(OptunaSearch):
     an errored trial as FAIL, and only a trial that reached `max_epochs` as COMPLETE.
 
     Optuna's samplers re-propose configurations already tried, often in small discrete spaces. A
-    repeat (same units, same learning rate) is never trained again: it is answered from what the
+    repeat (same units, learning rate and seed) is never trained again: it is answered from what the
     run measured (the same values, or PRUNED/FAIL as the original ended), at once if the original
     has finished, or when it does. `repeats` counts them. After MAX_REPEATS_IN_A_ROW repeats in a
     row the searcher reports that it is finished.

@@ -7,6 +7,7 @@ file with a text column and a label column works too.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,7 +252,7 @@ def load_task(
     if metric is not None:
         if metric not in task.metrics:
             raise UsageError(f"metric '{metric}' does not fit this task (use one of {', '.join(task.metrics)})")
-        task = Task(**{**task.__dict__, "metric": metric})
+        task = dataclasses.replace(task, metric=metric)
     return task, splits
 
 
