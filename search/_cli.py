@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import yaml
@@ -84,9 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--gpus-per-trial", type=float, default=0.0)
     where.add_argument("--max-failures", type=int, default=2,
                        help="retries of a crashed trial, from its last checkpoint (default 2)")
-    where.add_argument("--results-dir", default="results")
+    where.add_argument("--results-dir", default=os.environ.get("TICKETSEARCH_RESULTS_DIR", "results"),
+                       help="folder, or storage URI (s3://BUCKET/PREFIX, gs://...; MinIO and other S3-compatible "
+                       "stores with ?endpoint_override=HOST:PORT&scheme=http), that holds the runs; default "
+                       "$TICKETSEARCH_RESULTS_DIR, else results")
+    where.add_argument("--local-dir", default="results",
+                       help="with a storage URI: where the driver keeps its working copy of the run (default results)")
     where.add_argument("--name", default=None, help="run name (default: model-task-time)")
-    where.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
+    where.add_argument("--resume", metavar="RUN", default=None,
+                       help="continue an interrupted run: its folder, or its URI (RESULTS_DIR/NAME)")
     where.add_argument("--config", metavar="FILE", default=None, help="YAML file of options; flags override it")
     return p
 

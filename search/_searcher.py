@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+from pathlib import Path
 
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
@@ -34,10 +37,18 @@ class ParetoOptunaSearch(OptunaSearch):
     run measured (the same values, or PRUNED/FAIL as the original ended), at once if the original
     has finished, or when it does. `repeats` counts them. After MAX_REPEATS_IN_A_ROW repeats in a
     row the searcher reports that it is finished.
+
+    `snapshot`: driver files (the study's journal, the scheduler's rungs) copied into every
+    experiment snapshot Ray saves, so that they reach remote storage together with, and consistent
+    with, this searcher's own saved state. `relocate(folder)` points the journal and those files at
+    another folder: a run resumed from remote storage on another machine, or a moved run folder.
     """
 
-    def __init__(self, *args, max_epochs: int, budget_attr: str = "epoch", **kwargs):
+    def __init__(self, *args, max_epochs: int, budget_attr: str = "epoch", snapshot: tuple[str, ...] = (),
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        self.snapshot = tuple(snapshot)
+        self._driver_dir: str | None = None
         self._max_epochs = max_epochs
         self._budget_attr = budget_attr
         self._key_of: dict[str, str] = {}  # Ray trial id -> proposal key
@@ -84,3 +95,33 @@ class ParetoOptunaSearch(OptunaSearch):
             for ot_trial in self._waiting.pop(key, []):
                 self._ot_study.tell(ot_trial, values, state=state)
         return None
+
+    # -- state that travels with Ray's experiment snapshots ---------------------------------
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default"):
+        super().save_to_dir(checkpoint_dir, session_str)
+        for path in self.snapshot:
+            if os.path.isfile(path):
+                tmp = os.path.join(checkpoint_dir, f".{os.path.basename(path)}.tmp")
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, os.path.join(checkpoint_dir, os.path.basename(path)))
+
+    def restore(self, checkpoint_path: str):
+        driver_dir = self._driver_dir  # set by this driver; the saved state names the old folder
+        super().restore(checkpoint_path)
+        if driver_dir:
+            self.relocate(driver_dir)
+
+    def relocate(self, driver_dir: str | os.PathLike) -> None:
+        """Keep the study's journal and the snapshot files in `driver_dir` (same file names)."""
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        self._driver_dir = str(driver_dir)
+        self.snapshot = tuple(str(Path(driver_dir, Path(p).name)) for p in self.snapshot)
+        storage = getattr(self._ot_study, "_storage", None)
+        backend = getattr(storage, "_backend", None)
+        if isinstance(storage, JournalStorage) and isinstance(backend, JournalFileBackend):
+            journal = str(Path(driver_dir, Path(backend._file_path).name))
+            if journal != backend._file_path:
+                # As if unpickled with the new path: a fresh replay of the journal found there.
+                storage.__setstate__({**storage.__getstate__(), "_backend": JournalFileBackend(journal)})

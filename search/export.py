@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from search._results import FRONTIER_FILE, RUN_FILE
+from search._storage import RunLocation
 from spaces import ArgumentParser, Spec, UsageError, load_taxonomy
 
 TENSORS_FILE = "tensors.safetensors"
@@ -41,17 +42,21 @@ def choose(points: list[dict], max_params: int | None = None, min_metric: float 
     return max(points, key=lambda p: (p["metric"], -p["trainable_params"]))
 
 
-def export(run_dir: Path, out: Path | None = None, max_params: int | None = None,
-           min_metric: float | None = None) -> Path:
-    run_dir = Path(run_dir)
+def export(run: str | Path, out: Path | None = None, max_params: int | None = None,
+           min_metric: float | None = None, local_dir: str = "results") -> Path:
+    """Export a frontier point of the run at `run` (a folder, or its storage URI: what is needed is
+    downloaded into `local_dir`)."""
+    location = RunLocation.existing(str(run), local_dir)
+    location.pull((RUN_FILE, FRONTIER_FILE))
+    run_dir = location.local
     if not (run_dir / FRONTIER_FILE).is_file():
-        raise UsageError(f"{run_dir} is not a finished run (no {FRONTIER_FILE})")
+        raise UsageError(f"{location} is not a finished run (no {FRONTIER_FILE})")
     frontier = json.loads((run_dir / FRONTIER_FILE).read_text())
     run = json.loads((run_dir / RUN_FILE).read_text())
     point = choose(frontier["points"], max_params, min_metric)
     if not point.get("checkpoint"):
         raise UsageError(f"trial {point['trial_id']} has no checkpoint in {run_dir}")
-    tensors = run_dir / point["checkpoint"] / TENSORS_FILE
+    tensors = location.fetch_folder(point["checkpoint"]) / TENSORS_FILE
     if not tensors.is_file():
         raise UsageError(f"checkpoint of trial {point['trial_id']} is missing: {tensors}")
 
@@ -94,16 +99,18 @@ def save_model(out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = ArgumentParser(prog="python -m search.export", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dir", help="a finished run's folder, or its storage URI (s3://BUCKET/PREFIX/NAME)")
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument("--max-params", type=int, help="best metric within this many trainable parameters")
     pick.add_argument("--min-metric", type=float, help="fewest trainable parameters reaching this metric")
     parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/export/trial_ID)")
+    parser.add_argument("--local-dir", default="results",
+                        help="for a storage URI: where the run's files are downloaded (and the default --out)")
     parser.add_argument("--save-model", action="store_true",
                         help="also write a complete fine-tuned HF model folder (OUT/model, save_pretrained)")
     try:
         args = parser.parse_args(argv)
-        out = export(args.run_dir, args.out, args.max_params, args.min_metric)
+        out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir)
         if args.save_model:
             save_model(out)
     except UsageError as exc:

@@ -21,6 +21,7 @@ import io
 import json
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -28,7 +29,17 @@ import numpy as np
 import pandas as pd
 
 from search._pareto import hypervolume
-from search._results import COMPLETED, FRONTIER_FILE, RUN_FILE, STOPPED, final_rows, frontier, read_trials
+from search._results import (
+    COMPLETED,
+    FRONTIER_FILE,
+    RUN_FILE,
+    STOPPED,
+    TRIALS_FILE,
+    final_rows,
+    frontier,
+    read_trials,
+)
+from search._storage import RunLocation
 from spaces import ArgumentParser, UsageError, load_taxonomy
 
 REPORT_FILE = "report.html"
@@ -245,9 +256,13 @@ def pareto_svg(frame: pd.DataFrame, metric: str, width: int = 760, height: int =
 
 # ---- the report --------------------------------------------------------------------------------
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write RUN_DIR/report.html and RUN_DIR/report_<figure>.png; returns the HTML's path."""
+def build_report(run_dir: str | Path, run_ref: str | None = None) -> Path:
+    """Write RUN_DIR/report.html and RUN_DIR/report_<figure>.png; returns the HTML's path.
+
+    `run_ref`: how the page's export commands name the run (its URI when the run is in remote storage).
+    """
     run_dir = Path(run_dir)
+    run_ref = run_ref or shlex.quote(str(run_dir))
     if not (run_dir / RUN_FILE).is_file() or not (run_dir / "trials.parquet").is_file():
         raise UsageError(f"{run_dir} is not a ticketsearch run folder with results (run.json, trials.parquet)")
     run = json.loads((run_dir / RUN_FILE).read_text())
@@ -276,7 +291,7 @@ def build_report(run_dir: str | Path) -> Path:
     rows = []
     for row in front.itertuples():
         units = ", ".join(row.units) or "(head only)"
-        command = f"python -m search.export {run_dir} --max-params {int(row.trainable_params)}"
+        command = f"python -m search.export {run_ref} --max-params {int(row.trainable_params)}"
         rows.append(f"<tr><td>{int(row.trainable_params):,}</td><td>{row.trainable_params / run['total_params']:.3%}"
                     f"</td><td>{row.metric:.4f}</td><td>{row.lr:.1e}</td><td>{html.escape(str(row.trial_id))}</td>"
                     f"<td>{html.escape(str(row.selection or 'head only'))}</td><td><details><summary>"
@@ -323,10 +338,16 @@ and the metric the module type reaches when trained alone (its reference point, 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = ArgumentParser(prog="python -m search.report", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir")
+    parser.add_argument("run_dir", help="a run folder, or its storage URI (s3://BUCKET/PREFIX/NAME)")
+    parser.add_argument("--local-dir", default="results",
+                        help="for a storage URI: where the run's files are downloaded and the report written")
     try:
         args = parser.parse_args(argv)
-        print(f"wrote {build_report(args.run_dir)}")
+        location = RunLocation.existing(args.run_dir, args.local_dir)
+        location.pull((RUN_FILE, TRIALS_FILE, FRONTIER_FILE))
+        path = build_report(location.local, location.quoted)
+        uploaded = location.push((REPORT_FILE, *(p.name for p in location.local.glob("report_*.png"))))
+        print(f"wrote {path}" + (f" (and {len(uploaded)} files to {location})" if uploaded else ""))
         return 0
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

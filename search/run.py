@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search._cli import build_parser, parse_args
+from search._storage import RunLocation, split_uri
 from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
 
 if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, not at CLI start
@@ -45,7 +46,12 @@ class Prepared:
     seeds: dict[str, dict]
     task: Task
     data: Encoded
-    run_dir: Path
+    location: RunLocation  # the run folder: local, or remote storage with a local working copy
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the driver reads and writes the run's own files (the working copy when remote)."""
+        return self.location.local
 
 
 def _model_name(name: str) -> str:
@@ -98,8 +104,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
     data = encode(task, splits, load_tokenizer(model), args.max_length, args.train_size, args.eval_size)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = args.name or f"{Path(args.model).name}-{task.name}-{stamp}"
-    run_dir = Path(args.results_dir).expanduser().resolve() / name
-    return Prepared(args, model, taxonomy, space, seeds, task, data, run_dir)
+    location = RunLocation.new(args.results_dir, name, args.local_dir)
+    return Prepared(args, model, taxonomy, space, seeds, task, data, location)
 
 
 def study_points(study: str, taxonomy: Taxonomy) -> list[str]:
@@ -165,7 +171,7 @@ def trial_settings(prep: Prepared):
         seed=args.seed,
         threads=max(1, int(args.cpus_per_trial)),
         prefix_cache=not args.no_prefix_cache,
-        cache_dir=str(prep.run_dir / PREFIX_CACHE_DIR),
+        cache_dir=prep.location.prefix_cache_dir(PREFIX_CACHE_DIR),
     )
 
 
@@ -222,7 +228,8 @@ def build_tuner(prep: Prepared, callbacks: list):
     # The searcher owns its define-by-run space and both objectives; TuneConfig names no metric,
     # or the study silently becomes single-objective.
     # The study is kept in a journal file next to the results, so optuna-dashboard can watch it live.
-    storage = JournalStorage(JournalFileBackend(str(prep.run_dir / OPTUNA_JOURNAL_FILE)))
+    journal, rungs = str(prep.run_dir / OPTUNA_JOURNAL_FILE), str(prep.run_dir / SCHEDULER_STATE_FILE)
+    storage = JournalStorage(JournalFileBackend(journal))
     searcher = ParetoOptunaSearch(
         space=prep.space,
         study_name=prep.run_dir.name,
@@ -232,8 +239,10 @@ def build_tuner(prep: Prepared, callbacks: list):
         points_to_evaluate=list(prep.seeds.values()) or None,
         sampler=make_sampler(args.sampler, args.seed),
         max_epochs=args.max_epochs,
+        # Remote storage: the journal and the rungs go up with each of Ray's experiment snapshots.
+        snapshot=(journal, rungs) if prep.location.is_remote else (),
     )
-    scheduler = make_scheduler(args.scheduler, metric, args.max_epochs, str(prep.run_dir / SCHEDULER_STATE_FILE))
+    scheduler = make_scheduler(args.scheduler, metric, args.max_epochs, rungs)
     return tune.Tuner(
         build_trainable(prep),
         tune_config=tune.TuneConfig(
@@ -244,18 +253,20 @@ def build_tuner(prep: Prepared, callbacks: list):
             trial_dirname_creator=_trial_dirname,
         ),
         run_config=tune.RunConfig(
-            name=prep.run_dir.name,
-            storage_path=str(prep.run_dir.parent),
+            name=prep.location.name,
+            storage_path=prep.location.storage_path,
             callbacks=callbacks,
             verbose=0,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Two per trial: Ray deletes the older one when a new one is registered, before its next experiment
+            # snapshot has reached storage; a driver killed in between resumes from the one kept.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             # A crashed trial is retried from its last checkpoint; a lost node's trials run elsewhere.
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
         ),
     )
 
 
-def _interrupted(run_dir: Path, planned: int) -> bool:
+def _interrupted(run_path: str, planned: int) -> bool:
     """True when the search ended before every planned trial did (Ctrl-C: Ray stops gracefully).
 
     Read from the experiment state Ray saved last, the one `--resume` would continue: the
@@ -263,7 +274,7 @@ def _interrupted(run_dir: Path, planned: int) -> bool:
     """
     from ray.tune import ExperimentAnalysis
 
-    trials = ExperimentAnalysis(str(run_dir)).trials
+    trials = ExperimentAnalysis(run_path).trials
     return len(trials) < planned or any(t.status not in ("TERMINATED", "ERROR") for t in trials)
 
 
@@ -285,14 +296,15 @@ def report(prep: Prepared, results, elapsed: float) -> int:
         write_trials,
     )
 
-    metric, run_dir = prep.task.metric, prep.run_dir
-    frame = trial_rows(results, metric, prep.args.max_epochs, run_dir)
+    metric, run_dir, location = prep.task.metric, prep.run_dir, prep.location
+    frame = trial_rows(results, metric, prep.args.max_epochs, location.fs_path)
     if frame.empty:
         raise RuntimeError("no trial reported a result")
     write_trials(frame, run_dir, metric)
-    if _interrupted(run_dir, prep.args.num_samples):
+    if _interrupted(location.path, prep.args.num_samples):
+        location.push()
         print(f"\ninterrupted after {len(results)} of {prep.args.num_samples} trials; what finished is in "
-              f"{run_dir / 'trials.parquet'}\ncontinue with: python -m search.run --resume {run_dir}")
+              f"{run_dir / 'trials.parquet'}\ncontinue with: python -m search.run --resume {location.quoted}")
         return 130
     run = json.loads((run_dir / RUN_FILE).read_text())
     majority = prep.data.baseline(prep.task.metric)
@@ -322,8 +334,11 @@ def report(prep: Prepared, results, elapsed: float) -> int:
     from search.report import build_report
 
     print(f"\nwrote {run_dir / 'trials.parquet'}\n      {run_dir / FRONTIER_FILE}\n      {run_dir / 'pareto.png'}"
-          f"\n      {build_report(run_dir)} (and report_*.png)")
-    print(f"export the best: python -m search.export {run_dir} [--max-params N | --min-metric X]")
+          f"\n      {build_report(run_dir, location.quoted)} (and report_*.png)")
+    if location.is_remote:
+        location.push()
+        print(f"uploaded to {location}")
+    print(f"export the best: python -m search.export {location.quoted} [--max-params N | --min-metric X]")
     return 0
 
 
@@ -357,7 +372,7 @@ def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
         param_space={"point": tune.grid_search(points),
                      "seed": tune.grid_search([base + k for k in range(1, seeds + 1)])},
         tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_dirname),
-        run_config=tune.RunConfig(name="confirm", storage_path=str(prep.run_dir), verbose=0,
+        run_config=tune.RunConfig(name="confirm", storage_path=prep.location.path, verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=args.max_failures)),
     )
     results = tuner.fit()
@@ -373,6 +388,7 @@ def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
         "min": float(np.min(values[t])), "max": float(np.max(values[t])),
     } for t, s, p in zip(front["trial_id"], front["selection"], front["trainable_params"])])
     atomic_write(prep.run_dir / CONFIRM_FILE, lambda tmp: table.to_csv(tmp, index=False))
+    prep.location.push((CONFIRM_FILE,))
     print(f"\nfrontier confirmed over {seeds} more seed(s) (seeds {base}..{base + seeds}): validation {metric}")
     print(f"{'trainable':>11} {'search':>8} {'mean':>8} {'std':>7} {'min':>8} {'max':>8}  selection")
     for r in table.to_dict("records"):
@@ -414,18 +430,23 @@ def finish(prep: Prepared, results, started: float) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from search._progress import Progress
+    from search._results import RUN_FILE
 
     if args.resume:
         return resume(args)
     prep = prepare(args)
-    if prep.run_dir.exists():
-        raise UsageError(f"run folder {prep.run_dir} exists: choose another --name, or --resume it")
-    prep.run_dir.mkdir(parents=True)
+    location = prep.location
+    if location.local.exists() or (location.is_remote and location.exists_remotely(RUN_FILE)):
+        raise UsageError(f"run folder {location} exists: choose another --name, or --resume it")
+    location.check_writable()
+    location.local.mkdir(parents=True)
     write_run_info(prep)
+    location.push((RUN_FILE,))  # a resume from remote storage starts from it
     print(f"ticketsearch: {prep.args.model} ({prep.taxonomy.total_params:,} params, {len(prep.taxonomy.units)} units) "
           f"on {prep.task.name} ({len(prep.data.train)} train / {len(prep.data.validation)} validation rows); "
           f"{args.granularity} granularity, {prep.space.size():,} sub-networks; {args.num_samples} trials "
-          f"({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {prep.run_dir}", flush=True)
+          f"({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {location}"
+          + (f" (working copy {location.local})" if location.is_remote else ""), flush=True)
     started = time.monotonic()
     _init_ray(args)
     from search._pareto import reference_point
@@ -440,20 +461,43 @@ def resume(args: argparse.Namespace) -> int:
 
     from search._results import RUN_FILE
 
-    run_dir = Path(args.resume).expanduser().resolve()
-    if not (run_dir / RUN_FILE).is_file():
-        raise UsageError(f"{run_dir} is not a ticketsearch run folder (no {RUN_FILE})")
+    location = RunLocation.existing(args.resume, args.local_dir)
+    # From remote storage: the driver's files as of Ray's last experiment snapshot (consistent with it).
+    location.pull((RUN_FILE, OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE))
+    if not (location.local / RUN_FILE).is_file():
+        raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
     defaults = vars(build_parser().parse_args([]))  # options added since the run was started
-    saved = argparse.Namespace(**{**defaults, **json.loads((run_dir / RUN_FILE).read_text())["args"]})
-    saved.resume, saved.address = None, args.address
-    saved.results_dir, saved.name = str(run_dir.parent), run_dir.name
+    saved = argparse.Namespace(**{**defaults, **json.loads((location.local / RUN_FILE).read_text())["args"]})
+    saved.resume, saved.address, saved.name = None, args.address, location.name
+    if location.is_remote:
+        saved.results_dir, saved.local_dir = split_uri(location.remote)[0], str(location.local.parent)
+    else:
+        saved.results_dir = str(location.local.parent)
     prep = prepare(saved)
-    if not tune.Tuner.can_restore(str(run_dir)):
-        raise UsageError(f"{run_dir} has no Ray Tune experiment state to resume")
+    if not tune.Tuner.can_restore(location.path):
+        raise UsageError(f"{location} has no Ray Tune experiment state to resume")
     started = time.monotonic()
     _init_ray(saved)
-    restored = tune.Tuner.restore(str(run_dir), trainable=build_trainable(prep), resume_errored=True)
+    restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
+    _relocate(restored, prep)
     return finish(prep, restored.fit(), started)
+
+
+def _relocate(restored, prep: Prepared) -> None:
+    """Point the restored searcher's journal and the scheduler's rungs at this driver's run folder.
+
+    Ray unpickles both as the run's first driver made them, with that driver's paths; a run resumed
+    from remote storage on another machine, or from a moved folder, keeps them elsewhere. Ray 2.60
+    has no public way to reach them, hence the private attribute.
+    """
+    tune_config = getattr(getattr(restored, "_local_tuner", None), "_tune_config", None)
+    if tune_config is None:  # Ray Client: the tuner lives on the cluster
+        return
+    searcher = getattr(tune_config.search_alg, "searcher", tune_config.search_alg)
+    if hasattr(searcher, "relocate"):
+        searcher.relocate(prep.run_dir)
+    if hasattr(tune_config.scheduler, "state_path") and tune_config.scheduler.state_path:
+        tune_config.scheduler.state_path = str(prep.run_dir / SCHEDULER_STATE_FILE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,5 +130,8 @@ def test_cluster_yaml_is_valid_and_pinned_like_the_project():
         pin = re.search(rf"{package}==(\S+)", install).group(1)
         assert f"{package}=={pin}" in setup
     assert "pip install -q -e ~/ticketsearch" in setup  # the project's own exact pins
+    # Runs go to S3 (search.run reads TICKETSEARCH_RESULTS_DIR), and the workers may write there.
+    assert re.search(r"export TICKETSEARCH_RESULTS_DIR=s3://\S+", setup)
+    assert workers["node_config"]["IamInstanceProfile"]
     for command in config["head_start_ray_commands"][1:] + config["worker_start_ray_commands"][1:]:
         assert "RAY_AUTH_MODE=token" in command

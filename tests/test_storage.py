@@ -1,0 +1,194 @@
+"""Results in S3: a run writes to an S3 bucket, its driver is killed, the head's disk is lost, and the
+run is resumed from the bucket alone, on a "new head" (another local folder); then it is reported
+and exported from the bucket.
+
+The bucket is served by moto's S3 server in this process (real HTTP, the S3 API; no network, no
+AWS account); pyarrow and Ray reach it through the URI's `endpoint_override`.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+from conftest import RayProcesses, _free_port
+
+from search._storage import RunLocation, join_uri, split_uri
+from spaces import UsageError
+
+REPO = Path(__file__).resolve().parent.parent
+BUCKET = "ticketsearch-test"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+# -- URIs and run locations (no server) ----------------------------------------------------------
+def test_uris_keep_their_query_when_joined_and_split(tmp_path):
+    base = "s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http"
+    run = join_uri(base, "r1")
+    assert run == "s3://bucket/runs/r1?endpoint_override=127.0.0.1:9000&scheme=http"
+    assert split_uri(run) == (base, "r1")
+    assert join_uri("s3://bucket", "a") == "s3://bucket/a"
+    with pytest.raises(UsageError, match="names no run folder"):
+        split_uri("s3://bucket")
+
+    remote = RunLocation.new(base, "r1", str(tmp_path / "work"))
+    assert remote.is_remote and remote.path == run and remote.storage_path == base
+    assert remote.local == tmp_path / "work" / "r1" and remote.fs_path == "bucket/runs/r1"
+    assert not remote.prefix_cache_dir("prefix_cache").startswith(str(tmp_path))  # node-local, not the working copy
+    assert RunLocation.existing(run, str(tmp_path / "other")) == RunLocation("r1", tmp_path / "other" / "r1", run)
+
+    local = RunLocation.new(str(tmp_path / "results"), "r1", "ignored")
+    assert not local.is_remote and local.path == str(tmp_path / "results" / "r1")
+    assert local.storage_path == str(tmp_path / "results") and local.push() == [] and local.pull() == []
+    assert RunLocation.existing(f"file://{tmp_path}/results/r1", "x").local == tmp_path / "results" / "r1"
+
+
+def test_results_dir_defaults_to_the_environment(monkeypatch):
+    from search._cli import parse_args
+
+    monkeypatch.delenv("TICKETSEARCH_RESULTS_DIR", raising=False)
+    assert parse_args([]).results_dir == "results"
+    monkeypatch.setenv("TICKETSEARCH_RESULTS_DIR", "s3://bucket/runs")  # what cluster.yaml sets on its nodes
+    assert parse_args([]).results_dir == "s3://bucket/runs"
+    assert parse_args(["--results-dir", "elsewhere"]).results_dir == "elsewhere"
+
+
+# -- a real S3 API -------------------------------------------------------------------------------
+@pytest.fixture()
+def s3(monkeypatch):
+    """An empty bucket on moto's S3 server; yields the results URI (the env carries the credentials)."""
+    from moto.server import ThreadedMotoServer
+
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        import boto3
+
+        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}").create_bucket(Bucket=BUCKET)
+        yield f"s3://{BUCKET}/runs?endpoint_override=127.0.0.1:{port}&scheme=http"
+    finally:
+        server.stop()
+
+
+def _remote(uri: str):
+    fs, path = pafs.FileSystem.from_uri(uri)
+    return fs, path
+
+
+def _finished_trials(run_uri: str, max_epochs: int) -> dict[str, list[float]]:
+    """Trials whose result log in the bucket reaches the full budget: trial id -> accuracy per epoch."""
+    fs, root = _remote(run_uri)
+    done = {}
+    for info in fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
+        if info.type != pafs.FileType.Directory or not info.base_name.startswith("trial_"):
+            continue
+        try:
+            with fs.open_input_stream(f"{info.path}/result.json") as f:
+                rows = [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
+        except OSError:
+            continue
+        if rows and rows[-1].get("epoch") == max_epochs:
+            done[info.base_name.removeprefix("trial_")] = [r["accuracy"] for r in rows]
+    return done
+
+
+def test_push_pull_and_fetch_against_s3(s3, tmp_path):
+    location = RunLocation.new(s3, "r", str(tmp_path / "head1"))
+    location.check_writable()
+    location.local.mkdir(parents=True)
+    (location.local / "run.json").write_text('{"a": 1}')
+    (location.local / "prefix_cache").mkdir()
+    (location.local / "prefix_cache" / "x.npy").write_bytes(b"big")
+    (location.local / "trial_1" / "checkpoint_000000").mkdir(parents=True)
+    (location.local / "trial_1" / "checkpoint_000000" / "t.bin").write_bytes(b"\0" * 7_000_000)  # multipart
+    assert sorted(location.push()) == ["run.json", "trial_1/checkpoint_000000/t.bin"]  # never the cache
+    assert location.exists_remotely("run.json") and not location.exists_remotely("prefix_cache/x.npy")
+
+    elsewhere = RunLocation.existing(location.remote, str(tmp_path / "head2"))
+    assert elsewhere.pull(("run.json", "frontier.json")) == ["run.json"]  # what exists
+    assert json.loads((elsewhere.local / "run.json").read_text()) == {"a": 1}
+    folder = elsewhere.fetch_folder("trial_1/checkpoint_000000")
+    assert (folder / "t.bin").stat().st_size == 7_000_000
+    assert not elsewhere.fetch_folder("trial_9/checkpoint_000000").exists()
+
+
+def test_unwritable_or_unknown_storage_is_one_clear_error(s3, tiny_bert, text_csv, tmp_path):
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    common = ["--model", tiny_bert, "--data", str(text_csv), "--text-column", "review", "--label-column",
+              "sentiment", "--local-dir", str(tmp_path), "--num-samples", "1", "--train-size", "16"]
+    missing_bucket = s3.replace(f"s3://{BUCKET}/", "s3://no-such-bucket-here/")
+    for results, message in ((missing_bucket, "error: cannot write to s3://no-such-bucket-here/"),
+                             ("nosuch://bucket/x", "error: cannot open storage nosuch://bucket/x")):
+        done = subprocess.run([sys.executable, "-m", "search.run", "--results-dir", results, *common],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stderr.strip().splitlines()[-1].startswith(message), done.stderr[-2000:]
+
+
+@pytest.mark.timeout(600)
+def test_run_in_s3_survives_a_killed_driver_and_a_lost_head(s3, tiny_bert, text_csv, tmp_path):
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    with RayProcesses() as cluster:
+        address = cluster.start_head(num_cpus=2, env=AWS_ENV)  # trials upload from the node's processes
+        run_uri = join_uri(s3, "killed")
+        head1, head2 = tmp_path / "head1", tmp_path / "head2"
+        args = [sys.executable, "-m", "search.run", "--address", address, "--model", tiny_bert,
+                "--data", str(text_csv), "--text-column", "review", "--label-column", "sentiment",
+                "--results-dir", s3, "--local-dir", str(head1), "--name", "killed", "--num-samples", "6",
+                "--max-epochs", "3", "--train-size", "96", "--eval-size", "24",
+                "--max-length", "16", "--batch-size", "8"]
+        driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        while not _finished_trials(run_uri, 3) and time.monotonic() < deadline:
+            assert driver.poll() is None, driver.stdout.read().decode()[-3000:]
+            time.sleep(0.5)
+        before = _finished_trials(run_uri, 3)
+        assert before, "no trial finished before the deadline"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+        fs, root = _remote(run_uri)
+        assert fs.get_file_info(f"{root}/frontier.json").type == pafs.FileType.NotFound
+        shutil.rmtree(head1)  # the head node is gone: only the bucket remains
+
+        resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", run_uri, "--address", address,
+                                  "--local-dir", str(head2)], cwd=REPO, env=env, capture_output=True, text=True,
+                                 timeout=400)
+        assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+        assert not head1.exists()  # the resumed driver's journal and rungs live in its own working copy
+
+    with fs.open_input_file(f"{root}/trials.parquet") as f:  # the bucket's copy, not the working copy
+        trials = pq.read_table(f).to_pandas()
+    assert trials["trial_id"].nunique() == 6  # every planned trial, once
+    assert not trials.duplicated(["trial_id", "epoch"]).any()
+    assert set(trials.loc[trials["final"], "status"]) == {"completed"}  # 6 reference points: never stopped
+    for trial_id, accuracies in before.items():  # finished before the kill: untouched
+        rows = trials[trials["trial_id"] == trial_id].sort_values("epoch")
+        assert rows["metric"].tolist() == pytest.approx(accuracies)
+    for name in ("frontier.json", "report.html", "optuna.journal", "scheduler_state.json", "run.json"):
+        assert fs.get_file_info(f"{root}/{name}").type == pafs.FileType.File, name
+    journal = [json.loads(line) for line in fs.open_input_stream(f"{root}/optuna.journal").read().splitlines()]
+    assert sum(entry.get("op_code") == 4 for entry in journal) >= 6  # a study with every trial created
+
+    # Reported and exported from the bucket on a third machine.
+    elsewhere = tmp_path / "laptop"
+    for command in (["search.report", run_uri], ["search.export", run_uri]):
+        done = subprocess.run([sys.executable, "-m", *command, "--local-dir", str(elsewhere)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    exported = list((elsewhere / "killed" / "export").glob("trial_*/spec.json"))
+    assert len(exported) == 1 and (exported[0].parent / "tensors.safetensors").is_file()
+    best = json.loads((elsewhere / "killed" / "frontier.json").read_text())["points"]
+    assert json.loads(exported[0].read_text())["source"]["trial"] in {p["trial_id"] for p in best}
+    assert pd.read_parquet(head2 / "killed" / "trials.parquet").equals(trials)
