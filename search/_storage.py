@@ -14,6 +14,7 @@ finds them consistent with Ray's own state), everything else at the end. `--resu
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import tempfile
@@ -82,11 +83,18 @@ class RunLocation:
 
     @classmethod
     def existing(cls, run: str, local_dir: str) -> RunLocation:
-        """A run given by its folder or URI (resume, report, export)."""
+        """A run given by its folder or URI (resume, report, export). The local working copy of a
+        run kept in remote storage stands for that run (its run.json names the storage)."""
         if is_uri(run):
             _, name = split_uri(run)
             return cls(name, _local_path(local_dir) / name, run)
         path = _local_path(run)
+        try:
+            results_dir = json.loads((path / "run.json").read_text())["args"]["results_dir"]
+        except (OSError, ValueError, KeyError, TypeError):
+            results_dir = None
+        if isinstance(results_dir, str) and is_uri(results_dir):
+            return cls(path.name, path, join_uri(results_dir, path.name))
         return cls(path.name, path)
 
     @property

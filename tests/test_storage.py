@@ -118,6 +118,9 @@ def test_push_pull_and_fetch_against_s3(s3, tmp_path):
 
     elsewhere = RunLocation.existing(location.remote, str(tmp_path / "head2"))
     assert elsewhere.pull(("run.json", "frontier.json")) == ["run.json"]  # what exists
+    assert RunLocation.existing(str(location.local), "x") == RunLocation("r", location.local)  # run.json: no URI
+    (location.local / "run.json").write_text(json.dumps({"args": {"results_dir": s3}}))
+    assert RunLocation.existing(str(location.local), "x") == location  # a working copy stands for its run
     assert json.loads((elsewhere.local / "run.json").read_text()) == {"a": 1}
     folder = elsewhere.fetch_folder("trial_1/checkpoint_000000")
     assert (folder / "t.bin").stat().st_size == 7_000_000
