@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
+
+from search._storage import RunLocation
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +40,19 @@ class ParetoOptunaSearch(OptunaSearch):
     has finished, or when it does. `repeats` counts them. After MAX_REPEATS_IN_A_ROW repeats in a
     row the searcher reports that it is finished.
 
-    `snapshot`: driver files (the study's journal, the scheduler's rungs) copied into every
-    experiment snapshot Ray saves, so that they reach remote storage together with, and consistent
-    with, this searcher's own saved state. `relocate(folder)` points the journal and those files at
-    another folder: a run resumed from remote storage on another machine, or a moved run folder.
+    `store`: with remote storage, the run's location; the study's journal and the scheduler's rungs
+    (`store_files`) are uploaded at every experiment snapshot, before Ray uploads this searcher's
+    saved state. Ray uploads its snapshot file by file, so a driver killed mid-upload can leave a
+    newer searcher state than the journal it names; uploaded first, the append-only journal always
+    holds at least every trial the saved state knows. `relocate(folder)` points the journal and
+    those files at another folder: a run resumed from remote storage on another machine, or a moved
+    run folder.
     """
 
-    def __init__(self, *args, max_epochs: int, budget_attr: str = "epoch", snapshot: tuple[str, ...] = (),
-                 **kwargs):
+    def __init__(self, *args, max_epochs: int, budget_attr: str = "epoch", store: RunLocation | None = None,
+                 store_files: tuple[str, ...] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        self.snapshot = tuple(snapshot)
+        self.store, self.store_files = store, tuple(store_files)
         self._driver_dir: str | None = None
         self._max_epochs = max_epochs
         self._budget_attr = budget_attr
@@ -98,12 +103,12 @@ class ParetoOptunaSearch(OptunaSearch):
 
     # -- state that travels with Ray's experiment snapshots ---------------------------------
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default"):
+        if self.store is not None:
+            try:
+                self.store.push(self.store_files)
+            except OSError as exc:  # storage unreachable for a moment: the next snapshot tries again
+                logger.warning("could not upload %s to %s: %s", self.store_files, self.store, exc)
         super().save_to_dir(checkpoint_dir, session_str)
-        for path in self.snapshot:
-            if os.path.isfile(path):
-                tmp = os.path.join(checkpoint_dir, f".{os.path.basename(path)}.tmp")
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, os.path.join(checkpoint_dir, os.path.basename(path)))
 
     def restore(self, checkpoint_path: str):
         driver_dir = self._driver_dir  # set by this driver; the saved state names the old folder
@@ -112,12 +117,13 @@ class ParetoOptunaSearch(OptunaSearch):
             self.relocate(driver_dir)
 
     def relocate(self, driver_dir: str | os.PathLike) -> None:
-        """Keep the study's journal and the snapshot files in `driver_dir` (same file names)."""
+        """Keep the study's journal (and upload the store's files) from `driver_dir` (same file names)."""
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
         self._driver_dir = str(driver_dir)
-        self.snapshot = tuple(str(Path(driver_dir, Path(p).name)) for p in self.snapshot)
+        if self.store is not None:
+            self.store = dataclasses.replace(self.store, local=Path(driver_dir))
         storage = getattr(self._ot_study, "_storage", None)
         backend = getattr(storage, "_backend", None)
         if isinstance(storage, JournalStorage) and isinstance(backend, JournalFileBackend):

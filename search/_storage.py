@@ -211,3 +211,21 @@ class RunLocation:
                         destination_filesystem=pafs.LocalFileSystem())
         os.replace(tmp, target)
         return target
+
+    def prune_checkpoints(self, keep: set[str]) -> int:
+        """Delete the run's trial checkpoints (`trial_*/checkpoint_*`) but those in `keep` (paths relative
+        to the run folder), locally or in remote storage; returns how many were deleted."""
+        import pyarrow.fs as pafs
+
+        fs, root = open_uri(self.remote) if self.is_remote else (pafs.LocalFileSystem(), str(self.local))
+        deleted = 0
+        for trial in fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
+            if trial.type != pafs.FileType.Directory or not trial.base_name.startswith("trial_"):
+                continue
+            for folder in fs.get_file_info(pafs.FileSelector(trial.path)):
+                name = f"{trial.base_name}/{folder.base_name}"
+                if folder.type == pafs.FileType.Directory and folder.base_name.startswith("checkpoint_") \
+                        and name not in keep:
+                    fs.delete_dir(folder.path)
+                    deleted += 1
+        return deleted

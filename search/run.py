@@ -123,9 +123,6 @@ def _init_ray(args: argparse.Namespace) -> None:
     local = args.address is None
     # Ray 2.60 turns token auth on by default; a private local instance does not need it.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")
-    # Keeping one checkpoint per trial forces an experiment snapshot per checkpoint; that is the
-    # point (nothing finished is lost), so Ray's warning about it is noise here.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     env_vars = {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "TOKENIZERS_PARALLELISM": "false"}
     runtime_env: dict = {"env_vars": env_vars}
     if not local:
@@ -240,7 +237,8 @@ def build_tuner(prep: Prepared, callbacks: list):
         sampler=make_sampler(args.sampler, args.seed),
         max_epochs=args.max_epochs,
         # Remote storage: the journal and the rungs go up with each of Ray's experiment snapshots.
-        snapshot=(journal, rungs) if prep.location.is_remote else (),
+        store=prep.location if prep.location.is_remote else None,
+        store_files=(OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE),
     )
     scheduler = make_scheduler(args.scheduler, metric, args.max_epochs, rungs)
     return tune.Tuner(
@@ -257,9 +255,12 @@ def build_tuner(prep: Prepared, callbacks: list):
             storage_path=prep.location.storage_path,
             callbacks=callbacks,
             verbose=0,
-            # Two per trial: Ray deletes the older one when a new one is registered, before its next experiment
-            # snapshot has reached storage; a driver killed in between resumes from the one kept.
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            # Every checkpoint is kept while the run lasts (the finished run keeps each trial's last).
+            # Ray deletes a replaced checkpoint at once, before the experiment snapshot naming its
+            # replacement has reached storage, so a killed driver's snapshot could name a deleted one;
+            # kept, a resumed trial starts from exactly where the snapshot says, and retrains the
+            # epochs after it to the same results (the checkpoint holds the random state).
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             # A crashed trial is retried from its last checkpoint; a lost node's trials run elsewhere.
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
         ),
@@ -306,6 +307,7 @@ def report(prep: Prepared, results, elapsed: float) -> int:
         print(f"\ninterrupted after {len(results)} of {prep.args.num_samples} trials; what finished is in "
               f"{run_dir / 'trials.parquet'}\ncontinue with: python -m search.run --resume {location.quoted}")
         return 130
+    location.prune_checkpoints(set(frame["checkpoint"].dropna()))  # finished: each trial's last is enough
     run = json.loads((run_dir / RUN_FILE).read_text())
     majority = prep.data.baseline(prep.task.metric)
     reference = reference_point(majority, prep.taxonomy.total_params)

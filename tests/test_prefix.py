@@ -103,3 +103,24 @@ def test_trials_share_the_cache_and_checkpoints_keep_full_names(tiny_bert_3_laye
     plain = TrialRun.start(config, len(data.train), TrialSettings(**{**settings.__dict__, "prefix_cache": False}),
                            torch.device("cpu"))
     assert plain.prefix is None
+
+
+def test_an_epoch_trained_again_after_a_restore_is_the_same_epoch(tiny_bert, split_for, tmp_path):
+    """A resumed run retrains the epochs after its snapshot's checkpoint: with the random state (dropout)
+    in the checkpoint, it computes exactly what the uninterrupted trial computed."""
+    data = split_for(tiny_bert)
+    settings = TrialSettings(model=tiny_bert, num_labels=2, max_epochs=2, batch_size=8, prefix_cache=False)
+    config = {"units": ["1.value", "1.ffn.out"], "lr": 1e-3}
+    straight = TrialRun.start(config, len(data.train), settings, torch.device("cpu"))
+    epochs = straight.epochs(data, settings)
+    next(epochs)
+    straight.save(tmp_path)
+    second = next(epochs)
+
+    torch.manual_seed(123)  # whatever ran in this process before the restore does not matter
+    again = TrialRun.start(config, len(data.train), settings, torch.device("cpu"))
+    again.restore(tmp_path)
+    repeated = next(again.epochs(data, settings))
+    for key in ("train_loss", "eval_loss", "accuracy"):
+        assert repeated[key] == second[key], key
+    assert all(torch.equal(again.params[n], straight.params[n]) for n in straight.saved)

@@ -42,6 +42,9 @@ def test_outputs(finished_run):
     assert (trials.loc[trials["status"] == "completed"].groupby("trial_id")["epoch"].max() == 2).all()
     # the reference points were evaluated and are labelled
     assert {"full", "head", "bitfit", "layernorm"} <= set(trials["preset"].dropna())
+    # every checkpoint was kept while the run lasted; the finished run keeps each trial's last (2 epochs)
+    kept = sorted(p.relative_to(finished_run).as_posix() for p in finished_run.glob("trial_*/checkpoint_*"))
+    assert kept == sorted(trials["checkpoint"].dropna()) and len(kept) == 8
 
 
 def _strict_json(path):

@@ -126,6 +126,14 @@ def test_push_pull_and_fetch_against_s3(s3, tmp_path):
     assert (folder / "t.bin").stat().st_size == 7_000_000
     assert not elsewhere.fetch_folder("trial_9/checkpoint_000000").exists()
 
+    (location.local / "trial_1" / "checkpoint_000001").mkdir()
+    (location.local / "trial_1" / "checkpoint_000001" / "t.bin").write_bytes(b"1")
+    location.push(("trial_1/checkpoint_000001/t.bin",))
+    assert location.prune_checkpoints({"trial_1/checkpoint_000001"}) == 1  # in the bucket
+    fs, root = _remote(location.remote)
+    assert fs.get_file_info(f"{root}/trial_1/checkpoint_000000").type == pafs.FileType.NotFound
+    assert fs.get_file_info(f"{root}/trial_1/checkpoint_000001/t.bin").type == pafs.FileType.File
+
 
 def test_unwritable_or_unknown_storage_is_one_clear_error(s3, tiny_bert, text_csv, tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
@@ -184,14 +192,17 @@ def test_run_in_s3_survives_a_killed_driver_and_a_lost_head(s3, tiny_bert, text_
     journal = [json.loads(line) for line in fs.open_input_stream(f"{root}/optuna.journal").read().splitlines()]
     assert sum(entry.get("op_code") == 4 for entry in journal) >= 6  # a study with every trial created
 
-    # Reported and exported from the bucket on a third machine.
+    # Reported from the bucket on a third machine; exported from the new head's working copy, which
+    # holds no checkpoint: the chosen one comes from the bucket.
     elsewhere = tmp_path / "laptop"
-    for command in (["search.report", run_uri], ["search.export", run_uri]):
-        done = subprocess.run([sys.executable, "-m", *command, "--local-dir", str(elsewhere)], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=300)
+    for command in (["search.report", run_uri, "--local-dir", str(elsewhere)],
+                    ["search.export", str(head2 / "killed")]):
+        done = subprocess.run([sys.executable, "-m", *command], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=300)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    exported = list((elsewhere / "killed" / "export").glob("trial_*/spec.json"))
+    assert (elsewhere / "killed" / "report.html").is_file()
+    exported = list((head2 / "killed" / "export").glob("trial_*/spec.json"))
     assert len(exported) == 1 and (exported[0].parent / "tensors.safetensors").is_file()
-    best = json.loads((elsewhere / "killed" / "frontier.json").read_text())["points"]
+    best = json.loads((head2 / "killed" / "frontier.json").read_text())["points"]
     assert json.loads(exported[0].read_text())["source"]["trial"] in {p["trial_id"] for p in best}
     assert pd.read_parquet(head2 / "killed" / "trials.parquet").equals(trials)

@@ -198,6 +198,9 @@ class TrialRun:
     def save(self, directory: Path) -> None:
         save_state(directory, self.params, self.saved, {
             "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(), "epoch": self.epoch,
+            # The random state too (dropout): an epoch trained again after a restore is the same epoch.
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         })
 
     def restore(self, directory: Path) -> None:
@@ -207,6 +210,10 @@ class TrialRun:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.epoch = state["epoch"]
+        if state.get("rng") is not None:  # checkpoints written before the random state was saved have none
+            torch.set_rng_state(state["rng"].cpu())
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
 
     def epochs(self, data: Encoded, settings: TrialSettings) -> Iterator[dict]:
         """Train the remaining epochs; after each, yield the epoch's result (validation metric first)."""
