@@ -256,10 +256,12 @@ def pareto_svg(frame: pd.DataFrame, metric: str, width: int = 760, height: int =
 
 # ---- the report --------------------------------------------------------------------------------
 
-def build_report(run_dir: str | Path, run_ref: str | None = None) -> Path:
+def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_document: dict | None = None) -> Path:
     """Write RUN_DIR/report.html and RUN_DIR/report_<figure>.png; returns the HTML's path.
 
     `run_ref`: how the page's export commands name the run (its URI when the run is in remote storage).
+    `frontier_document`: frontier.json's content before it is written (a run writes that file last);
+    by default it is read from RUN_DIR, and a run without it is reported as unfinished.
     """
     run_dir = Path(run_dir)
     run_ref = run_ref or shlex.quote(str(run_dir))
@@ -269,7 +271,9 @@ def build_report(run_dir: str | Path, run_ref: str | None = None) -> Path:
     frame = read_trials(run_dir)
     if "timestamp" not in frame:  # runs before the column existed: report order stands in for time
         frame["timestamp"] = np.arange(len(frame), dtype=float)
-    front_doc = json.loads((run_dir / FRONTIER_FILE).read_text()) if (run_dir / FRONTIER_FILE).is_file() else None
+    front_doc = frontier_document
+    if front_doc is None and (run_dir / FRONTIER_FILE).is_file():
+        front_doc = json.loads((run_dir / FRONTIER_FILE).read_text())
     reference = ((front_doc["reference_point"]["metric"], front_doc["reference_point"]["log10_params"])
                  if front_doc else (float(final_rows(frame)["metric"].min()), math.log10(run["total_params"])))
     taxonomy = load_taxonomy(run["model"], run["num_labels"])

@@ -318,8 +318,6 @@ def report(prep: Prepared, results, elapsed: float) -> int:
     document = frontier_document(front, run, reference)
     document["elapsed_seconds"] = round(elapsed, 1)
     document["trials"] = {s: int(n) for s, n in frame[frame["final"]]["status"].value_counts().items()}
-    write_json(run_dir / FRONTIER_FILE, document)  # written last: its presence marks a finished run
-
     print(f"\nPareto frontier ({len(front)} of {frame['trial_id'].nunique()} trials; "
           f"hypervolume {document['hypervolume']:.4f}; {elapsed / 60:.1f} min):")
     print(f"{'trainable':>11} {'fraction':>9} {metric:>9} {'lr':>8}  {'trial':<10} selection")
@@ -335,11 +333,12 @@ def report(prep: Prepared, results, elapsed: float) -> int:
         print(f"wrote {run_dir / STUDY_FILE}")
     from search.report import build_report
 
+    report_path = build_report(run_dir, location.quoted, frontier_document=document)
+    location.push()  # everything but frontier.json, which comes last: its presence marks a finished run
+    write_json(run_dir / FRONTIER_FILE, document)
+    location.push((FRONTIER_FILE,))
     print(f"\nwrote {run_dir / 'trials.parquet'}\n      {run_dir / FRONTIER_FILE}\n      {run_dir / 'pareto.png'}"
-          f"\n      {build_report(run_dir, location.quoted)} (and report_*.png)")
-    if location.is_remote:
-        location.push()
-        print(f"uploaded to {location}")
+          f"\n      {report_path} (and report_*.png)" + (f"\nuploaded to {location}" if location.is_remote else ""))
     print(f"export the best: python -m search.export {location.quoted} [--max-params N | --min-metric X]")
     return 0
 
