@@ -463,7 +463,7 @@ def resume(args: argparse.Namespace) -> int:
     from search._results import RUN_FILE
 
     location = RunLocation.existing(args.resume, args.local_dir)
-    # From remote storage: the driver's files as of Ray's last experiment snapshot (consistent with it).
+    # From remote storage: the driver's files, uploaded before each of Ray's snapshots (at least as new).
     location.pull((RUN_FILE, OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE))
     if not (location.local / RUN_FILE).is_file():
         raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
