@@ -103,7 +103,7 @@ class ParetoOptunaSearch(OptunaSearch):
 
     # -- state that travels with Ray's experiment snapshots ---------------------------------
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default"):
-        if self.store is not None:
+        if getattr(self, "store", None) is not None:  # getattr: runs saved before it existed resume too
             try:
                 self.store.push(self.store_files)
             except OSError as exc:  # storage unreachable for a moment: the next snapshot tries again
@@ -111,7 +111,7 @@ class ParetoOptunaSearch(OptunaSearch):
         super().save_to_dir(checkpoint_dir, session_str)
 
     def restore(self, checkpoint_path: str):
-        driver_dir = self._driver_dir  # set by this driver; the saved state names the old folder
+        driver_dir = getattr(self, "_driver_dir", None)  # set by this driver; the saved state names the old one
         super().restore(checkpoint_path)
         if driver_dir:
             self.relocate(driver_dir)
@@ -122,7 +122,7 @@ class ParetoOptunaSearch(OptunaSearch):
         from optuna.storages.journal import JournalFileBackend
 
         self._driver_dir = str(driver_dir)
-        if self.store is not None:
+        if getattr(self, "store", None) is not None:
             self.store = dataclasses.replace(self.store, local=Path(driver_dir))
         storage = getattr(self._ot_study, "_storage", None)
         backend = getattr(storage, "_backend", None)

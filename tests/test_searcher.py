@@ -1,5 +1,7 @@
 """The searcher tells Optuna the truth: early-stopped trials are PRUNED, not COMPLETE with partial values."""
 
+import shutil
+
 import optuna
 from optuna.trial import TrialState
 
@@ -83,3 +85,41 @@ def test_repeats_are_answered_from_what_the_run_measured(tiny_bert):
     assert waiting and all(study.trials[n].state == TrialState.RUNNING for n in waiting)
     searcher.on_trial_complete("t1", {"accuracy": 0.6, "trainable_params": 1, "epoch": 1})
     assert all(study.trials[n].state == TrialState.PRUNED for n in waiting)
+
+
+def test_saved_state_moves_with_its_run_folder(tiny_bert, tmp_path):
+    """A run's searcher state, restored on another machine (or from a moved folder), keeps its study in the
+    journal found there; a state saved before the searcher knew about storage restores too."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    first = tmp_path / "head1"
+    first.mkdir()
+    space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
+    searcher = ParetoOptunaSearch(
+        space=space, metric=["accuracy", "trainable_params"], mode=["max", "min"], study_name="moved",
+        storage=JournalStorage(JournalFileBackend(str(first / "optuna.journal"))),
+        sampler=optuna.samplers.RandomSampler(seed=0), max_epochs=3)
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", {"accuracy": 0.7, "trainable_params": 10, "epoch": 3})
+    searcher.suggest("b")
+    searcher.save_to_dir(str(first))
+    saved = tmp_path / "saved"
+    shutil.copytree(first, saved)
+    shutil.rmtree(first)  # the first head is gone
+
+    for old_format in (False, True):
+        second = tmp_path / f"head2-{old_format}"
+        shutil.copytree(saved, second)
+        restored = _searcher(tiny_bert)
+        restored.relocate(second)
+        restored.restore_from_dir(str(second))
+        if old_format:  # a state pickled before `store` and `_driver_dir` existed
+            del restored.store, restored._driver_dir
+            restored.relocate(second)
+        restored.on_trial_complete("b", {"accuracy": 0.8, "trainable_params": 20, "epoch": 3})
+        assert restored.suggest("c") is not None
+        study = optuna.load_study(study_name="moved",
+                                  storage=JournalStorage(JournalFileBackend(str(second / "optuna.journal"))))
+        assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "RUNNING"]
+        assert not first.exists()
