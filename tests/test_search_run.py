@@ -289,7 +289,7 @@ def test_confirm_seeds_retrains_the_frontier(ray_session, tiny_bert, text_csv, t
                           "--max-epochs", "1", "--train-size", "32", "--eval-size", "16", "--confirm-seeds", "2"))
     assert code == 0
     front = json.loads((tmp_path / "confirm" / "frontier.json").read_text())["points"]
-    table = pd.read_csv(tmp_path / "confirm" / "confirm.csv")
+    table = pd.read_csv(tmp_path / "confirm" / "confirm.csv", dtype={"trial_id": str})  # "533e5964" is no number
     assert sorted(table["trial_id"]) == sorted(p["trial_id"] for p in front)
     assert (table["seeds"] == 3).all()  # the search's seed and two more
     for point in front:
