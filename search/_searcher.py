@@ -84,7 +84,12 @@ class ParetoOptunaSearch(OptunaSearch):
         return Searcher.FINISHED
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        if trial_id not in self._ot_trials:
+            # A restored run whose experiment state was saved after this searcher's (Ray uploads a
+            # snapshot file by file): a trial this searcher never proposed. Nothing to tell Optuna.
+            logger.warning("trial %s is unknown to the restored searcher; its result is not told to Optuna", trial_id)
+            return None
+        if trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
         reached = (result or {}).get(self._budget_attr, 0) >= self._max_epochs
         if error or not reached:

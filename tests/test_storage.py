@@ -165,6 +165,9 @@ def test_run_in_s3_survives_a_killed_driver_and_a_lost_head(s3, tiny_bert, text_
         while not _finished_trials(run_uri, 3) and time.monotonic() < deadline:
             assert driver.poll() is None, driver.stdout.read().decode()[-3000:]
             time.sleep(0.5)
+        # Trial folders appear with Ray's experiment snapshots, which Ray uploads file by file; a kill
+        # during that upload can leave a mixed snapshot (README). Kill a second later, between snapshots.
+        time.sleep(1)
         before = _finished_trials(run_uri, 3)
         assert before, "no trial finished before the deadline"
         driver.send_signal(signal.SIGKILL)
