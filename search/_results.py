@@ -53,8 +53,11 @@ def _is_metric(key: str) -> bool:
     return key in _METRICS or any(key.startswith(m + "_") for m in _METRICS)
 
 
-def trial_rows(results, metric: str, max_epochs: int, run_dir: Path) -> pd.DataFrame:
-    """One row per (trial, epoch) from a Ray Tune ResultGrid, deduplicated, with each trial's status."""
+def trial_rows(results, metric: str, max_epochs: int, run_dir: str | Path) -> pd.DataFrame:
+    """One row per (trial, epoch) from a Ray Tune ResultGrid, deduplicated, with each trial's status.
+
+    `run_dir`: the run's folder as Ray's result paths name it (for remote storage, its path on the
+    bucket: `RunLocation.fs_path`); checkpoints are recorded relative to it."""
     rows = []
     for result in results:
         config = dict(result.config or {})

@@ -7,8 +7,8 @@ With a remote URI, Ray Tune writes the experiment state and every trial's result
 there from whichever node runs the trial (no shared filesystem needed). The driver keeps its own
 files (run.json, the Optuna journal, the scheduler's rungs, then trials.parquet, frontier.json and
 the report) in a local working copy, `LOCAL_DIR/NAME`, and uploads them: run.json at the start,
-the journal and the rungs with every experiment snapshot Ray uploads (so a resume from the URI
-finds them consistent with Ray's own state), everything else at the end. `--resume URI/NAME`,
+the journal and the rungs just before each experiment snapshot Ray uploads (the append-only journal
+then holds every trial the snapshot names), everything else at the end. `--resume URI/NAME`,
 `search.report URI/NAME` and `search.export URI/NAME` download what they need into the working copy.
 """
 
@@ -18,15 +18,13 @@ import json
 import os
 import shlex
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from spaces import UsageError
 
-# Written by the driver, not by Ray; uploaded by `RunLocation.push`.
-DRIVER_FILES = ("run.json", "optuna.journal", "scheduler_state.json", "trials.parquet", "frontier.json",
-                "pareto.png", "report.html", "study.csv", "confirm.csv")
 LOCAL_ONLY = ("prefix_cache", "export")  # never uploaded: caches and what the user exports
 
 
@@ -65,6 +63,15 @@ def open_uri(uri: str):
         return pafs.FileSystem.from_uri(uri)
     except (ValueError, OSError) as exc:  # ArrowInvalid is a ValueError: unknown scheme, bad option
         raise UsageError(f"cannot open storage {uri}: {str(exc).splitlines()[0]}") from None
+
+
+@contextmanager
+def _reading(uri: str):
+    """Storage that cannot be read (unreachable, no access) is one clear error, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"cannot read from {uri}: {str(exc).splitlines()[0]}") from None
 
 
 @dataclass(frozen=True)
@@ -149,7 +156,8 @@ class RunLocation:
         import pyarrow.fs as pafs
 
         fs, path = open_uri(self.remote)
-        return fs.get_file_info(f"{path}/{name}").type == pafs.FileType.File
+        with _reading(self.remote):
+            return fs.get_file_info(f"{path}/{name}").type == pafs.FileType.File
 
     def push(self, names: tuple[str, ...] | None = None) -> list[str]:
         """Upload the driver's files (by default every file of the working copy but the local-only
@@ -174,7 +182,7 @@ class RunLocation:
             done.append(name)
         return done
 
-    def pull(self, names: tuple[str, ...] = DRIVER_FILES) -> list[str]:
+    def pull(self, names: tuple[str, ...]) -> list[str]:
         """Download the named files that exist remotely into the working copy (replacing older copies)."""
         if not self.is_remote:
             return []
@@ -184,13 +192,14 @@ class RunLocation:
         self.local.mkdir(parents=True, exist_ok=True)
         done = []
         for name in names:
-            if fs.get_file_info(f"{root}/{name}").type != pafs.FileType.File:
-                continue
-            target = self.local / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.download")
-            pafs.copy_files(f"{root}/{name}", str(tmp), source_filesystem=fs,
-                            destination_filesystem=pafs.LocalFileSystem())
+            with _reading(self.remote):
+                if fs.get_file_info(f"{root}/{name}").type != pafs.FileType.File:
+                    continue
+                target = self.local / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.download")
+                pafs.copy_files(f"{root}/{name}", str(tmp), source_filesystem=fs,
+                                destination_filesystem=pafs.LocalFileSystem())
             os.replace(tmp, target)
             done.append(name)
         return done
@@ -203,12 +212,13 @@ class RunLocation:
         import pyarrow.fs as pafs
 
         fs, root = open_uri(self.remote)
-        if fs.get_file_info(f"{root}/{relpath}").type != pafs.FileType.Directory:
-            return target  # the caller reports what is missing
-        tmp = target.with_name(f".{target.name}.download")
-        tmp.mkdir(parents=True, exist_ok=True)
-        pafs.copy_files(f"{root}/{relpath}", str(tmp), source_filesystem=fs,
-                        destination_filesystem=pafs.LocalFileSystem())
+        with _reading(self.remote):
+            if fs.get_file_info(f"{root}/{relpath}").type != pafs.FileType.Directory:
+                return target  # the caller reports what is missing
+            tmp = target.with_name(f".{target.name}.download")
+            tmp.mkdir(parents=True, exist_ok=True)
+            pafs.copy_files(f"{root}/{relpath}", str(tmp), source_filesystem=fs,
+                            destination_filesystem=pafs.LocalFileSystem())
         os.replace(tmp, target)
         return target
 

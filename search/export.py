@@ -42,11 +42,11 @@ def choose(points: list[dict], max_params: int | None = None, min_metric: float 
     return max(points, key=lambda p: (p["metric"], -p["trainable_params"]))
 
 
-def export(run: str | Path, out: Path | None = None, max_params: int | None = None,
+def export(run_path: str | Path, out: Path | None = None, max_params: int | None = None,
            min_metric: float | None = None, local_dir: str = "results") -> Path:
-    """Export a frontier point of the run at `run` (a folder, or its storage URI: what is needed is
-    downloaded into `local_dir`)."""
-    location = RunLocation.existing(str(run), local_dir)
+    """Export a frontier point of the run at `run_path` (a folder, or its storage URI: what is needed
+    is downloaded into `local_dir`)."""
+    location = RunLocation.existing(str(run_path), local_dir)
     location.pull((RUN_FILE, FRONTIER_FILE))
     run_dir = location.local
     if not (run_dir / FRONTIER_FILE).is_file():

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import RayProcesses, _free_port
 
-from search._storage import RunLocation, join_uri, split_uri
+from search._storage import RunLocation, join_uri, open_uri, split_uri
 from spaces import UsageError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def test_uris_keep_their_query_when_joined_and_split(tmp_path):
 
     local = RunLocation.new(str(tmp_path / "results"), "r1", "ignored")
     assert not local.is_remote and local.path == str(tmp_path / "results" / "r1")
-    assert local.storage_path == str(tmp_path / "results") and local.push() == [] and local.pull() == []
+    assert local.storage_path == str(tmp_path / "results") and local.push() == [] and local.pull(("run.json",)) == []
     assert RunLocation.existing(f"file://{tmp_path}/results/r1", "x").local == tmp_path / "results" / "r1"
 
 
@@ -82,14 +82,9 @@ def s3(monkeypatch):
         server.stop()
 
 
-def _remote(uri: str):
-    fs, path = pafs.FileSystem.from_uri(uri)
-    return fs, path
-
-
 def _finished_trials(run_uri: str, max_epochs: int) -> dict[str, list[float]]:
     """Trials whose result log in the bucket reaches the full budget: trial id -> accuracy per epoch."""
-    fs, root = _remote(run_uri)
+    fs, root = open_uri(run_uri)
     done = {}
     for info in fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
         if info.type != pafs.FileType.Directory or not info.base_name.startswith("trial_"):
@@ -130,7 +125,7 @@ def test_push_pull_and_fetch_against_s3(s3, tmp_path):
     (location.local / "trial_1" / "checkpoint_000001" / "t.bin").write_bytes(b"1")
     location.push(("trial_1/checkpoint_000001/t.bin",))
     assert location.prune_checkpoints({"trial_1/checkpoint_000001"}) == 1  # in the bucket
-    fs, root = _remote(location.remote)
+    fs, root = open_uri(location.remote)
     assert fs.get_file_info(f"{root}/trial_1/checkpoint_000000").type == pafs.FileType.NotFound
     assert fs.get_file_info(f"{root}/trial_1/checkpoint_000001/t.bin").type == pafs.FileType.File
 
@@ -146,6 +141,13 @@ def test_unwritable_or_unknown_storage_is_one_clear_error(s3, tiny_bert, text_cs
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2, done.stderr[-2000:]
         assert done.stderr.strip().splitlines()[-1].startswith(message), done.stderr[-2000:]
+    # Storage nobody answers at (the S3 client retries for some seconds first): resume, report, export.
+    unreachable = f"s3://{BUCKET}/runs/r?endpoint_override=127.0.0.1:{_free_port()}&scheme=http"
+    for command in (["search.run", "--resume", unreachable], ["search.export", unreachable]):
+        done = subprocess.run([sys.executable, "-m", *command, "--local-dir", str(tmp_path)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stderr.strip().splitlines()[-1].startswith(f"error: cannot read from {unreachable}")
 
 
 @pytest.mark.timeout(600)
@@ -172,7 +174,7 @@ def test_run_in_s3_survives_a_killed_driver_and_a_lost_head(s3, tiny_bert, text_
         assert before, "no trial finished before the deadline"
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
-        fs, root = _remote(run_uri)
+        fs, root = open_uri(run_uri)
         assert fs.get_file_info(f"{root}/frontier.json").type == pafs.FileType.NotFound
         shutil.rmtree(head1)  # the head node is gone: only the bucket remains
 
