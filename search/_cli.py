@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from spaces import DEFAULT_MODEL, GRANULARITIES, ArgumentParser, UsageError
+from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, UsageError
 
 SCHEDULERS = ("pareto-asha", "asha", "none")
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
@@ -42,7 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
                       "matthews_correlation (classification), pearson, spearman (regression)")
     what.add_argument("--train-size", type=int, default=768, help="training rows used (default 768)")
     what.add_argument("--eval-size", type=int, default=384, help="validation rows used (default 384)")
+    what.add_argument("--test-size", type=int, default=None,
+                      help="held-out test rows scored once at the end (default: the whole test split)")
     what.add_argument("--max-length", type=int, default=64, help="tokens per text (default 64)")
+    what.add_argument("--pooling", default="auto", choices=POOLINGS,
+                      help="what the classification head reads: cls (the architecture's own head: first token, "
+                      "through its pooler) or mean (mean of the last layer's tokens); auto (default) reads a "
+                      "sentence-transformers folder's pooling config, else cls")
 
     search = p.add_argument_group("search")
     search.add_argument("--granularity", choices=GRANULARITIES, default="module")
@@ -67,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--no-reference-points", dest="reference_points", action="store_false",
                         help="do not seed the search with full, head, bitfit, layernorm and each module alone")
     search.add_argument("--batch-size", type=int, default=32)
+    search.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
+                        help="train the new classification head at no less than 5e-3 x the trial's lr scale, the "
+                        "pre-trained parameters at the trial's lr (default on; --no-lr-groups: one rate for all)")
     search.add_argument("--no-prefix-cache", action="store_true",
                         help="run the frozen layers below the trained ones every step (default: their outputs are "
                         "computed once, in eval mode, and shared by the trials)")
@@ -120,7 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             defaults[dest] = value
         parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
-    for name in ("num_samples", "max_epochs", "train_size", "eval_size", "max_length", "batch_size"):
+    for name in ("num_samples", "max_epochs", "train_size", "eval_size", "test_size", "max_length", "batch_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:

@@ -143,22 +143,47 @@ def _text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, float]) -> dict:
-    points = [
-        {
-            "trial_id": row.trial_id,
-            "metric": row.metric,
-            "trainable_params": int(row.trainable_params),
-            "fraction": row.trainable_params / run["total_params"],
-            "lr": row.lr,
-            "preset": _text(row.preset),
-            "selection": _text(row.selection),
-            "units": list(row.units),
-            "epoch": int(row.epoch),
-            "checkpoint": _text(row.checkpoint),
-        }
-        for row in front.itertuples()
-    ]
+def _optional(value):
+    """A float, bool or None from a pandas cell that may hold NaN or None."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return bool(value) if isinstance(value, (bool, np.bool_)) else float(value)
+
+
+TEST_FIELDS = ("test_metric", "test_low", "test_high", "not_worse_than_best", "not_worse_than_full")
+
+
+def _point(row, total_params: int) -> dict:
+    return {
+        "trial_id": row.trial_id,
+        "metric": row.metric,
+        "trainable_params": int(row.trainable_params),
+        "fraction": row.trainable_params / total_params,
+        "lr": row.lr,
+        "preset": _text(row.preset),
+        "selection": _text(row.selection),
+        "units": list(row.units),
+        "epoch": int(row.epoch),
+        "checkpoint": _text(row.checkpoint),
+        **{f: _optional(getattr(row, f, None)) for f in TEST_FIELDS},
+    }
+
+
+def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, float],
+                      frame: pd.DataFrame | None = None) -> dict:
+    """frontier.json: the frontier's points (validation `metric`; `test_*` where scored on held-out rows),
+    and with `frame`, every reference point that reached the full budget (`references`)."""
+    if frame is not None and "test_metric" in frame.columns:  # the scored numbers, from the trials' final rows
+        scored = final_rows(frame).set_index("trial_id")[[c for c in TEST_FIELDS if c in frame.columns]]
+        front = front.drop(columns=[c for c in TEST_FIELDS if c in front.columns]).join(scored, on="trial_id")
+    points = [_point(row, run["total_params"]) for row in front.itertuples()]
+    references = []
+    if frame is not None:
+        done = final_rows(frame)
+        done = done[(done["status"] == COMPLETED) & done["preset"].notna()]
+        on_front = set(front["trial_id"])
+        references = [{**_point(row, run["total_params"]), "on_frontier": row.trial_id in on_front}
+                      for row in done.sort_values("trainable_params").itertuples()]
     return {
         "metric": run["metric"],
         "model": run["model"],
@@ -168,6 +193,7 @@ def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, fl
         "reference_point": {"metric": reference[0], "log10_params": reference[1]},
         "hypervolume": hypervolume(front["metric"], front["trainable_params"], reference) if len(front) else 0.0,
         "points": points,
+        "references": references,
     }
 
 

@@ -9,6 +9,11 @@ tensors into it gives back the trial's model.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before anything imports transformers (see search._hub)
+    from search._hub import start_cli
+
+    start_cli()
+
 import json
 import os
 import shutil
@@ -97,7 +102,6 @@ def save_model(out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = ArgumentParser(prog="python -m search.export", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a finished run's folder, or its storage URI (s3://BUCKET/PREFIX/NAME)")
     pick = parser.add_mutually_exclusive_group()

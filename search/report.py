@@ -15,6 +15,11 @@ Pareto front as inline SVG whose points show their details on hover), and there 
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before anything imports transformers (see search._hub)
+    from search._hub import start_cli
+
+    start_cli()
+
 import base64
 import html
 import io
@@ -340,7 +345,6 @@ and the metric the module type reaches when trained alone (its reference point, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = ArgumentParser(prog="python -m search.report", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run folder, or its storage URI (s3://BUCKET/PREFIX/NAME)")
     parser.add_argument("--local-dir", default="results",

@@ -8,6 +8,11 @@ writes trials.parquet, frontier.json and pareto.png into RESULTS_DIR/NAME and pr
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before anything imports transformers (see search._hub)
+    from search._hub import start_cli
+
+    start_cli()
+
 import argparse
 import json
 import logging
@@ -21,18 +26,29 @@ from typing import TYPE_CHECKING
 
 from search._cli import build_parser, parse_args
 from search._storage import RunLocation, split_uri
-from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
+from spaces import (
+    SpaceConfig,
+    SubnetworkSpace,
+    Taxonomy,
+    UsageError,
+    load_taxonomy,
+    model_folder,
+    resolve_model,
+    resolve_pooling,
+)
 
 if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, not at CLI start
     import pandas as pd
 
-    from trainables import Encoded, Task
+    from trainables import Encoded, ModelFiles, Task
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEDULER_STATE_FILE = "scheduler_state.json"
 OPTUNA_JOURNAL_FILE = "optuna.journal"
 CONFIRM_FILE = "confirm.csv"
 PREFIX_CACHE_DIR = "prefix_cache"  # frozen-prefix outputs shared by the trials (trainables._prefix)
+# What runs started before an option existed did, so that they resume (and export) the same way.
+LEGACY_OPTIONS = {"pooling": "cls", "lr_groups": False}
 
 
 @dataclass
@@ -47,6 +63,8 @@ class Prepared:
     task: Task
     data: Encoded
     location: RunLocation  # the run folder: local, or remote storage with a local working copy
+    pooling: str = "cls"  # concrete: `auto` is resolved from the model's folder
+    model_files: ModelFiles | None = None  # the model's files in Ray's object store, once Ray is up
 
     @property
     def run_dir(self) -> Path:
@@ -76,7 +94,9 @@ def prepare(args: argparse.Namespace) -> Prepared:
     task, splits = load_task(args.task, args.data, args.text_column, args.text_pair_column, args.label_column,
                              data_dir=args.data_dir, regression=args.regression, metric=args.metric)
     model = _model_name(args.model)
-    taxonomy = load_taxonomy(model, task.num_labels)
+    pooling = resolve_pooling(args.pooling, resolve_model(model))
+    args.pooling = pooling  # run.json records what was used
+    taxonomy = load_taxonomy(model, task.num_labels, pooling)
     paper = args.study.startswith("paper-")
     if paper:  # the paper's presets need these: module types (or single layers' units), and BitFit's biases
         args.granularity = "module" if args.study == "paper-modules" else "unit"
@@ -101,11 +121,12 @@ def prepare(args: argparse.Namespace) -> Prepared:
         keep = ("full", "head", "layernorm", "bitfit")
         seeds = {k: v for k, v in seeds.items() if k in keep} | {k: v for k, v in seeds.items() if k not in keep}
         seeds = dict(list(seeds.items())[: args.num_samples])
-    data = encode(task, splits, load_tokenizer(model), args.max_length, args.train_size, args.eval_size)
+    data = encode(task, splits, load_tokenizer(model), args.max_length, args.train_size, args.eval_size,
+                  args.test_size)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = args.name or f"{Path(args.model).name}-{task.name}-{stamp}"
     location = RunLocation.new(args.results_dir, name, args.local_dir)
-    return Prepared(args, model, taxonomy, space, seeds, task, data, location)
+    return Prepared(args, model, taxonomy, space, seeds, task, data, location, pooling)
 
 
 def study_points(study: str, taxonomy: Taxonomy) -> list[str]:
@@ -123,7 +144,11 @@ def _init_ray(args: argparse.Namespace) -> None:
     local = args.address is None
     # Ray 2.60 turns token auth on by default; a private local instance does not need it.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")
-    env_vars = {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "TOKENIZERS_PARALLELISM": "false"}
+    # Trials get the model's files from the driver (trainables._model_files), so workers need no hub;
+    # the driver's own hub setting goes with them only where the user made one.
+    env_vars = {"TOKENIZERS_PARALLELISM": "false"}
+    if "HF_HUB_OFFLINE" in os.environ:
+        env_vars["HF_HUB_OFFLINE"] = os.environ["HF_HUB_OFFLINE"]
     runtime_env: dict = {"env_vars": env_vars}
     if not local:
         # Worker nodes may not see this machine's files: ship the project's code with the job.
@@ -154,11 +179,20 @@ def make_sampler(name: str, seed: int):
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+def publish_model(prep: Prepared) -> None:
+    """Put the model's files into Ray's object store once, for every trial on every node."""
+    from trainables import ModelFiles
+
+    if prep.model_files is None:
+        prep.model_files = ModelFiles.publish(prep.args.model, model_folder(prep.model))
+
+
 def trial_settings(prep: Prepared):
     """What every trial of the run shares (the searched choices come in each trial's config)."""
     from trainables import TrialSettings
 
     args = prep.args
+    publish_model(prep)
     return TrialSettings(
         model=prep.model,
         num_labels=prep.task.num_labels,
@@ -169,6 +203,10 @@ def trial_settings(prep: Prepared):
         threads=max(1, int(args.cpus_per_trial)),
         prefix_cache=not args.no_prefix_cache,
         cache_dir=prep.location.prefix_cache_dir(PREFIX_CACHE_DIR),
+        pooling=prep.pooling,
+        lr_groups=args.lr_groups,
+        model_files=prep.model_files,
+        fingerprint=prep.taxonomy.fingerprint,
     )
 
 
@@ -179,6 +217,7 @@ def build_trainable(prep: Prepared):
     """
     from ray import tune
 
+    from search._holdout import trial_data
     from trainables import ReplayTable, finetune, replay
 
     args = prep.args
@@ -190,7 +229,8 @@ def build_trainable(prep: Prepared):
             resources,
         )
     settings = trial_settings(prep)
-    return tune.with_resources(tune.with_parameters(finetune, data=prep.data, settings=settings), resources)
+    return tune.with_resources(tune.with_parameters(finetune, data=trial_data(prep.data), settings=settings),
+                               resources)
 
 
 def _trial_dirname(trial) -> str:
@@ -281,6 +321,7 @@ def _interrupted(run_path: str, planned: int) -> bool:
 
 def report(prep: Prepared, results, elapsed: float) -> int:
     """Write the run's outputs and print the frontier; an interrupted run gets no frontier.json. Exit code."""
+    from search._holdout import evaluate_holdout, test_summary, with_test_columns
     from search._pareto import reference_point
     from search._plots import pareto_plot
     from search._results import (
@@ -312,18 +353,19 @@ def report(prep: Prepared, results, elapsed: float) -> int:
     majority = prep.data.baseline(prep.task.metric)
     reference = reference_point(majority, prep.taxonomy.total_params)
     front = frontier(frame)
+    # Chosen on validation; now, once, the held-out rows (none for replayed runs: nothing was trained).
+    tests = None if prep.args.replay else evaluate_holdout(prep, frame, front, trial_settings(prep))
+    frame = with_test_columns(frame, tests)
+    write_trials(frame, run_dir, metric)
     pareto_plot(frame, run_dir / "pareto.png", metric,
                 f"{prep.args.model} on {prep.task.name}: {frame['trial_id'].nunique()} trials, "
                 f"{prep.args.max_epochs} epochs", majority)
-    document = frontier_document(front, run, reference)
+    document = frontier_document(front, run, reference, frame)
+    test = prep.data.test
+    document["test"] = test_summary(tests, prep.task.test_split, len(test) if test is not None else 0)
     document["elapsed_seconds"] = round(elapsed, 1)
     document["trials"] = {s: int(n) for s, n in frame[frame["final"]]["status"].value_counts().items()}
-    print(f"\nPareto frontier ({len(front)} of {frame['trial_id'].nunique()} trials; "
-          f"hypervolume {document['hypervolume']:.4f}; {elapsed / 60:.1f} min):")
-    print(f"{'trainable':>11} {'fraction':>9} {metric:>9} {'lr':>8}  {'trial':<10} selection")
-    for p in document["points"]:
-        print(f"{p['trainable_params']:>11,} {p['fraction']:>9.2%} {p['metric']:>9.4f} {p['lr']:>8.1e}  "
-              f"{p['trial_id']:<10} {p['selection']}" + (f"  [{p['preset']}]" if p["preset"] else ""))
+    print_frontier(document, metric, frame["trial_id"].nunique(), elapsed)
     if prep.args.study.startswith("paper-"):
         table = study_table(frame, study_points(prep.args.study, prep.taxonomy), prep.taxonomy.total_params)
         atomic_write(run_dir / STUDY_FILE, lambda tmp: table.to_csv(tmp, index=False))
@@ -341,6 +383,35 @@ def report(prep: Prepared, results, elapsed: float) -> int:
           f"\n      {report_path} (and report_*.png)" + (f"\nuploaded to {location}" if location.is_remote else ""))
     print(f"export the best: python -m search.export {location.quoted} [--max-params N | --min-metric X]")
     return 0
+
+
+def print_frontier(document: dict, metric: str, trials: int, elapsed: float) -> None:
+    """The frontier as a table: validation (what the search chose on) beside test (scored once, after)."""
+    test = document.get("test")
+    print(f"\nPareto frontier ({len(document['points'])} of {trials} trials; "
+          f"hypervolume {document['hypervolume']:.4f} on validation; {elapsed / 60:.1f} min):")
+    rows = document["points"] + [r for r in document.get("references", []) if not r["on_frontier"]]
+    header = f"{'trainable':>11} {'fraction':>9} {'val ' + metric:>13}"
+    if test:
+        header += f" {'test ' + metric:>14} {'95% interval':>15} {'~best':>5} {'~full':>5}"
+    print(header + f" {'lr':>8}  {'trial':<10} selection")
+    for p in rows:
+        line = f"{p['trainable_params']:>11,} {p['fraction']:>9.3%} {p['metric']:>13.4f}"
+        if test:
+            if p.get("test_metric") is None:
+                line += f" {'-':>14} {'':>15} {'':>5} {'':>5}"
+            else:
+                mark = {True: "yes", False: "no", None: "-"}
+                line += (f" {p['test_metric']:>14.4f} {'[' + format(p['test_low'], '.3f') + ', ' + format(p['test_high'], '.3f') + ']':>15}"
+                         f" {mark[p['not_worse_than_best']]:>5} {mark[p['not_worse_than_full']]:>5}")
+        line += f" {p['lr']:>8.1e}  {p['trial_id']:<10} {p['selection']}" + (f"  [{p['preset']}]" if p["preset"] else "")
+        print(line + ("" if p.get("on_frontier", True) else "  (reference, not on the frontier)"))
+    if test:
+        print(f"test: {test['rows']:,} held-out rows of the {test['split']} split, scored once after the search; "
+              f"~best / ~full: not significantly worse than the best scored point / than full fine-tuning "
+              f"(paired bootstrap, {test['confidence']:.0%})")
+    else:
+        print("no test split: the numbers above are validation numbers the search chose on")
 
 
 def confirm_trial(config: dict, data, settings) -> None:
@@ -414,6 +485,7 @@ def write_run_info(prep: Prepared) -> None:
         "max_epochs": args.max_epochs,
         "total_params": prep.taxonomy.total_params,
         "fingerprint": prep.taxonomy.fingerprint,
+        "pooling": prep.pooling,
         "granularity": args.granularity,
         "space_size": prep.space.size(),
         "reference_points": dict(prep.seeds),
@@ -468,7 +540,10 @@ def resume(args: argparse.Namespace) -> int:
     if not (location.local / RUN_FILE).is_file():
         raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
     defaults = vars(build_parser().parse_args([]))  # options added since the run was started
-    saved = argparse.Namespace(**{**defaults, **json.loads((location.local / RUN_FILE).read_text())["args"]})
+    saved_args = json.loads((location.local / RUN_FILE).read_text())["args"]
+    # Options that change what a trial computes keep the behaviour the run was started with.
+    legacy = {k: v for k, v in LEGACY_OPTIONS.items() if k not in saved_args}
+    saved = argparse.Namespace(**{**defaults, **legacy, **saved_args})
     saved.resume, saved.address, saved.name = None, args.address, location.name
     if location.is_remote:
         saved.results_dir, saved.local_dir = split_uri(location.remote)[0], str(location.local.parent)
@@ -502,7 +577,6 @@ def _relocate(restored, prep: Prepared) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return run(parse_args(argv))
     except UsageError as exc:

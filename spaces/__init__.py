@@ -4,7 +4,8 @@
 """
 
 from spaces._errors import ArgumentParser, UsageError
-from spaces._models import DEFAULT_MODEL, load_config, resolve_model
+from spaces._models import DEFAULT_MODEL, is_local, load_config, model_file_list, model_folder, resolve_model
+from spaces._pooling import POOLINGS, apply_pooling, folder_pooling, resolve_pooling
 from spaces._space import (
     GRANULARITIES,
     SWITCH_VALUES,
@@ -23,8 +24,12 @@ __all__ = [
     "DEFAULT_MODEL",
     "GRANULARITIES",
     "MODULE_TYPES",
+    "POOLINGS",
     "SWITCH_VALUES",
     "ArgumentParser",
+    "apply_pooling",
+    "folder_pooling",
+    "resolve_pooling",
     "SpaceConfig",
     "Spec",
     "SubnetworkSpace",
@@ -32,7 +37,10 @@ __all__ = [
     "Unit",
     "UsageError",
     "describe_switches",
+    "is_local",
     "load_config",
+    "model_file_list",
+    "model_folder",
     "load_taxonomy",
     "presets",
     "reference_lr",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.metadata
 import os
 from pathlib import Path
@@ -34,10 +35,57 @@ def resolve_model(name: str) -> str:
     return name
 
 
+# The files `from_pretrained` and the pooling need: configs, tokenizer files, weights. Alternate
+# exports (ONNX, OpenVINO, TensorFlow, Flax) are left out; PyTorch pickles only where no safetensors exist.
+MODEL_FILE_PATTERNS = ("*.json", "*.txt", "*.model", "*.safetensors", "*.tiktoken", "*.py")
+_FALLBACK_WEIGHTS = ("pytorch_model*.bin",)
+_SKIPPED_FOLDERS = ("onnx", "openvino", ".git", ".cache", "tf", "flax")
+
+
+def is_local(name: str) -> bool:
+    """True when `name` is an alias or names a folder (rather than a hub id)."""
+    return name in ALIASES or os.sep in name or name.startswith(".") or Path(name).expanduser().exists()
+
+
+def model_file_list(folder: str | Path) -> list[str]:
+    """The files of a model folder that a trial needs, as sorted paths relative to it."""
+    folder = Path(folder)
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or relative.parts[0] in _SKIPPED_FOLDERS:
+            continue
+        found.append(relative.as_posix())
+    chosen = [f for f in found if any(fnmatch.fnmatch(Path(f).name, p) for p in MODEL_FILE_PATTERNS)]
+    if not any(f.endswith(".safetensors") for f in chosen):
+        chosen += [f for f in found if any(fnmatch.fnmatch(Path(f).name, p) for p in _FALLBACK_WEIGHTS)]
+    return sorted(chosen)
+
+
+def model_folder(name: str) -> Path:
+    """The local folder holding `name`'s files: an alias's package folder, a local folder, or a hub id's
+    snapshot (downloaded into the hub cache, or taken from it when offline)."""
+    location = resolve_model(name)
+    if Path(location).expanduser().is_dir():
+        return Path(location).expanduser().resolve()
+    if is_local(name):
+        raise UsageError(f"model folder not found: {name}")
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(snapshot_download(location, allow_patterns=list(MODEL_FILE_PATTERNS)))
+        if not any(folder.rglob("*.safetensors")):
+            folder = Path(snapshot_download(location, allow_patterns=[*MODEL_FILE_PATTERNS, *_FALLBACK_WEIGHTS]))
+    except Exception as exc:  # not found, offline without a cached copy, gated: many types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot get the files of model '{name}': {reason}") from None
+    return folder
+
+
 def load_config(name: str, num_labels: int | None = None) -> PretrainedConfig:
     """Load a model's config, turning every way this can fail into one clear UsageError."""
     location = resolve_model(name)
-    looks_local = os.sep in name or name.startswith(".") or Path(name).exists()
+    looks_local = is_local(name) and name not in ALIASES
     if looks_local and not Path(location).is_dir():
         raise UsageError(f"model folder not found: {name}")
     try:

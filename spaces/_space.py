@@ -228,6 +228,7 @@ class SubnetworkSpace:
             "units": refs,
             "trainable_params": trainable_params,
             "lr": scale * reference_lr(trainable_params, self.taxonomy.total_params),
+            "lr_scale": scale,  # the trial's other parameter groups scale with it too (trainables)
             "selection": describe_switches(values),
             "preset": self._preset_of.get(_values_key(values)),
         }

@@ -3,8 +3,9 @@
 Version 1 fields:
 
 - `format`: always "ticketsearch.spec"; `version`: 1.
-- `model`: `name` (alias, folder or hub id), `model_type`, `architecture`, `num_labels`, and
-  `fingerprint`, a hash of the names and shapes of the model's non-head parameters.
+- `model`: `name` (alias, folder or hub id), `model_type`, `architecture`, `num_labels`,
+  `fingerprint`, a hash of the names and shapes of the model's non-head parameters, and `pooling`
+  (`cls` or `mean`, spaces._pooling; absent in specs written before it existed: `cls`).
 - `units`: unit references (`"3.query"`, `"5.ffn.norm:bias"`, `"embeddings"`).
 - `parameters`: the resolved trainable parameter names (head included), model order.
 - `trainable_params`, `total_params`: exact counts.
@@ -52,6 +53,7 @@ class Spec:
                 "architecture": taxonomy.architecture,
                 "num_labels": taxonomy.num_labels,
                 "fingerprint": taxonomy.fingerprint,
+                "pooling": taxonomy.pooling,
             },
             units=units,
             parameters=taxonomy.resolve(units),

@@ -18,6 +18,7 @@ from transformers import AutoModelForSequenceClassification
 
 from spaces._errors import UsageError
 from spaces._models import load_config
+from spaces._pooling import apply_pooling
 
 # Canonical module types, in the order a transformer layer runs them.
 MODULE_TYPES = ("query", "key", "value", "attn.out", "attn.norm", "ffn.in", "ffn.out", "ffn.norm")
@@ -202,8 +203,9 @@ class Taxonomy:
     gets a generic discovery (`generic` is then True, and module types keep the model's own names).
     """
 
-    def __init__(self, model: nn.Module, name: str):
+    def __init__(self, model: nn.Module, name: str, pooling: str = "cls"):
         self.name = name
+        self.pooling = pooling  # how the head is fed (spaces._pooling): part of what the model is
         self.model_type = model.config.model_type
         self.architecture = type(model).__name__
         self.num_labels = model.config.num_labels
@@ -307,8 +309,11 @@ class Taxonomy:
 
 
 @functools.lru_cache(maxsize=16)
-def load_taxonomy(name: str, num_labels: int = 2) -> Taxonomy:
-    """Build the taxonomy of `name` without loading weights (the model lives on the meta device)."""
+def load_taxonomy(name: str, num_labels: int = 2, pooling: str = "cls") -> Taxonomy:
+    """Build the taxonomy of `name` without loading weights (the model lives on the meta device).
+
+    `pooling`: `cls` or `mean` (see spaces._pooling); mean pooling has no BERT-style pooler unit.
+    """
     config = load_config(name, num_labels)
     with torch.device("meta"):
         try:
@@ -316,4 +321,5 @@ def load_taxonomy(name: str, num_labels: int = 2) -> Taxonomy:
         except ValueError as exc:
             reason = str(exc).splitlines()[0]
             raise UsageError(f"model '{name}' has no sequence-classification form: {reason}") from None
-    return Taxonomy(model, name)
+        apply_pooling(model, pooling)
+    return Taxonomy(model, name, pooling)

@@ -44,7 +44,7 @@ def test_encode_and_dynamic_padding(text_csv, tiny_bert):
 def test_tokenize_pairs(tmp_path, tiny_bert):
     import pandas as pd
 
-    frame = pd.DataFrame({"a": ["x y"] * 40, "b": ["z"] * 40, "y": [0, 1] * 20})
+    frame = pd.DataFrame({"a": ["x y"] * 100, "b": ["z"] * 100, "y": [0, 1] * 50})
     frame.to_csv(tmp_path / "pairs.csv", index=False)
     task, splits = load_task(data=tmp_path / "pairs.csv", text_column="a", text_pair_column="b", label_column="y")
     data = encode(task, splits, load_tokenizer(tiny_bert))

@@ -153,7 +153,7 @@ def test_spec_check_cli(finished_run, tiny_bert, tiny_bert_3_layers, tmp_path, c
 def test_search_runs_on_every_architecture_family(ray_session, tiny_models, tmp_path, family):
     from conftest import make_text_file
 
-    data = make_text_file(tmp_path / "three.csv", rows=90, classes=("a", "b", "c"))
+    data = make_text_file(tmp_path / "three.csv", rows=120, classes=("a", "b", "c"))
     args = ["--model", tiny_models(family), "--data", str(data), "--text-column", "review",
             "--label-column", "sentiment", "--results-dir", str(tmp_path), "--name", family,
             "--max-epochs", "1", "--num-samples", "2", "--train-size", "32", "--eval-size", "16",

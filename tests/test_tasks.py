@@ -64,8 +64,8 @@ def _one_epoch(task, splits, model):
 
 def test_sentence_pairs_and_multiclass(tmp_path, tiny_bert):
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"premise": _texts(rng, 90), "hypothesis": _texts(rng, 90),
-                          "gold": ["entail", "neutral", "contradict"] * 30})
+    frame = pd.DataFrame({"premise": _texts(rng, 120), "hypothesis": _texts(rng, 120),
+                          "gold": ["entail", "neutral", "contradict"] * 40})
     frame.to_json(tmp_path / "nli.jsonl", orient="records", lines=True)
     task, splits = load_task(data=tmp_path / "nli.jsonl", text_column="premise", text_pair_column="hypothesis",
                              label_column="gold")
@@ -79,7 +79,7 @@ def test_sentence_pairs_and_multiclass(tmp_path, tiny_bert):
 
 def test_regression_from_a_local_file(tmp_path, tiny_bert):
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"a": _texts(rng, 60), "b": _texts(rng, 60), "score": rng.uniform(0, 5, 60).round(2)})
+    frame = pd.DataFrame({"a": _texts(rng, 120), "b": _texts(rng, 120), "score": rng.uniform(0, 5, 120).round(2)})
     frame.to_parquet(tmp_path / "sts.parquet")
     task, splits = load_task(data=tmp_path / "sts.parquet", text_column="a", text_pair_column="b",
                              label_column="score", regression=True)
@@ -122,13 +122,15 @@ def test_glue_tasks_from_a_data_dir(tmp_path, tiny_bert):
     root = _glue_folder(tmp_path / "glue", np.random.default_rng(2))
     task, splits = load_task("mnli", data_dir=root)
     assert task.metric == "accuracy" and task.extra_validation == ("mismatched",) and task.num_labels == 3
-    assert len(splits["train"]) == 60 and len(splits["validation"]) == 30 and len(splits["mismatched"]) == 24
+    # the search validates on 10% of the training rows; the official validation split is the test
+    assert len(splits["train"]) == 54 and len(splits["validation"]) == 6 and len(splits["test"]) == 30
+    assert len(splits["mismatched"]) == 24 and task.test_split == "validation_matched"
     data, result = _one_epoch(task, splits, tiny_bert)
-    assert data.test is None and len(data.extra["mismatched"]) == 24
+    assert len(data.test) == 30 and len(data.extra["mismatched"]) == 24
     assert {"accuracy", "accuracy_mismatched", "f1_mismatched"} <= set(result)
 
     cola, splits = load_task("cola", data_dir=root)  # label names instead of ids, dev.tsv for validation
-    assert cola.metric == "matthews_correlation" and len(splits["validation"]) == 20
+    assert cola.metric == "matthews_correlation" and len(splits["test"]) == 20 and len(splits["validation"]) == 4
     assert sorted(set(splits["train"]["label"])) == [0, 1]
 
     stsb, splits = load_task("stsb", data_dir=root / "stsb")  # the task's own folder works too
@@ -137,7 +139,7 @@ def test_glue_tasks_from_a_data_dir(tmp_path, tiny_bert):
     path = tmp_path / "tokenised.npz"  # a GLUE task's tokenised data travels whole (extra splits too)
     data.save(path)
     again = Encoded.load(path)
-    assert again.test is None and np.array_equal(again.extra["mismatched"].labels, data.extra["mismatched"].labels)
+    assert np.array_equal(again.test.labels, data.test.labels) and np.array_equal(again.extra["mismatched"].labels, data.extra["mismatched"].labels)
 
 
 # ---- bad data: one clear line ------------------------------------------------------------------------------

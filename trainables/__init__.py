@@ -4,12 +4,24 @@
 """
 
 from trainables._data import Encoded, Split, Task, encode, load_task
-from trainables._finetune import TrialRun, TrialSettings, evaluate, finetune, load_tensors, save_state, train_epoch
+from trainables._finetune import (
+    TrialRun,
+    TrialSettings,
+    evaluate,
+    finetune,
+    load_tensors,
+    predict,
+    predict_saved,
+    save_state,
+    train_epoch,
+)
 from trainables._model import load_model, load_tokenizer
+from trainables._model_files import ModelFiles, folder_digest
 from trainables._replay import ReplayTable, replay, units_key
 
 __all__ = [
     "Encoded",
+    "ModelFiles",
     "ReplayTable",
     "Split",
     "Task",
@@ -18,10 +30,13 @@ __all__ = [
     "encode",
     "evaluate",
     "finetune",
+    "folder_digest",
     "load_model",
     "load_task",
     "load_tensors",
     "load_tokenizer",
+    "predict",
+    "predict_saved",
     "replay",
     "save_state",
     "train_epoch",

@@ -43,6 +43,7 @@ class Task:
     text_pair_column: str | None = None
     regression: bool = False
     extra_validation: tuple[str, ...] = ()
+    test_split: str = "test"  # where the held-out rows come from (GLUE: its official validation split)
 
     @property
     def num_labels(self) -> int:
@@ -179,6 +180,15 @@ def _glue_from_hub(name: str) -> dict[str, pd.DataFrame]:
     return {split: dataset[split].to_pandas() for split in ("train", *GLUE[name].validation)}
 
 
+def split_off(dataset: Dataset, rows: int, stratify: bool) -> tuple[Dataset, Dataset]:
+    """(rest, `rows` rows) of `dataset`: disjoint, seeded with SPLIT_SEED, stratified by label if asked."""
+    if rows < 1 or rows >= len(dataset):
+        raise UsageError(f"cannot split {rows} validation rows off {len(dataset)} training rows")
+    parts = dataset.train_test_split(test_size=rows, seed=SPLIT_SEED,
+                                     **({"stratify_by_column": "label"} if stratify else {}))
+    return parts["train"], parts["test"]
+
+
 def _glue(name: str, data_dir: Path | None):
     from datasets import DatasetDict
 
@@ -198,11 +208,15 @@ def _glue(name: str, data_dir: Path | None):
                 raise UsageError(f"GLUE '{name}' {split} has label {sorted(unknown)[0]!r}, not one of {names}")
         splits[split] = _dataset(frame, text_columns, "label", spec.labels, regression)
     first, *others = spec.validation
-    dataset = DatasetDict(train=splits["train"], validation=splits[first],
+    # GLUE's test labels are hidden: the search validates on rows split off the training data, and the
+    # official validation split is the held-out test, scored once at the end (as careful papers do).
+    train, search_validation = split_off(splits["train"], min(len(splits[first]), len(splits["train"]) // 10),
+                                         stratify=not regression)
+    dataset = DatasetDict(train=train, validation=search_validation, test=splits[first],
                           **{o.removeprefix("validation_"): splits[o] for o in others})
     task = Task(name=name, label_names=spec.labels, metric=spec.metric, text_column=spec.text,
                 text_pair_column=spec.pair, regression=regression,
-                extra_validation=tuple(o.removeprefix("validation_") for o in others))
+                extra_validation=tuple(o.removeprefix("validation_") for o in others), test_split=first)
     return task, dataset
 
 
@@ -219,7 +233,8 @@ def load_task(
     """Load a task as (Task, DatasetDict with train/validation[/test/...]), checking the data is usable.
 
     `rotten_tomatoes` (built in), a GLUE task by name (from `data_dir`, else the hub: its official
-    validation split is the one the search sees, and there is no test split), or a local file
+    training split gives the search its validation rows, and the official validation split is the
+    test), or a local file
     `data`, split 80/10/10 with a fixed seed. `metric` picks another of the task's metrics.
     """
     from datasets import DatasetDict
@@ -319,6 +334,19 @@ class Encoded:
         return constant_baseline(self.train.labels, self.validation.labels, self.regression)[metric]
 
 
+MIN_TEST_ROWS = 10  # fewer rows cannot give a test metric an interval worth printing
+
+
+def _checked_test(split: Split, task: Task) -> Split:
+    if len(split) < MIN_TEST_ROWS:
+        raise UsageError(f"the {task.test_split} split has {len(split)} rows; at least {MIN_TEST_ROWS} are needed "
+                         f"to score sub-networks on held-out rows (give more data, or a larger --test-size)")
+    if len(np.unique(split.labels)) < 2:
+        raise UsageError(f"every row of the {task.test_split} split has the same label ({split.labels[0]}): "
+                         f"it cannot tell sub-networks apart")
+    return split
+
+
 def encode(
     task: Task,
     splits: DatasetDict,
@@ -326,8 +354,10 @@ def encode(
     max_length: int = 64,
     train_size: int | None = None,
     eval_size: int | None = None,
+    test_size: int | None = None,
 ) -> Encoded:
-    """Tokenise the splits once. `train_size`/`eval_size` keep the first rows of each (shuffled) split."""
+    """Tokenise the splits once. `train_size`/`eval_size`/`test_size` keep the first rows of each (shuffled)
+    split (None: all of it). A test split must be able to say something: MIN_TEST_ROWS rows, two classes."""
 
     def one(dataset: Dataset, size: int | None) -> Split:
         if size is not None:
@@ -349,7 +379,7 @@ def encode(
     return Encoded(
         train=one(splits["train"], train_size),
         validation=one(splits["validation"], eval_size),
-        test=one(splits["test"], eval_size) if "test" in splits else None,
+        test=_checked_test(one(splits["test"], test_size), task) if "test" in splits else None,
         pad_token_id=tokenizer.pad_token_id or 0,
         regression=task.regression,
         extra={name: one(splits[name], eval_size) for name in task.extra_validation},

@@ -28,10 +28,17 @@ from spaces import load_taxonomy
 from trainables._batches import eval_batches, train_batches
 from trainables._data import Encoded, Split
 from trainables._metrics import compute_metrics
+from trainables._model_files import ModelFiles
 from trainables._model import forward_inputs, load_model
 from trainables._prefix import FrozenPrefix, frozen_prefix_layers
 
 WARMUP_FRACTION = 0.06  # of all steps; BERT fine-tuning's usual warmup
+# With `lr_groups`, the newly initialised head trains at no less than this rate times the trial's
+# `lr_scale` (what `spaces.reference_lr` gives the smallest sub-networks), the rest at the trial's `lr`.
+# A rate that suits the pre-trained weights of a one-module sub-network (5e-4) leaves a fresh head
+# nearly where it started after a few hundred steps. Raising LayerNorm gains and biases to this rate
+# too was tried and rejected: it wrecked full fine-tuning (bench/small_subnets.py, README).
+SMALL_PARAM_LR = 5e-3
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,21 @@ class TrialSettings:
     threads: int = 1
     prefix_cache: bool = True  # train from cached outputs of the frozen layers (see trainables._prefix)
     cache_dir: str | None = None  # where trials share those outputs (None: each trial keeps its own)
+    pooling: str = "cls"  # what the head reads: `cls` or `mean` (spaces._pooling)
+    lr_groups: bool = False  # the head at no less than SMALL_PARAM_LR x lr_scale (see above)
+    model_files: ModelFiles | None = None  # the model's files from the driver; `model` is then only a name
+    fingerprint: str | None = None  # the driver's parameter fingerprint of the model: checked in every trial
+
+
+def param_groups(model: nn.Module, head: set[str], lr: float, lr_scale: float, groups: bool) -> list[dict]:
+    """AdamW parameter groups of the trainable parameters: one at `lr`, or with `groups`, the pre-trained
+    ones at `lr` and the head (`head`: its parameter names) at max(lr, SMALL_PARAM_LR x lr_scale)."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not groups:
+        return [{"params": [p for _, p in trainable], "lr": lr}]
+    body = [p for n, p in trainable if n not in head]
+    out = [{"params": body, "lr": lr}] if body else []
+    return out + [{"params": [p for n, p in trainable if n in head], "lr": max(lr, SMALL_PARAM_LR * lr_scale)}]
 
 
 def _device() -> torch.device:
@@ -67,19 +89,13 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 
 
 @torch.no_grad()
-def evaluate(
-    model: nn.Module, split: Split, batch_size: int = 128, prefix: FrozenPrefix | None = None
-) -> dict[str, float]:
-    """Every metric of the task kind (see `trainables._metrics`) and the mean loss of `model` on a split.
-
-    Eval mode; the model's mode is restored. A model with one output is a regression model. The
-    loss moves before the metric does (a sub-network can learn for a while and still predict the
-    majority class everywhere), which is what early-stopping decisions need.
-    """
+def predict(model: nn.Module, split: Split, batch_size: int = 128,
+            prefix: FrozenPrefix | None = None) -> tuple[np.ndarray, float]:
+    """`model`'s outputs on every row of a split (logits [rows, classes]; [rows, 1] for regression), in
+    row order, and the mean loss. Eval mode; the model's mode is restored."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    regression = model.config.num_labels == 1
     outputs = np.empty((len(split), model.config.num_labels), dtype=np.float32)
     loss_sum = 0.0
     for rows, batch in eval_batches(split, batch_size, forward_inputs(model)):
@@ -90,7 +106,34 @@ def evaluate(
         outputs[rows] = output.logits.float().cpu().numpy()
         loss_sum += output.loss.float().item() * len(rows)
     model.train(was_training)
-    return {**compute_metrics(outputs, split.labels, regression), "loss": loss_sum / len(split)}
+    return outputs, loss_sum / len(split)
+
+
+def evaluate(
+    model: nn.Module, split: Split, batch_size: int = 128, prefix: FrozenPrefix | None = None
+) -> dict[str, float]:
+    """Every metric of the task kind (see `trainables._metrics`) and the mean loss of `model` on a split.
+
+    A model with one output is a regression model. The loss moves before the metric does (a
+    sub-network can learn for a while and still predict the majority class everywhere), which is
+    what early-stopping decisions need.
+    """
+    outputs, loss = predict(model, split, batch_size, prefix)
+    return {**compute_metrics(outputs, split.labels, model.config.num_labels == 1), "loss": loss}
+
+
+def predict_saved(units: list[str], tensors: dict[str, torch.Tensor], split: Split, settings: TrialSettings) -> np.ndarray:
+    """Outputs on `split` of a trained sub-network: the pre-trained model with `tensors` (a checkpoint's
+    trained tensors) loaded. What the final, once-only evaluation on held-out rows runs."""
+    if settings.model_files is not None:
+        settings = dataclasses.replace(settings, model=str(settings.model_files.local_folder()))
+    torch.set_num_threads(settings.threads)
+    model, _ = load_model(settings.model, settings.num_labels, settings.pooling)
+    taxonomy = load_taxonomy(settings.model, settings.num_labels, settings.pooling)
+    taxonomy.apply(model, units)
+    load_tensors(model, tensors)
+    model.to(_device())
+    return predict(model, split)[0]
 
 
 def save_state(directory: Path, model: nn.Module | dict, names: list[str], extra: dict) -> None:
@@ -103,9 +146,10 @@ def save_state(directory: Path, model: nn.Module | dict, names: list[str], extra
     torch.save(extra, directory / "state.pt")
 
 
-def load_tensors(model: nn.Module | dict, path: str | Path) -> list[str]:
-    """Load saved tensors into `model` (or its parameters by name); every saved name must exist in it."""
-    tensors = load_file(str(path))
+def load_tensors(model: nn.Module | dict, path: str | Path | dict) -> list[str]:
+    """Load saved tensors (a safetensors file, or the tensors by name) into `model` (or its parameters by
+    name); every saved name must exist in it."""
+    tensors = path if isinstance(path, dict) else load_file(str(path))
     params = model if isinstance(model, dict) else dict(model.named_parameters())
     unknown = sorted(set(tensors) - set(params))
     if unknown:
@@ -171,19 +215,22 @@ class TrialRun:
     def start(cls, config: dict, train_rows: int, settings: TrialSettings, device: torch.device) -> TrialRun:
         """Load the model, freeze all but `config["units"]`, AdamW with warmup and linear decay."""
         torch.manual_seed(settings.seed)
-        model, new_params = load_model(settings.model, settings.num_labels)
+        model, new_params = load_model(settings.model, settings.num_labels, settings.pooling)
         model.to(device)
-        taxonomy = load_taxonomy(settings.model, settings.num_labels)
+        taxonomy = load_taxonomy(settings.model, settings.num_labels, settings.pooling)
+        if settings.fingerprint and taxonomy.fingerprint != settings.fingerprint:
+            raise RuntimeError(f"model at {settings.model} is not the driver's (parameter fingerprint "
+                               f"{taxonomy.fingerprint}, expected {settings.fingerprint})")
         trainable = set(taxonomy.apply(model, config["units"]))
         params = dict(model.named_parameters())
         prefix = None
         if settings.prefix_cache and (layers := frozen_prefix_layers(model, taxonomy)) > 0:
             prefix = FrozenPrefix(model, taxonomy, layers, settings.cache_dir, autocast=lambda: _autocast(device),
-                                  model_key=f"{settings.model}:{taxonomy.fingerprint}")
+                                  model_key=f"{settings.model}:{taxonomy.fingerprint}:{settings.pooling}")
             prefix.install()
-        optimizer = torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad], lr=config["lr"], weight_decay=settings.weight_decay
-        )
+        groups = param_groups(model, set(taxonomy.head), config["lr"], float(config.get("lr_scale", 1.0)),
+                              settings.lr_groups)
+        optimizer = torch.optim.AdamW(groups, lr=config["lr"], weight_decay=settings.weight_decay)
         steps_per_epoch = math.ceil(train_rows / settings.batch_size)
         return cls(
             model=model,
@@ -252,6 +299,8 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "checkpoint created" line per epoch
     if "seed" in config:  # studies repeat a point over seeds
         settings = dataclasses.replace(settings, seed=int(config["seed"]))
+    if settings.model_files is not None:  # this node's copy of the driver's model files
+        settings = dataclasses.replace(settings, model=str(settings.model_files.local_folder()))
     torch.set_num_threads(settings.threads)
     run = TrialRun.start(config, len(data.train), settings, _device())
     if checkpoint := tune.get_checkpoint():

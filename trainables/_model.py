@@ -8,18 +8,21 @@ import transformers
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from spaces import resolve_model
+from spaces import apply_pooling, resolve_model
 
 transformers.utils.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 
 
-def load_model(name: str, num_labels: int) -> tuple[nn.Module, list[str]]:
-    """The model with a `num_labels` head, and the names of parameters newly initialised (not pre-trained)."""
+def load_model(name: str, num_labels: int, pooling: str = "cls") -> tuple[nn.Module, list[str]]:
+    """The model with a `num_labels` head pooling as `pooling` says (`cls` or `mean`, see spaces._pooling),
+    and the names of its parameters newly initialised (not pre-trained)."""
     model, info = AutoModelForSequenceClassification.from_pretrained(
         resolve_model(name), num_labels=num_labels, output_loading_info=True
     )
-    return model, sorted(info["missing_keys"])
+    apply_pooling(model, pooling)
+    names = dict(model.named_parameters())
+    return model, sorted(n for n in info["missing_keys"] if n in names)
 
 
 def forward_inputs(model: nn.Module) -> frozenset[str]:
