@@ -91,6 +91,8 @@ def main() -> None:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"args": vars(args), "task": task.name, "majority": majority,
+                                              "rows": {"train": len(data.train), "validation": len(data.validation),
+                                                       "test": len(data.test)},
                                               "runs": runs}, indent=1) + "\n")
 
 

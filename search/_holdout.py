@@ -4,8 +4,8 @@ The search chooses on the validation split only; the trials do not even receive 
 (`trial_data`). When the search has ended, every frontier point and every reference point that
 trained to the full budget is evaluated once on the test split (its last checkpoint, as Ray
 tasks with the trials' resources), with a bootstrap interval over test rows; each is compared
-with the best of them and with full fine-tuning on the same rows (a paired bootstrap), which
-says whether it is *not significantly worse*. The outputs are kept (`test_outputs.npz`) so that
+with the best of them and with full fine-tuning on the same rows (a paired randomisation test,
+search._uncertainty), which says whether it is *not significantly worse*. The outputs are kept (`test_outputs.npz`) so that
 every figure can be recomputed.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from search._results import COMPLETED, final_rows
-from search._uncertainty import CONFIDENCE, interval, not_worse, paired_difference
+from search._uncertainty import CONFIDENCE, SIGNIFICANCE, interval, not_worse, paired_test
 
 HOLDOUT_FILE = "test_outputs.npz"
 TEST_COLUMNS = ("test_metric", "test_low", "test_high", "not_worse_than_best", "not_worse_than_full")
@@ -58,7 +58,7 @@ def compare(outputs: dict[str, np.ndarray], labels: np.ndarray, trials: pd.DataF
     for column, other in (("not_worse_than_best", best), ("not_worse_than_full", full[0] if full else None)):
         table[column] = [
             None if other is None else
-            bool(t == other or not_worse(paired_difference(outputs[t], outputs[other], labels, metric, regression)))
+            bool(t == other or not_worse(paired_test(outputs[t], outputs[other], labels, metric, regression)))
             for t in table["trial_id"]
         ]
     return table
@@ -110,6 +110,6 @@ def test_summary(table: pd.DataFrame | None, split: str, rows: int) -> dict | No
         return None
     return {"split": split, "rows": int(rows), "confidence": CONFIDENCE,
             "interval": "percentile bootstrap over test rows (scipy.stats.bootstrap, 2,000 resamples)",
-            "comparison": "paired bootstrap of the difference on the same rows; not significantly worse: the "
-                          "interval of (this - other) reaches 0",
+            "comparison": f"one-sided paired randomisation test on the same rows (scipy.stats.permutation_test); "
+                          f"not significantly worse: p >= {SIGNIFICANCE}",
             "best_trial": str(table.loc[table["test_metric"].idxmax(), "trial_id"]) if len(table) else None}

@@ -54,7 +54,8 @@ def _needs(argv: list[str]) -> list[str]:
         except Exception:
             return []
     needs = []
-    local_model = model in ALIASES or os.sep in model or model.startswith(".") or Path(model).expanduser().exists()
+    local_model = (model in ALIASES or model.startswith((".", "/", "~")) or model.count("/") > 1
+                   or Path(model).expanduser().exists())  # as spaces._models.is_local says
     if not local_model and not _cached(model):
         needs.append(f"model '{model}'")
     if task in GLUE_TASKS and not data and not data_dir:

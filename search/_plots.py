@@ -30,11 +30,17 @@ def pareto_plot(frame: pd.DataFrame, path: Path, metric: str, title: str, majori
     for i, ((params, value), names) in enumerate(labelled):  # presets on one point share a label
         ax.annotate(" / ".join(sorted(names)), (params, value), textcoords="offset points",
                     xytext=(4, 4 + 9 * (i % 3)), fontsize=7, color="0.2")  # staggered: neighbours overlap less
+    if "test_metric" in finals.columns and finals["test_metric"].notna().any():
+        scored = finals.dropna(subset=["test_metric"])
+        errors = [scored["test_metric"] - scored["test_low"], scored["test_high"] - scored["test_metric"]]
+        ax.errorbar(scored["trainable_params"] * 1.08, scored["test_metric"], yerr=errors, fmt="D", ms=4,
+                    c="tab:green", ecolor="tab:green", elinewidth=1, capsize=2, alpha=0.8,
+                    label="test, scored once after the search (95% interval)")
     if majority is not None:
-        ax.axhline(majority, c="0.5", ls=":", lw=1, label="majority class")
+        ax.axhline(majority, c="0.5", ls=":", lw=1, label="majority class (validation)")
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters (head included, log scale)")
-    ax.set_ylabel(f"validation {metric}")
+    ax.set_ylabel(f"{metric} (validation; test where marked)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")  # few params and a high metric: the corner a frontier rarely reaches

@@ -1,7 +1,9 @@
 """`python -m search.export RUN_DIR`: write the spec and trained tensors of one frontier point.
 
 Picks a point of the run's frontier: `--max-params N` (the best metric within N trainable
-parameters), `--min-metric X` (the fewest parameters reaching X), or by default the best metric.
+parameters), `--min-metric X` (the fewest parameters reaching X), `--within-noise best|full` (the
+winning ticket: the fewest parameters whose held-out test metric is not significantly worse than
+the best scored sub-network's, or than full fine-tuning's), or by default the best metric.
 Writes `spec.json` (see spaces/_spec.py for the format) and `tensors.safetensors`: the tensors
 that differ from the pre-trained model. Loading the spec onto a fresh pre-trained model and these
 tensors into it gives back the trial's model.
@@ -28,10 +30,26 @@ TENSORS_FILE = "tensors.safetensors"
 
 
 
-def choose(points: list[dict], max_params: int | None = None, min_metric: float | None = None) -> dict:
-    """The frontier point a user asked for; ties go to fewer parameters."""
+def _no_tests(frontier: dict) -> bool:
+    return not frontier.get("test")
+
+
+def choose(points: list[dict], max_params: int | None = None, min_metric: float | None = None,
+           within_noise: str | None = None) -> dict:
+    """The frontier point a user asked for; ties go to fewer parameters.
+
+    `within_noise` (`best` or `full`): the fewest-parameter point whose test metric is not significantly
+    worse than the best scored point's (or full fine-tuning's); `points` then holds every scored point.
+    """
     if not points:
         raise UsageError("the run's frontier is empty: no trial completed its full budget")
+    if within_noise is not None:
+        key = f"not_worse_than_{within_noise}"
+        good = [p for p in points if p.get(key)]
+        if not good:
+            raise UsageError(f"no scored point is marked not significantly worse than {within_noise}"
+                             + (" (the run has no full fine-tuning reference point)" if within_noise == "full" else ""))
+        return min(good, key=lambda p: (p["trainable_params"], -p["test_metric"]))
     if max_params is not None:
         within = [p for p in points if p["trainable_params"] <= max_params]
         if not within:
@@ -47,8 +65,19 @@ def choose(points: list[dict], max_params: int | None = None, min_metric: float 
     return max(points, key=lambda p: (p["metric"], -p["trainable_params"]))
 
 
+def _test_metrics(frontier: dict, point: dict) -> dict:
+    """spec.json's test entries: the held-out metric, its interval and the rows it was measured on."""
+    if _no_tests(frontier) or point.get("test_metric") is None:
+        return {}
+    metric, test = frontier["metric"], frontier["test"]
+    return {f"test_{metric}": point["test_metric"], f"test_{metric}_interval": [point["test_low"], point["test_high"]],
+            "test_split": test["split"], "test_rows": test["rows"], "test_confidence": test["confidence"],
+            "not_worse_than_best": point.get("not_worse_than_best"),
+            "not_worse_than_full": point.get("not_worse_than_full")}
+
+
 def export(run_path: str | Path, out: Path | None = None, max_params: int | None = None,
-           min_metric: float | None = None, local_dir: str = "results") -> Path:
+           min_metric: float | None = None, local_dir: str = "results", within_noise: str | None = None) -> Path:
     """Export a frontier point of the run at `run_path` (a folder, or its storage URI: what is needed
     is downloaded into `local_dir`)."""
     location = RunLocation.existing(str(run_path), local_dir)
@@ -58,20 +87,27 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
         raise UsageError(f"{location} is not a finished run (no {FRONTIER_FILE})")
     frontier = json.loads((run_dir / FRONTIER_FILE).read_text())
     run = json.loads((run_dir / RUN_FILE).read_text())
-    point = choose(frontier["points"], max_params, min_metric)
+    candidates = frontier["points"]
+    if within_noise is not None:
+        if _no_tests(frontier):
+            raise UsageError(f"{location} has no test numbers (a run written before held-out scoring, or a task "
+                             f"without a test split): choose with --max-params or --min-metric")
+        scored = {p["trial_id"]: p for p in [*frontier.get("references", []), *frontier["points"]]}
+        candidates = [p for p in scored.values() if p.get("test_metric") is not None]
+    point = choose(candidates, max_params, min_metric, within_noise)
     if not point.get("checkpoint"):
         raise UsageError(f"trial {point['trial_id']} has no checkpoint in {run_dir}")
     tensors = location.fetch_folder(point["checkpoint"]) / TENSORS_FILE
     if not tensors.is_file():
         raise UsageError(f"checkpoint of trial {point['trial_id']} is missing: {tensors}")
 
-    taxonomy = load_taxonomy(run["model"], run["num_labels"])
+    taxonomy = load_taxonomy(run["model"], run["num_labels"], run.get("pooling", "cls"))
     if taxonomy.fingerprint != run["fingerprint"]:
         raise UsageError(f"model {run['model']} has changed since the run (parameter fingerprints differ)")
     spec = Spec.from_units(
         taxonomy,
         point["units"],
-        metrics={frontier["metric"]: point["metric"]},
+        metrics={frontier["metric"]: point["metric"], **_test_metrics(frontier, point)},
         source={"run": run_dir.name, "trial": point["trial_id"], "epoch": point["epoch"], "task": run["task"],
                 "label_names": run["label_names"]},
         hyperparameters={"lr": point["lr"], "max_epochs": run["max_epochs"]},
@@ -90,8 +126,9 @@ def save_model(out: Path) -> Path:
 
     spec = Spec.load(out / "spec.json")
     name, num_labels = spec.model["name"], spec.model["num_labels"]
-    model, _ = load_model(name, num_labels)
-    spec.apply(model, load_taxonomy(name, num_labels))
+    pooling = spec.model.get("pooling", "cls")
+    model, _ = load_model(name, num_labels, pooling)
+    spec.apply(model, load_taxonomy(name, num_labels, pooling))
     load_tensors(model, out / spec.tensors)
     labels = spec.source.get("label_names") or [str(i) for i in range(num_labels)]
     model.config.id2label = dict(enumerate(labels))
@@ -107,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument("--max-params", type=int, help="best metric within this many trainable parameters")
     pick.add_argument("--min-metric", type=float, help="fewest trainable parameters reaching this metric")
+    pick.add_argument("--within-noise", choices=("best", "full"),
+                      help="the winning ticket: the fewest-parameter sub-network whose test metric is not "
+                      "significantly worse than the best scored one (best) or than full fine-tuning (full)")
     parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/export/trial_ID)")
     parser.add_argument("--local-dir", default="results",
                         help="for a storage URI: where the run's files are downloaded (and the default --out)")
@@ -114,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write a complete fine-tuned HF model folder (OUT/model, save_pretrained)")
     try:
         args = parser.parse_args(argv)
-        out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir)
+        out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir, args.within_noise)
         if args.save_model:
             save_model(out)
     except UsageError as exc:
@@ -122,8 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     spec = Spec.load(out / "spec.json")
     metric, value = next(iter(spec.metrics.items()))
+    test = spec.metrics.get(f"test_{metric}")
     print(f"trial {spec.source['trial']}: {spec.trainable_params:,} trainable params "
-          f"({spec.trainable_params / spec.total_params:.3%}), {metric} {value:.4f}")
+          f"({spec.trainable_params / spec.total_params:.3%}), validation {metric} {value:.4f}"
+          + ("" if test is None else f", test {metric} {test:.4f} (95% interval "
+             f"{spec.metrics[f'test_{metric}_interval'][0]:.4f}-{spec.metrics[f'test_{metric}_interval'][1]:.4f}, "
+             f"{spec.metrics['test_rows']:,} {spec.metrics['test_split']} rows)"))
     print(f"wrote {out / 'spec.json'}\n      {out / TENSORS_FILE}")
     if args.save_model:
         print(f"      {out / 'model'} (complete model: AutoModelForSequenceClassification.from_pretrained)")

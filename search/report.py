@@ -101,7 +101,7 @@ def weight_magnitudes(model: str, num_labels: int, taxonomy) -> pd.Series:
     """Mean absolute pre-trained weight of each module type (its weight matrices/vectors, all layers)."""
     from trainables import load_model
 
-    network, _ = load_model(model, num_labels)
+    network, _ = load_model(model, num_labels, taxonomy.pooling)
     params = dict(network.named_parameters())
     out = {}
     for module in taxonomy.module_types:
@@ -205,6 +205,10 @@ def _figures(frame, run, taxonomy, reference, weights, transfer) -> dict[str, by
     return out
 
 
+def _mark(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else ("yes" if value else "no")
+
+
 def pareto_svg(frame: pd.DataFrame, metric: str, width: int = 760, height: int = 420) -> str:
     """The Pareto front as inline SVG: each trial a circle whose <title> shows its details on hover."""
     finals = final_rows(frame).dropna(subset=["metric"])
@@ -213,6 +217,9 @@ def pareto_svg(frame: pd.DataFrame, metric: str, width: int = 760, height: int =
     front_ids = set(frontier(frame)["trial_id"])
     x = np.log10(finals["trainable_params"].clip(lower=1).to_numpy(dtype=float))
     y = finals["metric"].to_numpy(dtype=float)
+    scored = finals.dropna(subset=["test_metric"]) if "test_metric" in finals.columns else finals.iloc[:0]
+    if len(scored):  # the axis holds the test intervals too
+        y = np.concatenate([y, scored["test_low"].to_numpy(dtype=float), scored["test_high"].to_numpy(dtype=float)])
     x0, x1 = math.floor(x.min()), math.ceil(x.max()) + (0 if x.max() < math.ceil(x.max()) else 1)
     y0, y1 = y.min() - 0.02, y.max() + 0.02
     left, bottom, top, right = 60, 40, 20, 20
@@ -242,7 +249,17 @@ def pareto_svg(frame: pd.DataFrame, metric: str, width: int = 760, height: int =
         points = " ".join(f"{px(math.log10(p)):.1f},{py(m):.1f}"
                           for p, m in zip(front["trainable_params"], front["metric"]))
         parts.append(f'<polyline points="{points}" fill="none" stroke="#d62728" stroke-width="1.5"/>')
-    for row, xv, yv in zip(finals.itertuples(), x, y):
+    for row in scored.itertuples():  # test: a green diamond and its 95% interval, just right of the trial
+        cx = px(math.log10(max(row.trainable_params, 1))) + 6
+        details = (f"{row.selection or 'head only'}\ntest {metric} {row.test_metric:.4f}, 95% interval "
+                   f"{row.test_low:.4f}-{row.test_high:.4f}\nnot significantly worse than the best: "
+                   f"{_mark(row.not_worse_than_best)}; than full fine-tuning: {_mark(row.not_worse_than_full)}")
+        parts.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{py(row.test_low):.1f}" y2="{py(row.test_high):.1f}" '
+                     f'stroke="#2ca02c" stroke-width="1.2"/>')
+        parts.append(f'<rect class="test" x="{cx - 3:.1f}" y="{py(row.test_metric) - 3:.1f}" width="6" height="6" '
+                     f'fill="#2ca02c" transform="rotate(45 {cx:.1f} {py(row.test_metric):.1f})">'
+                     f'<title>{html.escape(details)}</title></rect>')
+    for row, xv, yv in zip(finals.itertuples(), x, finals["metric"].to_numpy(dtype=float)):
         on_front = row.trial_id in front_ids
         colour = "#d62728" if on_front else ("#1f77b4" if row.status == COMPLETED else "#aaaaaa")
         preset = f"\nreference point: {row.preset}" if isinstance(row.preset, str) else ""
@@ -281,7 +298,7 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
         front_doc = json.loads((run_dir / FRONTIER_FILE).read_text())
     reference = ((front_doc["reference_point"]["metric"], front_doc["reference_point"]["log10_params"])
                  if front_doc else (float(final_rows(frame)["metric"].min()), math.log10(run["total_params"])))
-    taxonomy = load_taxonomy(run["model"], run["num_labels"])
+    taxonomy = load_taxonomy(run["model"], run["num_labels"], run.get("pooling", "cls"))
     try:
         weights = weight_magnitudes(run["model"], run["num_labels"], taxonomy)
     except OSError as exc:  # the weights are not on this machine (a hub model, offline): the figure says so
@@ -297,12 +314,23 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
         return f'<figure id="{name}"><img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}"></figure>'
 
     front = frontier(frame)
+    test = (front_doc or {}).get("test")
+    if test:
+        scored = final_rows(frame).set_index("trial_id")
+        front = front.drop(columns=[c for c in front.columns if c.startswith(("test_", "not_worse"))]).join(
+            scored[[c for c in scored.columns if c.startswith(("test_", "not_worse"))]], on="trial_id")
     rows = []
     for row in front.itertuples():
         units = ", ".join(row.units) or "(head only)"
         command = f"python -m search.export {run_ref} --max-params {int(row.trainable_params)}"
+        test_cells = ""
+        if test:
+            value = getattr(row, "test_metric", float("nan"))
+            test_cells = ("<td>-</td><td></td><td></td>" if pd.isna(value) else
+                          f"<td>{value:.4f}</td><td>{row.test_low:.4f}-{row.test_high:.4f}</td>"
+                          f"<td>{_mark(row.not_worse_than_best)} / {_mark(row.not_worse_than_full)}</td>")
         rows.append(f"<tr><td>{int(row.trainable_params):,}</td><td>{row.trainable_params / run['total_params']:.3%}"
-                    f"</td><td>{row.metric:.4f}</td><td>{row.lr:.1e}</td><td>{html.escape(str(row.trial_id))}</td>"
+                    f"</td><td>{row.metric:.4f}</td>{test_cells}<td>{row.lr:.1e}</td><td>{html.escape(str(row.trial_id))}</td>"
                     f"<td>{html.escape(str(row.selection or 'head only'))}</td><td><details><summary>"
                     f"{len(row.units)} units</summary><code>{html.escape(units)}</code></details></td>"
                     f"<td><code>{html.escape(command)}</code></td></tr>")
@@ -310,6 +338,16 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
     counts = finals["status"].value_counts().to_dict()
     hv = front_doc["hypervolume"] if front_doc else float("nan")
     title = f"ticketsearch: {Path(run['model']).name} on {run['task']}"
+    if test:
+        test_note = (f"Green diamonds: the test {html.escape(run['metric'])} of each frontier point and reference "
+                     f"point, scored once after the search on {test['rows']:,} held-out rows of the "
+                     f"{html.escape(test['split'])} split, with its {test['confidence']:.0%} bootstrap interval.")
+        test_heads = (f"<th>test {html.escape(run['metric'])}</th><th>{test['confidence']:.0%} interval</th>"
+                      "<th>not worse than best / full</th>")
+    else:
+        test_note = ("<b>This run has no test numbers</b> (written before held-out scoring, or its task has no "
+                     "test split): every number here is a validation number the search chose on.")
+        test_heads = ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -324,7 +362,8 @@ svg circle.trial:hover {{ stroke: #000; stroke-width: 1.5; }}
 parameters; hypervolume {hv:.4f} (metric x log10 params, reference: {reference[0]:.3f}, 1e{reference[1]:.2f}).
 {'' if front_doc else '<b>The run did not finish: no frontier.json.</b>'}</p>
 <h2>Pareto front</h2><p>Hover over a point for its details. Red: the frontier; blue: full budget; grey:
-stopped early (last epoch reached).</p>
+stopped early (last epoch reached). Circles are validation numbers, on which the search chose.
+{test_note}</p>
 <figure id="pareto-svg">{pareto_svg(frame, run['metric'])}</figure>
 <h2>Winning-ticket map</h2>{img('ticket_map', 'winning-ticket map')}
 <h2>Convergence</h2>{img('hypervolume', 'hypervolume over compute and wall time')}
@@ -334,7 +373,7 @@ magnitude of their pre-trained weights; here, per module type, the mean absolute
 and the metric the module type reaches when trained alone (its reference point, if the run has it).</p>
 {img('weights', 'weight magnitude vs transfer')}
 <h2>Frontier trials</h2>
-<table><tr><th>trainable</th><th>fraction</th><th>{html.escape(run['metric'])}</th><th>lr</th><th>trial</th>
+<table><tr><th>trainable</th><th>fraction</th><th>validation {html.escape(run['metric'])}</th>{test_heads}<th>lr</th><th>trial</th>
 <th>selection</th><th>units</th><th>export</th></tr>
 {''.join(rows)}</table>
 </body></html>

@@ -409,7 +409,7 @@ def print_frontier(document: dict, metric: str, trials: int, elapsed: float) -> 
     if test:
         print(f"test: {test['rows']:,} held-out rows of the {test['split']} split, scored once after the search; "
               f"~best / ~full: not significantly worse than the best scored point / than full fine-tuning "
-              f"(paired bootstrap, {test['confidence']:.0%})")
+              f"(one-sided paired randomisation test, p < 0.05)")
     else:
         print("no test split: the numbers above are validation numbers the search chose on")
 

@@ -43,8 +43,9 @@ _SKIPPED_FOLDERS = ("onnx", "openvino", ".git", ".cache", "tf", "flax")
 
 
 def is_local(name: str) -> bool:
-    """True when `name` is an alias or names a folder (rather than a hub id)."""
-    return name in ALIASES or os.sep in name or name.startswith(".") or Path(name).expanduser().exists()
+    """True when `name` is an alias or names a folder, rather than a hub id (`org/model` or `model`)."""
+    return (name in ALIASES or name.startswith((".", "/", "~")) or name.count("/") > 1
+            or Path(name).expanduser().exists())
 
 
 def model_file_list(folder: str | Path) -> list[str]:

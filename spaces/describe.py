@@ -13,13 +13,16 @@ import os
 import sys
 
 from spaces._errors import ArgumentParser, UsageError
+from spaces._models import resolve_model
+from spaces._pooling import POOLINGS, resolve_pooling
 from spaces._space import GRANULARITIES, switches
 from spaces._spec import Spec
 from spaces._taxonomy import load_taxonomy
 
 
-def describe(model: str, granularity: str = "unit", num_labels: int = 2) -> dict:
-    taxonomy = load_taxonomy(model, num_labels)
+def describe(model: str, granularity: str = "unit", num_labels: int = 2, pooling: str = "auto") -> dict:
+    pooling = resolve_pooling(pooling, resolve_model(model))
+    taxonomy = load_taxonomy(model, num_labels, pooling)
     total = taxonomy.total_params
     rows = []
     for name, unit_ids in switches(taxonomy, granularity).items():
@@ -40,13 +43,14 @@ def describe(model: str, granularity: str = "unit", num_labels: int = 2) -> dict
         "head_params": taxonomy.head_params,
         "unassigned_params": sum(taxonomy.param_numel[n] for n in taxonomy.unassigned),
         "fingerprint": taxonomy.fingerprint,
+        "pooling": pooling,
         "switches": rows,
     }
 
 
 def _check_spec(model: str, path: str, as_json: bool) -> int:
     spec = Spec.load(path)
-    taxonomy = load_taxonomy(model, spec.model.get("num_labels", 2))
+    taxonomy = load_taxonomy(model, spec.model.get("num_labels", 2), spec.model.get("pooling", "cls"))
     spec.validate(taxonomy)
     if as_json:
         print(json.dumps({"model": model, "valid": True, "units": spec.units,
@@ -63,13 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model")
     parser.add_argument("--granularity", choices=GRANULARITIES, default="unit")
     parser.add_argument("--num-labels", type=int, default=2)
+    parser.add_argument("--pooling", choices=POOLINGS, default="auto",
+                        help="what the head reads (mean pooling has no pooler unit); auto: the folder's own")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--spec", help="check that this spec.json fits MODEL and show what it trains")
     try:
         args = parser.parse_args(argv)
         if args.spec:
             return _check_spec(args.model, args.spec, args.json)
-        info = describe(args.model, args.granularity, args.num_labels)
+        info = describe(args.model, args.granularity, args.num_labels, args.pooling)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"{info['model']}: {info['architecture']}, {info['layers']} layers, {info['total_params']:,} parameters "
-          f"(head {info['head_params']:,}, always trainable)")
+          f"(head {info['head_params']:,}, always trainable; {info['pooling']} pooling)")
     if info["layer_applications"] != info["layers"]:
         print(f"one set of layer weights is shared across {info['layer_applications']} layers: "
               "its units are shared, and counted once")

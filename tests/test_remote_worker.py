@@ -1,5 +1,8 @@
-"""A worker node that cannot see the project's files still runs trials: the code travels with the job."""
+"""A worker node that cannot see the project's files, nor the driver's model, nor any hub, still runs trials:
+the code travels with the job, the model's files through Ray's object store."""
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -36,25 +39,85 @@ print(ray.get(can_import.remote()))
 """
 
 
+# The driver's model folder is moved away while the trials run (the driver has read it by then): a trial
+# that looked for it, rather than for the files the driver published, would fail.
+DRIVER = """
+import shutil, sys
+import search.run as run
+
+model, hidden = sys.argv[1], sys.argv[1] + ".hidden"
+build = run.build_tuner
+
+
+def build_and_hide(prep, callbacks):
+    tuner = build(prep, callbacks)
+    fit = tuner.fit
+
+    def fit_without_the_folder():
+        shutil.move(model, hidden)
+        try:
+            return fit()
+        finally:
+            shutil.move(hidden, model)
+
+    tuner.fit = fit_without_the_folder
+    return tuner
+
+
+run.build_tuner = build_and_hide
+sys.exit(run.main(sys.argv[2:]))
+"""
+
+
+def _prefill_hub_cache(cache, repo_id: str, folder: str) -> str:
+    """A hub cache holding `folder` as `repo_id` (the layout huggingface_hub writes), as after a download."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    shutil.copytree(folder, snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    return str(snapshot)
+
+
 @pytest.mark.timeout(600)
-def test_worker_without_the_project_runs_trials(tmp_path, tiny_bert, text_csv):
+def test_worker_without_the_project_or_the_model_runs_trials(tmp_path, tiny_bert, text_csv):
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text(HIDE_PROJECT)
+    model = shutil.copytree(tiny_bert, tmp_path / "driver-only-model")  # exists on the driver's disk only
+    node_cache, empty_hub = tmp_path / "node-cache", tmp_path / "worker-hub"
+    hub_cache = tmp_path / "driver-hub"
+    _prefill_hub_cache(hub_cache, "tiny-org/tiny-bert", tiny_bert)
     env = {"RAY_AUTH_MODE": "disabled", "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    worker_env = {"PYTHONPATH": str(hide), "TICKETSEARCH_MODEL_CACHE": str(node_cache), "HF_HUB_OFFLINE": "1",
+                  "HF_HOME": str(empty_hub), "HF_HUB_CACHE": str(empty_hub / "hub")}
     with RayProcesses() as cluster:
         address = cluster.start_head(num_cpus=0)  # trials can only run on the worker
-        cluster.add_worker(num_cpus=2, env={"PYTHONPATH": str(hide)}, cwd="/")
+        cluster.add_worker(num_cpus=2, env=worker_env, cwd="/")
 
         probe = subprocess.run([sys.executable, "-c", textwrap.dedent(PROBE.format(address=address))],
                                cwd="/", env=env, capture_output=True, text=True, timeout=180)
         assert probe.stdout.strip().splitlines()[-1] == "hidden", probe.stderr[-2000:]
 
-        args = [sys.executable, "-m", "search.run", "--address", address, "--model", tiny_bert,
-                "--data", str(text_csv), "--text-column", "review", "--label-column", "sentiment",
-                "--results-dir", str(tmp_path / "results"), "--name", "remote", "--num-samples", "2",
-                "--max-epochs", "1", "--train-size", "32", "--eval-size", "16", "--max-length", "16"]
-        search = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+        common = ["--address", address, "--data", str(text_csv), "--text-column", "review", "--label-column",
+                  "sentiment", "--results-dir", str(tmp_path / "results"), "--num-samples", "2", "--max-epochs", "1",
+                  "--train-size", "32", "--eval-size", "16", "--max-length", "16"]
+        search = subprocess.run([sys.executable, "-c", DRIVER, str(model), "--model", str(model), "--name", "folder",
+                                 *common], cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
         assert search.returncode == 0, search.stdout[-2000:] + search.stderr[-2000:]
-    trials = pd.read_parquet(tmp_path / "results" / "remote" / "trials.parquet")
-    assert set(trials["status"]) == {"completed"} and trials["trial_id"].nunique() == 2
+        assert os.path.isdir(model)  # put back after the trials
+
+        # a hub id, from the driver's hub cache only (the worker's is empty, and no hub is reachable)
+        hub_env = {**env, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub_cache)}
+        search = subprocess.run([sys.executable, "-m", "search.run", "--model", "tiny-org/tiny-bert", "--name", "hub",
+                                 *common], cwd=REPO, env=hub_env, capture_output=True, text=True, timeout=400)
+        assert search.returncode == 0, search.stdout[-2000:] + search.stderr[-2000:]
+    for name in ("folder", "hub"):
+        trials = pd.read_parquet(tmp_path / "results" / name / "trials.parquet")
+        assert set(trials["status"]) == {"completed"} and trials["trial_id"].nunique() == 2
+        assert trials["test_metric"].notna().any()  # the held-out scoring ran on the worker too
+    # one node-local copy: both runs name the same files (same digest), written once, whole
+    copies = [p for p in node_cache.iterdir() if p.is_dir()]
+    assert len(copies) == 1 and (copies[0] / ".ticketsearch-complete").is_file()
+    assert sorted(p.name for p in copies[0].glob("*.safetensors")) == ["model.safetensors"]
+    assert not any(empty_hub.rglob("*.safetensors"))  # the worker never used a hub cache
