@@ -529,6 +529,14 @@ def run(args: argparse.Namespace) -> int:
     return finish(prep, tuner.fit(), started)
 
 
+def saved_options(saved: dict) -> argparse.Namespace:
+    """A run's options as its run.json saved them; options added since take their defaults, except those
+    that change what a trial computes (LEGACY_OPTIONS), which keep what the run was started with."""
+    defaults = vars(build_parser().parse_args([]))
+    legacy = {k: v for k, v in LEGACY_OPTIONS.items() if k not in saved}
+    return argparse.Namespace(**{**defaults, **legacy, **saved})
+
+
 def resume(args: argparse.Namespace) -> int:
     from ray import tune
 
@@ -539,11 +547,7 @@ def resume(args: argparse.Namespace) -> int:
     location.pull((RUN_FILE, OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE))
     if not (location.local / RUN_FILE).is_file():
         raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
-    defaults = vars(build_parser().parse_args([]))  # options added since the run was started
-    saved_args = json.loads((location.local / RUN_FILE).read_text())["args"]
-    # Options that change what a trial computes keep the behaviour the run was started with.
-    legacy = {k: v for k, v in LEGACY_OPTIONS.items() if k not in saved_args}
-    saved = argparse.Namespace(**{**defaults, **legacy, **saved_args})
+    saved = saved_options(json.loads((location.local / RUN_FILE).read_text())["args"])
     saved.resume, saved.address, saved.name = None, args.address, location.name
     if location.is_remote:
         saved.results_dir, saved.local_dir = split_uri(location.remote)[0], str(location.local.parent)

@@ -27,13 +27,14 @@ def split_for(text_csv):
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "mpnet"])
 @pytest.mark.parametrize("trained", ["top layer", "head only"])
-def test_cached_prefix_gives_the_same_gradients(tiny_models, split_for, family, trained):
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_cached_prefix_gives_the_same_gradients(tiny_models, split_for, family, trained, pooling):
     model_dir = tiny_models(family)
-    taxonomy = load_taxonomy(model_dir, 2)
+    taxonomy = load_taxonomy(model_dir, 2, pooling)
     top = taxonomy.num_layers - 1
     refs = [u.id for u in taxonomy.units if u.layer == top] if trained == "top layer" else []
     torch.manual_seed(0)
-    plain, _ = load_model(model_dir, 2)
+    plain, _ = load_model(model_dir, 2, pooling)
     cached = copy.deepcopy(plain)
     for model in (plain, cached):
         taxonomy.apply(model, refs)

@@ -1,7 +1,9 @@
 """The whole search on a real local Ray, a real Optuna study and a tiny randomly initialised BERT."""
 
 import json
+import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -104,14 +106,20 @@ def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_c
         ["--label-column", "nope"],
         ["--granularity", "neuron"],
         ["--num-samples", "0"],
+        ["--pooling", "max"],
     ]
     (tmp_path / "one-class.csv").write_text("review,sentiment\n" + "nice film,pos\n" * 40)
     for i, extra in enumerate(bad_inputs):
         assert run.main(_args(tiny_bert, text_csv, tmp_path / "r", "--name", f"bad{i}", *extra)) == 2
     args = _args(tiny_bert, tmp_path / "one-class.csv", tmp_path / "r", "--name", "oneclass")
     assert run.main(args) == 2
+    from conftest import make_text_file  # 60 rows: a test split of 6, too few to score anything on
+
+    assert run.main(_args(tiny_bert, make_text_file(tmp_path / "small.csv", rows=60), tmp_path / "r",
+                          "--name", "small")) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == len(bad_inputs) + 1 and all(line.startswith("error: ") for line in err)
+    assert len(err) == len(bad_inputs) + 2 and all(line.startswith("error: ") for line in err)
+    assert "test split has 6 rows" in err[-1]
     assert "Traceback" not in "".join(err)
     assert not list((tmp_path / "r").glob("*/frontier.json")) if (tmp_path / "r").exists() else True
     assert export.main([str(tmp_path / "nothing-here")]) == 2
@@ -297,3 +305,82 @@ def test_confirm_seeds_retrains_the_frontier(ray_session, tiny_bert, text_csv, t
         assert row["search_metric"] == pytest.approx(point["metric"])
         assert row["min"] <= row["mean"] <= row["max"] and row["std"] >= 0
     assert "frontier confirmed over 2 more seed(s)" in capsys.readouterr().out
+
+
+def test_test_numbers_are_scored_once_after_the_search(finished_run):
+    trials = pd.read_parquet(finished_run / "trials.parquet")
+    front = _strict_json(finished_run / "frontier.json")
+    finals = trials[trials["final"]]
+    expected = {p["trial_id"] for p in front["points"]}
+    expected |= set(finals.loc[(finals["status"] == "completed") & finals["preset"].notna(), "trial_id"])
+    scored = trials[trials["test_metric"].notna()]
+    assert set(scored["trial_id"]) == expected and scored["final"].all()  # the chosen ones, on their last row
+    assert ((scored["test_low"] <= scored["test_metric"]) & (scored["test_metric"] <= scored["test_high"])).all()
+    assert front["test"]["split"] == "test" and front["test"]["rows"] == 12
+    assert all(p["test_metric"] is not None for p in front["points"])
+    assert {r["preset"] for r in front["references"]} >= {"full", "head", "layernorm", "bitfit"}
+    # the kept outputs give back every figure
+    outputs = np.load(finished_run / "test_outputs.npz")
+    assert set(outputs.files) == expected | {"labels"}
+    for row in scored.itertuples():
+        assert row.test_metric == pytest.approx(np.mean(outputs[row.trial_id].argmax(-1) == outputs["labels"]))
+    # nothing the search decided on could read them: no reported result holds a test number, and the
+    # test outputs were written after the last result any trial reported
+    results = [json.loads(line) for path in finished_run.glob("trial_*/result.json")
+               for line in path.read_text().splitlines()]
+    assert len(results) == len(trials) and not any(k.startswith("test") for r in results for k in r)
+    assert (finished_run / "test_outputs.npz").stat().st_mtime >= max(r["timestamp"] for r in results)
+
+
+def test_trials_are_never_given_the_test_split(ray_session, tiny_bert, text_csv, tmp_path, monkeypatch):
+    from ray import tune
+
+    prep = run.prepare(run.parse_args(_args(tiny_bert, text_csv, tmp_path, "--name", "plan")))
+    assert prep.data.test is not None and len(prep.data.test) == 12  # the driver keeps it for the end
+    bound = {}
+    monkeypatch.setattr(tune, "with_parameters", lambda function, **kwargs: bound.update(kwargs) or function)
+    monkeypatch.setattr(tune, "with_resources", lambda function, resources: function)
+    run.build_trainable(prep)  # what every trial is given
+    assert bound["data"].test is None and bound["data"].validation is prep.data.validation
+
+
+def test_export_the_winning_ticket_within_noise(finished_run, tmp_path, capsys):
+    front = _strict_json(finished_run / "frontier.json")
+    scored = {p["trial_id"]: p for p in front["references"] + front["points"]}
+    within = [p for p in scored.values() if p["not_worse_than_best"]]
+    cheapest = min(within, key=lambda p: (p["trainable_params"], -p["test_metric"]))
+    assert export.main([str(finished_run), "--within-noise", "best", "--out", str(tmp_path / "w")]) == 0
+    spec = Spec.load(tmp_path / "w" / "spec.json")
+    assert spec.source["trial"] == cheapest["trial_id"]
+    assert spec.metrics["test_accuracy"] == cheapest["test_metric"] and spec.metrics["test_rows"] == 12
+    low, high = spec.metrics["test_accuracy_interval"]
+    assert low <= spec.metrics["test_accuracy"] <= high and spec.model["pooling"] == "cls"
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_runs_written_before_test_numbers_still_load(finished_run, tmp_path, capsys):
+    from search import report
+
+    old = shutil.copytree(finished_run, tmp_path / "old")
+    trials = pd.read_parquet(old / "trials.parquet")
+    trials.drop(columns=[c for c in trials.columns if c.startswith(("test_", "not_worse"))]).to_parquet(
+        old / "trials.parquet")
+    front = json.loads((old / "frontier.json").read_text())
+    front.pop("test"), front.pop("references")
+    front["points"] = [{k: v for k, v in p.items() if not k.startswith(("test_", "not_worse"))}
+                       for p in front["points"]]
+    (old / "frontier.json").write_text(json.dumps(front))
+    saved = json.loads((old / "run.json").read_text())
+    saved.pop("pooling"), saved["args"].pop("pooling"), saved["args"].pop("lr_groups")
+    (old / "run.json").write_text(json.dumps(saved))
+    (old / "test_outputs.npz").unlink()
+
+    assert report.main([str(old)]) == 0
+    assert "has no test numbers" in (old / "report.html").read_text()
+    assert export.main([str(old), "--out", str(tmp_path / "e")]) == 0
+    capsys.readouterr()
+    assert export.main([str(old), "--within-noise", "best"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "has no test numbers" in err and "\n" not in err
+    options = run.saved_options(saved["args"])  # what --resume continues with: the run's own behaviour
+    assert options.pooling == "cls" and options.lr_groups is False

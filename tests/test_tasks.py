@@ -173,3 +173,24 @@ def test_bad_data_exits_2_from_the_command_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "numeric labels" in err[0]
+
+
+def test_glue_search_validation_is_split_off_the_training_rows(tmp_path):
+    """Deterministic, stratified and disjoint: the official validation split is left for the test."""
+    rng = np.random.default_rng(3)
+    root = tmp_path / "glue" / "sst2"
+    root.mkdir(parents=True)
+    labels = [0] * 300 + [1] * 100  # 25% positive
+    pd.DataFrame({"sentence": [f"train sentence {i} " + " ".join(rng.choice(["a", "b", "c"], 4)) for i in range(400)],
+                  "label": labels}).to_csv(root / "train.tsv", sep="\t", index=False)
+    pd.DataFrame({"sentence": [f"official validation {i}" for i in range(60)],
+                  "label": [0, 1] * 30}).to_csv(root / "dev.tsv", sep="\t", index=False)
+    task, splits = load_task("sst2", data_dir=tmp_path / "glue")
+    again = load_task("sst2", data_dir=tmp_path / "glue")[1]
+    assert splits["validation"]["sentence"] == again["validation"]["sentence"]  # the same rows every time
+    assert task.test_split == "validation" and splits["test"]["sentence"] == [f"official validation {i}" for i in range(60)]
+    validation, train = splits["validation"], splits["train"]
+    assert len(validation) == 40 and len(train) == 360  # min(official validation, 10% of train)
+    assert sum(validation["label"]) == 10  # stratified: 25% positive, as in the training rows
+    assert not set(validation["sentence"]) & set(train["sentence"])
+    assert not set(validation["sentence"]) & set(splits["test"]["sentence"])
