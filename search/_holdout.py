@@ -5,7 +5,8 @@ The search chooses on the validation split only; the trials do not even receive 
 trained to the full budget is evaluated once on the test split (its last checkpoint, as Ray
 tasks with the trials' resources), with a bootstrap interval over test rows; each is compared
 with the best of them and with full fine-tuning on the same rows (a paired randomisation test,
-search._uncertainty), which says whether it is *not significantly worse*. The outputs are kept (`test_outputs.npz`) so that
+search._uncertainty), which says whether it is *not significantly worse*. The outputs are kept
+(`test_outputs.npz`) so that
 every figure can be recomputed.
 """
 

@@ -198,26 +198,45 @@ def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, fl
 
 
 def study_table(frame: pd.DataFrame, points: list[str], total_params: int) -> pd.DataFrame:
-    """A paper study's table: per reference point, the metric's mean and spread over seeds, its share of
+    """A paper study's table: per reference point, the metric's mean and spread over seeds on validation and,
+    where the run scored them, on the test split (with the mean of the seeds' 95% intervals), its share of
     full fine-tuning's mean, and its trainable parameters. Points with no finished trial are left out."""
     done = frame[frame["final"] & (frame["status"] == COMPLETED)]
+    tested = "test_metric" in done.columns
     rows = []
     for point in points:
-        runs = done[done["preset"] == point]
+        runs = done[done["preset"].str.split("#").str[0] == point] if done["preset"].notna().any() else done.iloc[:0]
         if runs.empty:
             continue
-        rows.append({"point": point, "trainable_params": int(runs["trainable_params"].iloc[0]),
-                     "fraction": runs["trainable_params"].iloc[0] / total_params, "seeds": len(runs),
-                     "mean": runs["metric"].mean(), "std": runs["metric"].std(ddof=1) if len(runs) > 1 else 0.0})
-    table = pd.DataFrame(rows, columns=["point", "trainable_params", "fraction", "seeds", "mean", "std"])
-    full = table.loc[table["point"] == "full", "mean"]
-    table["share_of_full"] = table["mean"] / full.iloc[0] if len(full) and full.iloc[0] else np.nan
+        row = {"point": point, "trainable_params": int(runs["trainable_params"].iloc[0]),
+               "fraction": runs["trainable_params"].iloc[0] / total_params, "seeds": len(runs),
+               "mean": runs["metric"].mean(), "std": runs["metric"].std(ddof=1) if len(runs) > 1 else 0.0}
+        if tested:
+            scores = runs["test_metric"].dropna()
+            row.update(test_mean=scores.mean(), test_std=scores.std(ddof=1) if len(scores) > 1 else 0.0,
+                       test_low=runs["test_low"].mean(), test_high=runs["test_high"].mean())
+        rows.append(row)
+    columns = ["point", "trainable_params", "fraction", "seeds", "mean", "std"]
+    table = pd.DataFrame(rows, columns=columns + (["test_mean", "test_std", "test_low", "test_high"] if tested else []))
+    for source, share in (("mean", "share_of_full"), ("test_mean", "test_share_of_full")):
+        if source in table:
+            full = table.loc[table["point"] == "full", source]
+            table[share] = table[source] / full.iloc[0] if len(full) and full.iloc[0] else np.nan
     return table
 
 
 def format_study(table: pd.DataFrame, metric: str) -> str:
-    lines = [f"{'point':<14} {'trainable':>11} {'fraction':>9} {metric + ' mean':>16} {'std':>7} {'share':>7}"]
+    tested = "test_mean" in table
+    header = f"{'point':<14} {'trainable':>11} {'fraction':>9} {'val mean':>9} {'std':>7} {'share':>7}"
+    if tested:
+        header += f" {'test mean':>10} {'std':>7} {'mean 95% interval':>18} {'share':>7}"
+    lines = [header]
     for r in table.to_dict("records"):
-        lines.append(f"{r['point']:<14} {r['trainable_params']:>11,} {r['fraction']:>9.3%} {r['mean']:>16.4f} "
-                     f"{r['std']:>7.4f} {r['share_of_full']:>7.1%}")
+        line = (f"{r['point']:<14} {r['trainable_params']:>11,} {r['fraction']:>9.3%} {r['mean']:>9.4f} "
+                f"{r['std']:>7.4f} {r['share_of_full']:>7.1%}")
+        if tested:
+            line += (f" {r['test_mean']:>10.4f} {r['test_std']:>7.4f} "
+                     f"{'[' + format(r['test_low'], '.3f') + ', ' + format(r['test_high'], '.3f') + ']':>18} "
+                     f"{r['test_share_of_full']:>7.1%}")
+        lines.append(line)
     return "\n".join(lines)

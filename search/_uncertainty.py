@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import bootstrap, permutation_test, rankdata
 
-
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05  # one-sided: 'significantly worse' needs p < 0.05
 RESAMPLES = 2000

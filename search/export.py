@@ -17,7 +17,6 @@ if __name__ == "__main__":  # before anything imports transformers (see search._
     start_cli()
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path

@@ -25,7 +25,6 @@ import html
 import io
 import json
 import math
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -373,7 +372,8 @@ magnitude of their pre-trained weights; here, per module type, the mean absolute
 and the metric the module type reaches when trained alone (its reference point, if the run has it).</p>
 {img('weights', 'weight magnitude vs transfer')}
 <h2>Frontier trials</h2>
-<table><tr><th>trainable</th><th>fraction</th><th>validation {html.escape(run['metric'])}</th>{test_heads}<th>lr</th><th>trial</th>
+<table><tr><th>trainable</th><th>fraction</th><th>validation {html.escape(run['metric'])}</th>{test_heads}
+<th>lr</th><th>trial</th>
 <th>selection</th><th>units</th><th>export</th></tr>
 {''.join(rows)}</table>
 </body></html>

@@ -369,8 +369,9 @@ def report(prep: Prepared, results, elapsed: float) -> int:
     if prep.args.study.startswith("paper-"):
         table = study_table(frame, study_points(prep.args.study, prep.taxonomy), prep.taxonomy.total_params)
         atomic_write(run_dir / STUDY_FILE, lambda tmp: table.to_csv(tmp, index=False))
-        print(f"\n{prep.args.study}: {metric} on validation, mean and standard deviation over {prep.args.study_seeds} "
-              f"seed(s); share = mean / mean of full fine-tuning")
+        print(f"\n{prep.args.study}: {metric}, mean and standard deviation over {prep.args.study_seeds} seed(s), on "
+              f"validation and on the held-out test rows (with the mean of the seeds' 95% bootstrap intervals); "
+              f"share = mean / mean of full fine-tuning")
         print(format_study(table, metric))
         print(f"wrote {run_dir / STUDY_FILE}")
     from search.report import build_report
@@ -402,9 +403,11 @@ def print_frontier(document: dict, metric: str, trials: int, elapsed: float) -> 
                 line += f" {'-':>14} {'':>15} {'':>5} {'':>5}"
             else:
                 mark = {True: "yes", False: "no", None: "-"}
-                line += (f" {p['test_metric']:>14.4f} {'[' + format(p['test_low'], '.3f') + ', ' + format(p['test_high'], '.3f') + ']':>15}"
+                span = f"[{p['test_low']:.3f}, {p['test_high']:.3f}]"
+                line += (f" {p['test_metric']:>14.4f} {span:>15}"
                          f" {mark[p['not_worse_than_best']]:>5} {mark[p['not_worse_than_full']]:>5}")
-        line += f" {p['lr']:>8.1e}  {p['trial_id']:<10} {p['selection']}" + (f"  [{p['preset']}]" if p["preset"] else "")
+        line += f" {p['lr']:>8.1e}  {p['trial_id']:<10} {p['selection']}"
+        line += f"  [{p['preset']}]" if p["preset"] else ""
         print(line + ("" if p.get("on_frontier", True) else "  (reference, not on the frontier)"))
     if test:
         print(f"test: {test['rows']:,} held-out rows of the {test['split']} split, scored once after the search; "
@@ -423,20 +426,26 @@ def confirm_trial(config: dict, data, settings) -> None:
 
 def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
     """Train every frontier point again with `seeds` more seeds (no early stopping); a table of mean and
-    standard deviation of the metric over all its seeds (the search's included), also confirm.csv."""
+    standard deviation of the metric over all its seeds (the search's included), on validation and, where
+    the task has a test split, on the held-out rows (each seed's last checkpoint scored once); confirm.csv."""
     import numpy as np
     import pandas as pd
+    import ray
     from ray import tune
+    from safetensors.torch import load_file
 
+    from search._holdout import trial_data
     from search._results import atomic_write, frontier, read_trials
+    from trainables import compute_metrics, predict_saved
 
     frame = read_trials(prep.run_dir)
     front = frontier(frame)
     metric, args = prep.task.metric, prep.args
     points = [json.loads(c) for c in front["config"]]
     base = args.seed
+    settings = trial_settings(prep)
     trainable = tune.with_resources(
-        tune.with_parameters(confirm_trial, data=prep.data, settings=trial_settings(prep)),
+        tune.with_parameters(confirm_trial, data=trial_data(prep.data), settings=settings),
         {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
     )
     tuner = tune.Tuner(
@@ -449,23 +458,43 @@ def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
     )
     results = tuner.fit()
     values: dict[str, list[float]] = {t: [m] for t, m in zip(front["trial_id"], front["metric"])}
+    tests: dict[str, list[float]] = {t: [] for t in front["trial_id"]}
+    if "test_metric" in front:
+        tests = {t: [m] for t, m in zip(front["trial_id"], front["test_metric"]) if pd.notna(m)} | {
+            t: [] for t, m in zip(front["trial_id"], front["test_metric"]) if pd.isna(m)}
+    test = prep.data.test
+    predict = ray.remote(predict_saved).options(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial)
+    pending = []
     for result in results:
         if result.error is None and result.metrics and result.metrics.get("epoch") == args.max_epochs:
             trial = front["trial_id"][points.index(result.config["point"])]
             values[trial].append(float(result.metrics[metric]))
+            if test is not None and result.checkpoint is not None:
+                with result.checkpoint.as_directory() as directory:
+                    tensors = load_file(str(Path(directory) / "tensors.safetensors"))
+                pending.append((trial, predict.remote(result.config["point"]["units"], tensors, test, settings)))
+    for trial, outputs in zip([t for t, _ in pending], ray.get([f for _, f in pending])):
+        tests[trial].append(compute_metrics(outputs, test.labels, prep.task.regression)[metric])
+
+    def spread(numbers: list[float]) -> dict:
+        return {"mean": float(np.mean(numbers)) if numbers else np.nan,
+                "std": float(np.std(numbers, ddof=1)) if len(numbers) > 1 else (0.0 if numbers else np.nan)}
+
     table = pd.DataFrame([{
         "trial_id": t, "selection": s, "trainable_params": int(p), "search_metric": values[t][0],
-        "seeds": len(values[t]), "mean": float(np.mean(values[t])),
-        "std": float(np.std(values[t], ddof=1)) if len(values[t]) > 1 else 0.0,
+        "seeds": len(values[t]), **spread(values[t]),
         "min": float(np.min(values[t])), "max": float(np.max(values[t])),
+        "test_seeds": len(tests[t]), **{f"test_{k}": v for k, v in spread(tests[t]).items()},
     } for t, s, p in zip(front["trial_id"], front["selection"], front["trainable_params"])])
     atomic_write(prep.run_dir / CONFIRM_FILE, lambda tmp: table.to_csv(tmp, index=False))
     prep.location.push((CONFIRM_FILE,))
-    print(f"\nfrontier confirmed over {seeds} more seed(s) (seeds {base}..{base + seeds}): validation {metric}")
-    print(f"{'trainable':>11} {'search':>8} {'mean':>8} {'std':>7} {'min':>8} {'max':>8}  selection")
+    print(f"\nfrontier confirmed over {seeds} more seed(s) (seeds {base}..{base + seeds}): {metric}, validation "
+          f"and held-out test")
+    print(f"{'trainable':>11} {'search':>8} {'mean':>8} {'std':>7} {'min':>8} {'max':>8} {'test mean':>10} "
+          f"{'test std':>9}  selection")
     for r in table.to_dict("records"):
         print(f"{r['trainable_params']:>11,} {r['search_metric']:>8.4f} {r['mean']:>8.4f} {r['std']:>7.4f} "
-              f"{r['min']:>8.4f} {r['max']:>8.4f}  {r['selection']}")
+              f"{r['min']:>8.4f} {r['max']:>8.4f} {r['test_mean']:>10.4f} {r['test_std']:>9.4f}  {r['selection']}")
     print(f"wrote {prep.run_dir / CONFIRM_FILE}")
     return table
 
@@ -516,7 +545,8 @@ def run(args: argparse.Namespace) -> int:
     write_run_info(prep)
     location.push((RUN_FILE,))  # a resume from remote storage starts from it
     print(f"ticketsearch: {prep.args.model} ({prep.taxonomy.total_params:,} params, {len(prep.taxonomy.units)} units) "
-          f"on {prep.task.name} ({len(prep.data.train)} train / {len(prep.data.validation)} validation rows); "
+          f"on {prep.task.name} ({len(prep.data.train)} train / {len(prep.data.validation)} validation / "
+          f"{len(prep.data.test) if prep.data.test is not None else 0} held-out test rows; {prep.pooling} pooling); "
           f"{args.granularity} granularity, {prep.space.size():,} sub-networks; {args.num_samples} trials "
           f"({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {location}"
           + (f" (working copy {location.local})" if location.is_remote else ""), flush=True)

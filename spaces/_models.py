@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.metadata
-import os
 from pathlib import Path
 
 from transformers import AutoConfig, PretrainedConfig

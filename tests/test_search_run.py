@@ -300,6 +300,7 @@ def test_confirm_seeds_retrains_the_frontier(ray_session, tiny_bert, text_csv, t
     table = pd.read_csv(tmp_path / "confirm" / "confirm.csv", dtype={"trial_id": str})  # "533e5964" is no number
     assert sorted(table["trial_id"]) == sorted(p["trial_id"] for p in front)
     assert (table["seeds"] == 3).all()  # the search's seed and two more
+    assert (table["test_seeds"] == 3).all() and table["test_mean"].notna().all()  # each seed scored on test
     for point in front:
         row = table[table["trial_id"] == point["trial_id"]].iloc[0]
         assert row["search_metric"] == pytest.approx(point["metric"])

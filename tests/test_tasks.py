@@ -139,7 +139,8 @@ def test_glue_tasks_from_a_data_dir(tmp_path, tiny_bert):
     path = tmp_path / "tokenised.npz"  # a GLUE task's tokenised data travels whole (extra splits too)
     data.save(path)
     again = Encoded.load(path)
-    assert np.array_equal(again.test.labels, data.test.labels) and np.array_equal(again.extra["mismatched"].labels, data.extra["mismatched"].labels)
+    assert np.array_equal(again.test.labels, data.test.labels)
+    assert np.array_equal(again.extra["mismatched"].labels, data.extra["mismatched"].labels)
 
 
 # ---- bad data: one clear line ------------------------------------------------------------------------------
@@ -188,7 +189,8 @@ def test_glue_search_validation_is_split_off_the_training_rows(tmp_path):
     task, splits = load_task("sst2", data_dir=tmp_path / "glue")
     again = load_task("sst2", data_dir=tmp_path / "glue")[1]
     assert splits["validation"]["sentence"] == again["validation"]["sentence"]  # the same rows every time
-    assert task.test_split == "validation" and splits["test"]["sentence"] == [f"official validation {i}" for i in range(60)]
+    assert task.test_split == "validation"
+    assert splits["test"]["sentence"] == [f"official validation {i}" for i in range(60)]
     validation, train = splits["validation"], splits["train"]
     assert len(validation) == 40 and len(train) == 360  # min(official validation, 10% of train)
     assert sum(validation["label"]) == 10  # stratified: 25% positive, as in the training rows

@@ -103,7 +103,8 @@ def test_compare_marks_points_within_noise_of_the_best_and_of_full():
     best = full.copy()
     best[:10] = 0  # 0.817: the best
     outputs = {"t-full": _logits(full), "t-close": _logits(close), "t-far": _logits(far), "t-best": _logits(best)}
-    trials = _trials([("t-full", "full#0", 100), ("t-close", None, 10), ("t-far", "layernorm", 1), ("t-best", None, 50)])
+    trials = _trials([("t-full", "full", 100), ("t-close", None, 10), ("t-far", "layernorm", 1),
+                      ("t-best", None, 50)])
     table = compare(outputs, labels, trials, "accuracy", False).set_index("trial_id")
     assert table.loc["t-best", "test_metric"] == pytest.approx(490 / 600)
     assert bool(table.loc["t-full", "not_worse_than_full"]) and bool(table.loc["t-close", "not_worse_than_full"])

@@ -15,6 +15,7 @@ from trainables._finetune import (
     save_state,
     train_epoch,
 )
+from trainables._metrics import compute_metrics
 from trainables._model import load_model, load_tokenizer
 from trainables._model_files import ModelFiles, folder_digest
 from trainables._replay import ReplayTable, replay, units_key
@@ -27,6 +28,7 @@ __all__ = [
     "Task",
     "TrialRun",
     "TrialSettings",
+    "compute_metrics",
     "encode",
     "evaluate",
     "finetune",

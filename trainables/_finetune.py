@@ -28,8 +28,8 @@ from spaces import load_taxonomy
 from trainables._batches import eval_batches, train_batches
 from trainables._data import Encoded, Split
 from trainables._metrics import compute_metrics
-from trainables._model_files import ModelFiles
 from trainables._model import forward_inputs, load_model
+from trainables._model_files import ModelFiles
 from trainables._prefix import FrozenPrefix, frozen_prefix_layers
 
 WARMUP_FRACTION = 0.06  # of all steps; BERT fine-tuning's usual warmup
@@ -122,7 +122,8 @@ def evaluate(
     return {**compute_metrics(outputs, split.labels, model.config.num_labels == 1), "loss": loss}
 
 
-def predict_saved(units: list[str], tensors: dict[str, torch.Tensor], split: Split, settings: TrialSettings) -> np.ndarray:
+def predict_saved(units: list[str], tensors: dict[str, torch.Tensor], split: Split,
+                  settings: TrialSettings) -> np.ndarray:
     """Outputs on `split` of a trained sub-network: the pre-trained model with `tensors` (a checkpoint's
     trained tensors) loaded. What the final, once-only evaluation on held-out rows runs."""
     if settings.model_files is not None:
