@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--name", default=None, help="run name (default: model-task-time)")
     where.add_argument("--resume", metavar="RUN", default=None,
                        help="continue an interrupted run: its folder, or its URI (RESULTS_DIR/NAME)")
+    where.add_argument("--dry-run", action="store_true",
+                       help="print the plan (space, trials and resources, what the cluster offers, an estimate of "
+                       "trial-hours from timing a few real steps) and exit without training")
     where.add_argument("--config", metavar="FILE", default=None, help="YAML file of options; flags override it")
     return p
 

@@ -154,13 +154,16 @@ def _init_ray(args: argparse.Namespace) -> None:
         # Worker nodes may not see this machine's files: ship the project's code with the job.
         runtime_env["working_dir"] = str(PROJECT_ROOT)
         runtime_env["excludes"] = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
-    ray.init(
-        address=args.address,
-        include_dashboard=False if local else None,
-        runtime_env=runtime_env,
-        logging_level=logging.WARNING,
-        log_to_driver=True,
-    )
+    try:
+        ray.init(
+            address=args.address,
+            include_dashboard=False if local else None,
+            runtime_env=runtime_env,
+            logging_level=logging.WARNING,
+            log_to_driver=True,
+        )
+    except (ConnectionError, TimeoutError) as exc:
+        raise UsageError(f"cannot connect to the Ray cluster at {args.address}: {str(exc).splitlines()[0]}") from None
 
 
 def make_sampler(name: str, seed: int):
@@ -536,7 +539,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume:
         return resume(args)
+    from search._plan import check_address, check_placement
+
+    check_address(args.address)
     prep = prepare(args)
+    if args.dry_run:
+        return dry_run(prep)
     location = prep.location
     if location.local.exists() or (location.is_remote and location.exists_remotely(RUN_FILE)):
         raise UsageError(f"run folder {location} exists: choose another --name, or --resume it")
@@ -552,6 +560,7 @@ def run(args: argparse.Namespace) -> int:
           + (f" (working copy {location.local})" if location.is_remote else ""), flush=True)
     started = time.monotonic()
     _init_ray(args)
+    check_placement(args)
     from search._pareto import reference_point
 
     reference = reference_point(prep.data.baseline(prep.task.metric), prep.taxonomy.total_params)
@@ -565,6 +574,16 @@ def saved_options(saved: dict) -> argparse.Namespace:
     defaults = vars(build_parser().parse_args([]))
     legacy = {k: v for k, v in LEGACY_OPTIONS.items() if k not in saved}
     return argparse.Namespace(**{**defaults, **legacy, **saved})
+
+
+def dry_run(prep: Prepared) -> int:
+    """Print the plan of the run (space, trials, cluster, an estimate of trial-hours) without training."""
+    from search._plan import check_placement, estimate, print_plan
+
+    _init_ray(prep.args)
+    resources = check_placement(prep.args)
+    print_plan(prep, resources, estimate(prep, trial_settings(prep)))
+    return 0
 
 
 def resume(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ removed mid-search and a few hundred trials run over several nodes, none lost or
 
 import copy
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -132,6 +133,24 @@ def test_cluster_yaml_is_valid_and_pinned_like_the_project():
     assert "pip install -q -e ~/ticketsearch" in setup  # the project's own exact pins
     # Runs go to S3 (search.run reads TICKETSEARCH_RESULTS_DIR), and the workers may write there.
     assert re.search(r"export TICKETSEARCH_RESULTS_DIR=s3://\S+", setup)
-    assert workers["node_config"]["IamInstanceProfile"]
     for command in config["head_start_ray_commands"][1:] + config["worker_start_ray_commands"][1:]:
         assert "RAY_AUTH_MODE=token" in command
+    # the dashboard is reached through `ray dashboard cluster.yaml` (SSH forwarding), never on every interface
+    assert "--dashboard-host=127.0.0.1" in config["head_start_ray_commands"][1]
+    assert "0.0.0.0" not in (REPO / "cluster.yaml").read_text()
+
+
+def test_workers_may_touch_the_results_prefix_and_nothing_else():
+    config = yaml.safe_load((REPO / "cluster.yaml").read_text())
+    setup = "\n".join(config["setup_commands"])
+    bucket, prefix = re.search(r"TICKETSEARCH_RESULTS_DIR=s3://([^/\s]+)/([^'\s]+)", setup).groups()
+    profile = config["available_node_types"]["gpu_worker"]["node_config"]["IamInstanceProfile"]["Name"]
+    assert profile != "ray-autoscaler-v1"  # the head's profile launches instances: too much for a worker
+    policy = json.loads((REPO / "docs" / "iam" / "worker-policy.json").read_text())
+    actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert all(s["Effect"] == "Allow" for s in policy["Statement"])
+    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+    resources = {s["Resource"] for s in policy["Statement"]}
+    assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/{prefix}/*"}  # no wildcard bucket
+    readme = (REPO / "README.md").read_text()
+    assert f"--instance-profile-name {profile}" in readme and "put-public-access-block" in readme

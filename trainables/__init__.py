@@ -13,6 +13,7 @@ from trainables._finetune import (
     predict,
     predict_saved,
     save_state,
+    time_epoch,
     train_epoch,
 )
 from trainables._metrics import compute_metrics
@@ -41,6 +42,7 @@ __all__ = [
     "predict_saved",
     "replay",
     "save_state",
+    "time_epoch",
     "train_epoch",
     "units_key",
 ]

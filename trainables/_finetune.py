@@ -311,3 +311,49 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
         with tempfile.TemporaryDirectory() as directory:
             run.save(Path(directory))
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def time_epoch(config: dict, data: Encoded, settings: TrialSettings, steps: int = 3) -> dict[str, float]:
+    """Estimate one epoch's seconds of a sub-network by timing a few real steps on this worker's device.
+
+    Times the start (loading, freezing, the first step with any frozen prefix computed: once per
+    trial), then `steps` training steps and a few validation batches, and scales them to a whole
+    epoch. What `--dry-run` uses to say what a search will cost before it runs.
+    """
+    if settings.model_files is not None:
+        settings = dataclasses.replace(settings, model=str(settings.model_files.local_folder()))
+    torch.set_num_threads(settings.threads)
+    started = time.perf_counter()
+    device = _device()
+    run = TrialRun.start(config, len(data.train), settings, device)
+    inputs = forward_inputs(run.model)
+    batches = train_batches(data.train, settings.batch_size, settings.seed, inputs, with_rows=True)
+
+    def step() -> None:
+        rows, batch = next(batches)
+        if run.prefix is not None:
+            run.prefix.feed(data.train, rows, batch["input_ids"].shape[1])
+        with _autocast(device):
+            loss = run.model(**_to(batch, device)).loss
+        loss.backward()
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+
+    step()
+    setup = time.perf_counter() - started
+    timed = min(steps, max(1, math.ceil(len(data.train) / settings.batch_size) - 1))
+    started = time.perf_counter()
+    for _ in range(timed):
+        step()
+    per_step = (time.perf_counter() - started) / timed
+    eval_rows = min(len(data.validation), 256)
+    subset = Split(data.validation.input_ids[:eval_rows], None if data.validation.token_type_ids is None
+                   else data.validation.token_type_ids[:eval_rows], data.validation.lengths[:eval_rows],
+                   data.validation.labels[:eval_rows])
+    started = time.perf_counter()
+    predict(run.model, subset, prefix=run.prefix)
+    eval_seconds = (time.perf_counter() - started) * len(data.validation) / eval_rows
+    steps_per_epoch = math.ceil(len(data.train) / settings.batch_size)
+    return {"setup_seconds": setup, "step_seconds": per_step, "eval_seconds": eval_seconds,
+            "epoch_seconds": steps_per_epoch * per_step + eval_seconds + setup / settings.max_epochs,
+            "device": str(device), "trainable_params": run.trainable_params}

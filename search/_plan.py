@@ -1,0 +1,88 @@
+"""A plan before the bill: what a search will train, where, and roughly how long, without training it.
+
+`python -m search.run ... --dry-run` prints the space, the trials and their resources, what the
+connected cluster offers now and whether a trial fits on it, and an estimate of trial-hours from
+a few real training steps of the smallest (head only) and the largest (everything the space can
+switch on) selection, timed as Ray tasks with a trial's resources, so on the device the trials
+will use. `check_placement` also runs before every real search: a search that asks for GPUs of a
+cluster that has none and no autoscaler to add any says so at once instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import re
+
+from spaces import UsageError
+
+ADDRESS = re.compile(r"^(auto|local|(ray|ray\+ssl)://[^\s:/]+:\d+|[^\s:/]+:\d+)$")
+
+
+def check_address(address: str | None) -> None:
+    """One clear error for an --address that Ray could never connect to."""
+    if address is not None and not ADDRESS.match(address):
+        raise UsageError(f"--address '{address}' is not a Ray address (use auto, HOST:PORT or ray://HOST:PORT)")
+
+
+def _autoscaler_running() -> bool:
+    """True when an autoscaler reports to this cluster (it could add nodes)."""
+    from search._compat import autoscaler_status
+
+    return autoscaler_status() is not None
+
+
+def check_placement(args) -> dict[str, float]:
+    """The cluster's resources now; UsageError when a trial can never be placed on it."""
+    import ray
+
+    total = ray.cluster_resources()
+    gpus, cpus = float(total.get("GPU", 0)), float(total.get("CPU", 0))
+    if args.gpus_per_trial > 0 and gpus < args.gpus_per_trial and not _autoscaler_running():
+        raise UsageError(f"--gpus-per-trial {args.gpus_per_trial:g} asks for GPUs, but the cluster has {gpus:g} and "
+                         f"no autoscaler to add any (on a CPU machine, leave --gpus-per-trial at 0)")
+    if args.cpus_per_trial > cpus and not _autoscaler_running():
+        raise UsageError(f"--cpus-per-trial {args.cpus_per_trial:g} is more than the cluster's {cpus:g} CPUs, and "
+                         f"no autoscaler can add any")
+    return total
+
+
+def estimate(prep, settings) -> dict:
+    """Seconds per epoch of the smallest and the largest selection, timed on a trial's resources."""
+    import ray
+
+    from search._holdout import trial_data
+    from trainables import time_epoch
+
+    everything = [u for units in prep.space.switch_units.values() for u in units]
+    selections = {"smallest (head only)": [], "largest (every switch on)": everything}
+    task = ray.remote(time_epoch).options(num_cpus=prep.args.cpus_per_trial, num_gpus=prep.args.gpus_per_trial)
+    data = ray.put(trial_data(prep.data))
+    futures = {name: task.remote({"units": units, "lr": 1e-4, "lr_scale": 1.0}, data, settings)
+               for name, units in selections.items()}
+    return dict(zip(futures, ray.get(list(futures.values()))))
+
+
+def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
+    args, space = prep.args, prep.space
+    trial_epochs = args.num_samples * args.max_epochs
+    print(f"\nplan (nothing is trained): {args.model} on {prep.task.name}, {prep.pooling} pooling")
+    print(f"  space: {args.granularity} granularity, {len(space.switch_units)} switches "
+          f"({', '.join(space.config.values)} each) and a learning-rate scale: {space.size():,} sub-networks")
+    print(f"  trials: {args.num_samples} ({len(prep.seeds)} reference points), up to {args.max_epochs} epochs each "
+          f"({trial_epochs} trial-epochs at most); scheduler {args.scheduler}, sampler {args.sampler}")
+    print(f"  each trial: {args.cpus_per_trial:g} CPU, {args.gpus_per_trial:g} GPU; {len(prep.data.train):,} training "
+          f"rows in batches of {args.batch_size}, {len(prep.data.validation):,} validation rows")
+    fits = min(resources.get("CPU", 0) // args.cpus_per_trial,
+               resources.get("GPU", 0) // args.gpus_per_trial if args.gpus_per_trial else float("inf"))
+    shown = ", ".join(f"{k} {v:g}" for k, v in sorted(resources.items()) if k in ("CPU", "GPU", "memory"))
+    print(f"  cluster now: {shown or 'nothing'}; {int(fits)} trial(s) at a time"
+          + ("" if fits else " (none yet: waiting for the autoscaler to add nodes)"))
+    for name, timing in timings.items():
+        print(f"  {name}: {timing['trainable_params']:,} trainable params, about {timing['epoch_seconds']:.1f} s an "
+              f"epoch on {timing['device']} (start {timing['setup_seconds']:.1f} s, {timing['step_seconds']:.2f} s a "
+              f"step, validation {timing['eval_seconds']:.1f} s)")
+    small, large = (t["epoch_seconds"] for t in timings.values())
+    typical = (small + large) / 2
+    print(f"  estimate: {trial_epochs} trial-epochs x {typical:.1f} s (midway between the two) = "
+          f"{trial_epochs * typical / 3600:.2f} trial-hours without early stopping (at most "
+          f"{trial_epochs * large / 3600:.2f}); about {trial_epochs * typical / max(fits, 1) / 60:.0f} min of wall "
+          f"time on what the cluster offers now")
