@@ -26,8 +26,13 @@ def test_hypervolume_of_a_known_front():
     assert hypervolume([], [], ref) == 0.0
 
 
-def test_reference_point():
-    assert reference_point(0.58, 1_000_000) == (0.58, pytest.approx(6.0))
+def test_reference_point_bounds_what_counts():
+    """A sub-network at the majority-class metric, or training every parameter, adds nothing; one a decade
+    cheaper than everything and 0.1 above the majority class adds a 0.1 x 1 rectangle."""
+    reference = reference_point(0.58, 1_000_000)
+    assert hypervolume([0.58], [10], reference) == 0.0 and hypervolume([0.9], [1_000_000], reference) == 0.0
+    assert hypervolume([0.68], [100_000], reference) == pytest.approx(0.1)
+    assert hypervolume([0.68, 0.68], [100_000, 100_000], reference) == pytest.approx(0.1)
 
 
 def _rows(trials):

@@ -99,7 +99,11 @@ def test_trials_share_the_cache_and_checkpoints_keep_full_names(tiny_bert_3_laye
     assert second.epoch == 1
     final = next(second.epochs(data, settings))
     assert final["epoch"] == 2 and sorted(p.name for p in (tmp_path / "cache").iterdir()) == files
-    assert 0 <= result["accuracy"] <= 1
+    # the reported accuracy is that of the trained model on validation, through the cache or not
+    from trainables import evaluate
+
+    assert final["accuracy"] == pytest.approx(evaluate(second.model, data.validation, prefix=second.prefix)["accuracy"])
+    assert result["accuracy"] != final["accuracy"] or result["eval_loss"] != final["eval_loss"]  # it trained
 
     plain = TrialRun.start(config, len(data.train), TrialSettings(**{**settings.__dict__, "prefix_cache": False}),
                            torch.device("cpu"))

@@ -121,7 +121,7 @@ def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_c
     assert len(err) == len(bad_inputs) + 2 and all(line.startswith("error: ") for line in err)
     assert "test split has 6 rows" in err[-1]
     assert "Traceback" not in "".join(err)
-    assert not list((tmp_path / "r").glob("*/frontier.json")) if (tmp_path / "r").exists() else True
+    assert not (tmp_path / "r").exists()  # every bad input was refused before any run folder was made
     assert export.main([str(tmp_path / "nothing-here")]) == 2
 
 
@@ -301,10 +301,17 @@ def test_confirm_seeds_retrains_the_frontier(ray_session, tiny_bert, text_csv, t
     assert sorted(table["trial_id"]) == sorted(p["trial_id"] for p in front)
     assert (table["seeds"] == 3).all()  # the search's seed and two more
     assert (table["test_seeds"] == 3).all() and table["test_mean"].notna().all()  # each seed scored on test
+    # each point's figures are those of its seeds: the search's trial and the confirm trials' last results
+    confirmed = [json.loads(p.read_text().splitlines()[-1])
+                 for p in (tmp_path / "confirm" / "confirm").glob("trial_*/result.json")]
+    assert len(confirmed) == 2 * len(front)
     for point in front:
         row = table[table["trial_id"] == point["trial_id"]].iloc[0]
         assert row["search_metric"] == pytest.approx(point["metric"])
-        assert row["min"] <= row["mean"] <= row["max"] and row["std"] >= 0
+        values = [point["metric"]] + [r["accuracy"] for r in confirmed if r["config"]["point"]["units"] == point["units"]]
+        assert len(values) == 3
+        assert row["mean"] == pytest.approx(np.mean(values)) and row["std"] == pytest.approx(np.std(values, ddof=1))
+        assert (row["min"], row["max"]) == (pytest.approx(min(values)), pytest.approx(max(values)))
     assert "frontier confirmed over 2 more seed(s)" in capsys.readouterr().out
 
 

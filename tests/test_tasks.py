@@ -59,7 +59,7 @@ def _one_epoch(task, splits, model):
     settings = TrialSettings(model=model, num_labels=task.num_labels, max_epochs=1, metric=task.metric,
                              batch_size=16)
     run_ = TrialRun.start({"units": [], "lr": 1e-3}, len(data.train), settings, torch.device("cpu"))
-    return data, next(run_.epochs(data, settings))
+    return data, next(run_.epochs(data, settings)), run_
 
 
 def test_sentence_pairs_and_multiclass(tmp_path, tiny_bert):
@@ -71,7 +71,7 @@ def test_sentence_pairs_and_multiclass(tmp_path, tiny_bert):
                              label_column="gold")
     assert task.num_labels == 3 and task.metric == "accuracy" and task.label_names == ("contradict", "entail",
                                                                                           "neutral")
-    data, result = _one_epoch(task, splits, tiny_bert)
+    data, result, trained = _one_epoch(task, splits, tiny_bert)
     assert data.train.token_type_ids.max() == 1  # two segments
     assert {"accuracy", "f1", "matthews_correlation", "eval_loss"} <= set(result)
     assert result[task.metric] == result["accuracy"]
@@ -84,9 +84,17 @@ def test_regression_from_a_local_file(tmp_path, tiny_bert):
     task, splits = load_task(data=tmp_path / "sts.parquet", text_column="a", text_pair_column="b",
                              label_column="score", regression=True)
     assert task.num_labels == 1 and task.metric == "pearson" and task.metrics == ("pearson", "spearman")
-    data, result = _one_epoch(task, splits, tiny_bert)
+    data, result, trained = _one_epoch(task, splits, tiny_bert)
     assert data.train.labels.dtype == np.float32
-    assert -1 <= result["pearson"] <= 1 and -1 <= result["spearman"] <= 1 and np.isfinite(result["eval_loss"])
+    # the reported correlations are scipy's, of the trained model's predictions on validation
+    from scipy.stats import pearsonr, spearmanr
+
+    from trainables import predict
+
+    outputs = predict(trained.model, data.validation, prefix=trained.prefix)[0].reshape(-1)
+    assert result["pearson"] == pytest.approx(pearsonr(outputs, data.validation.labels)[0], abs=1e-6)
+    assert result["spearman"] == pytest.approx(spearmanr(outputs, data.validation.labels)[0], abs=1e-6)
+    assert np.isfinite(result["eval_loss"])
     assert data.baseline("pearson") == 0.0
 
 
@@ -125,7 +133,7 @@ def test_glue_tasks_from_a_data_dir(tmp_path, tiny_bert):
     # the search validates on 10% of the training rows; the official validation split is the test
     assert len(splits["train"]) == 54 and len(splits["validation"]) == 6 and len(splits["test"]) == 30
     assert len(splits["mismatched"]) == 24 and task.test_split == "validation_matched"
-    data, result = _one_epoch(task, splits, tiny_bert)
+    data, result, trained = _one_epoch(task, splits, tiny_bert)
     assert len(data.test) == 30 and len(data.extra["mismatched"]) == 24
     assert {"accuracy", "accuracy_mismatched", "f1_mismatched"} <= set(result)
 
