@@ -392,3 +392,24 @@ def test_runs_written_before_test_numbers_still_load(finished_run, tmp_path, cap
     assert err.startswith("error: ") and "has no test numbers" in err and "\n" not in err
     options = run.saved_options(saved["args"])  # what --resume continues with: the run's own behaviour
     assert options.pooling == "cls" and options.lr_groups is False
+
+
+def test_dry_run_prints_the_plan_and_trains_nothing(ray_session, tiny_bert, text_csv, tmp_path, capsys):
+    assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "plan", "--num-samples", "6", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "plan (nothing is trained)" in out and "module granularity" in out
+    assert "6 (" in out and "18 trial-epochs at most" in out and "1 CPU, 0 GPU" in out
+    assert "cluster now: CPU 2" in out and "2 trial(s) at a time" in out
+    assert "smallest (head only)" in out and "largest (every switch on)" in out and "trial-hours" in out
+    assert not (tmp_path / "plan").exists()  # nothing was written
+
+
+def test_a_search_that_can_never_be_placed_says_so_at_once(ray_session, tiny_bert, text_csv, tmp_path, capsys):
+    # the suite's Ray has 2 CPUs, no GPU and no autoscaler
+    assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "gpu", "--gpus-per-trial", "1")) == 2
+    assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "cpu", "--cpus-per-trial", "4")) == 2
+    assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "addr", "--address", "not an address")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert "asks for GPUs, but the cluster has 0" in err[0] and "more than the cluster's 2 CPUs" in err[1]
+    assert "is not a Ray address" in err[2]
