@@ -6,16 +6,24 @@ fails loudly when a pinned release moves one.
 
 from __future__ import annotations
 
+import json
 
-def autoscaler_status() -> bytes | None:
-    """The autoscaler's last status report, None when no autoscaler reports to the connected cluster.
 
-    ray==2.60.0: the monitor writes it to GCS internal KV under DEBUG_AUTOSCALING_STATUS (what
-    `ray status` reads). No public API says whether an autoscaler could add nodes.
+def autoscaler_node_types() -> dict[str, str] | None:
+    """node id -> node type, as the cluster's autoscaler monitor last reported it; None without a report.
+
+    ray==2.60.0: the monitor writes its status to GCS internal KV under DEBUG_AUTOSCALING_STATUS (what
+    `ray status` reads). A cluster that cannot launch nodes (`ray start` by hand, a local instance) runs
+    a read-only provider whose node types are named after the node ids (`node_<id>`); an autoscaler launching from a
+    config names its types (`gpu_worker`). No public API says whether an autoscaler could add nodes.
     """
     from ray._private.ray_constants import DEBUG_AUTOSCALING_STATUS
     from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_initialized
 
     if not _internal_kv_initialized():
         return None
-    return _internal_kv_get(DEBUG_AUTOSCALING_STATUS)
+    status = _internal_kv_get(DEBUG_AUTOSCALING_STATUS)
+    if not status:
+        return None
+    report = json.loads(status).get("autoscaler_report") or {}
+    return dict(report.get("node_type_mapping") or {})

@@ -23,11 +23,18 @@ def check_address(address: str | None) -> None:
         raise UsageError(f"--address '{address}' is not a Ray address (use auto, HOST:PORT or ray://HOST:PORT)")
 
 
-def _autoscaler_running() -> bool:
-    """True when an autoscaler reports to this cluster (it could add nodes)."""
-    from search._compat import autoscaler_status
+def can_add_nodes(address: str | None) -> bool | None:
+    """Whether the cluster could grow: False for a local Ray (started for this run, or `ray start` by
+    hand: node types are named after node ids), True when an autoscaler names node types to launch, None when
+    nothing says (another autoscaler, e.g. KubeRay's v2): then the search waits, as Ray does."""
+    from search._compat import autoscaler_node_types
 
-    return autoscaler_status() is not None
+    if address is None:
+        return False
+    types = autoscaler_node_types()
+    if types is None:
+        return None
+    return any(node_type not in (node_id, f"node_{node_id}") for node_id, node_type in types.items())
 
 
 def check_placement(args) -> dict[str, float]:
@@ -36,12 +43,17 @@ def check_placement(args) -> dict[str, float]:
 
     total = ray.cluster_resources()
     gpus, cpus = float(total.get("GPU", 0)), float(total.get("CPU", 0))
-    if args.gpus_per_trial > 0 and gpus < args.gpus_per_trial and not _autoscaler_running():
-        raise UsageError(f"--gpus-per-trial {args.gpus_per_trial:g} asks for GPUs, but the cluster has {gpus:g} and "
-                         f"no autoscaler to add any (on a CPU machine, leave --gpus-per-trial at 0)")
-    if args.cpus_per_trial > cpus and not _autoscaler_running():
-        raise UsageError(f"--cpus-per-trial {args.cpus_per_trial:g} is more than the cluster's {cpus:g} CPUs, and "
-                         f"no autoscaler can add any")
+    short = [f"{args.gpus_per_trial:g} GPU, the cluster has {gpus:g}" if gpus < args.gpus_per_trial else "",
+             f"{args.cpus_per_trial:g} CPUs, the cluster has {cpus:g}" if cpus < args.cpus_per_trial else ""]
+    short = [s for s in short if s]
+    if short:
+        growth = can_add_nodes(args.address)
+        if growth is False:
+            what = "asks for GPUs" if gpus < args.gpus_per_trial else "asks for more CPUs than it has"
+            raise UsageError(f"each trial {what} ({'; '.join(short)}) and no autoscaler can add nodes "
+                             f"(on a CPU machine, leave --gpus-per-trial at 0)")
+        print(f"note: each trial needs {'; '.join(short)} now; the search waits for the autoscaler to add nodes"
+              + ("" if growth else " (none reported: if none comes, Ctrl-C and --resume later)"), flush=True)
     return total
 
 
@@ -73,7 +85,8 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
           f"rows in batches of {args.batch_size}, {len(prep.data.validation):,} validation rows")
     fits = min(resources.get("CPU", 0) // args.cpus_per_trial,
                resources.get("GPU", 0) // args.gpus_per_trial if args.gpus_per_trial else float("inf"))
-    shown = ", ".join(f"{k} {v:g}" for k, v in sorted(resources.items()) if k in ("CPU", "GPU", "memory"))
+    shown = ", ".join([f"{k} {resources[k]:g}" for k in ("CPU", "GPU") if k in resources]
+                      + ([f"memory {resources['memory'] / 2**30:.0f} GiB"] if "memory" in resources else []))
     print(f"  cluster now: {shown or 'nothing'}; {int(fits)} trial(s) at a time"
           + ("" if fits else " (none yet: waiting for the autoscaler to add nodes)"))
     for name, timing in timings.items():

@@ -582,7 +582,10 @@ def dry_run(prep: Prepared) -> int:
 
     _init_ray(prep.args)
     resources = check_placement(prep.args)
-    print_plan(prep, resources, estimate(prep, trial_settings(prep)))
+    import dataclasses
+
+    settings = dataclasses.replace(trial_settings(prep), cache_dir=None)  # writes nothing into a run folder
+    print_plan(prep, resources, estimate(prep, settings))
     return 0
 
 

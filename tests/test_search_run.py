@@ -308,7 +308,8 @@ def test_confirm_seeds_retrains_the_frontier(ray_session, tiny_bert, text_csv, t
     for point in front:
         row = table[table["trial_id"] == point["trial_id"]].iloc[0]
         assert row["search_metric"] == pytest.approx(point["metric"])
-        values = [point["metric"]] + [r["accuracy"] for r in confirmed if r["config"]["point"]["units"] == point["units"]]
+        seeds = [r["accuracy"] for r in confirmed if r["config"]["point"]["units"] == point["units"]]
+        values = [point["metric"], *seeds]
         assert len(values) == 3
         assert row["mean"] == pytest.approx(np.mean(values)) and row["std"] == pytest.approx(np.std(values, ddof=1))
         assert (row["min"], row["max"]) == (pytest.approx(min(values)), pytest.approx(max(values)))
@@ -398,7 +399,7 @@ def test_dry_run_prints_the_plan_and_trains_nothing(ray_session, tiny_bert, text
     assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "plan", "--num-samples", "6", "--dry-run")) == 0
     out = capsys.readouterr().out
     assert "plan (nothing is trained)" in out and "module granularity" in out
-    assert "6 (" in out and "18 trial-epochs at most" in out and "1 CPU, 0 GPU" in out
+    assert "trials: 6 (" in out and "12 trial-epochs at most" in out and "1 CPU, 0 GPU" in out
     assert "cluster now: CPU 2" in out and "2 trial(s) at a time" in out
     assert "smallest (head only)" in out and "largest (every switch on)" in out and "trial-hours" in out
     assert not (tmp_path / "plan").exists()  # nothing was written
@@ -411,5 +412,5 @@ def test_a_search_that_can_never_be_placed_says_so_at_once(ray_session, tiny_ber
     assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "addr", "--address", "not an address")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
-    assert "asks for GPUs, but the cluster has 0" in err[0] and "more than the cluster's 2 CPUs" in err[1]
+    assert "asks for GPUs (1 GPU, the cluster has 0)" in err[0] and "more CPUs than it has (4 CPUs" in err[1]
     assert "is not a Ray address" in err[2]

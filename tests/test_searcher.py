@@ -43,7 +43,6 @@ def test_reference_points_are_suggested_first(tiny_bert):
 def test_every_sampler_proposes_valid_sub_networks(tiny_bert):
     from search._cli import SAMPLERS
     from search.run import make_sampler
-
     from spaces import refs_from_switches
 
     taxonomy = load_taxonomy(tiny_bert, 2)
