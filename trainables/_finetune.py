@@ -61,6 +61,13 @@ class TrialSettings:
     fingerprint: str | None = None  # the driver's parameter fingerprint of the model: checked in every trial
 
 
+def on_this_node(settings: TrialSettings) -> TrialSettings:
+    """`settings` with `model` pointing at this node's copy of the driver's model files, when it has any."""
+    if settings.model_files is None:
+        return settings
+    return dataclasses.replace(settings, model=str(settings.model_files.local_folder()))
+
+
 def param_groups(model: nn.Module, head: set[str], lr: float, lr_scale: float, groups: bool) -> list[dict]:
     """AdamW parameter groups of the trainable parameters: one at `lr`, or with `groups`, the pre-trained
     ones at `lr` and the head (`head`: its parameter names) at max(lr, SMALL_PARAM_LR x lr_scale)."""
@@ -126,8 +133,7 @@ def predict_saved(units: list[str], tensors: dict[str, torch.Tensor], split: Spl
                   settings: TrialSettings) -> np.ndarray:
     """Outputs on `split` of a trained sub-network: the pre-trained model with `tensors` (a checkpoint's
     trained tensors) loaded. What the final, once-only evaluation on held-out rows runs."""
-    if settings.model_files is not None:
-        settings = dataclasses.replace(settings, model=str(settings.model_files.local_folder()))
+    settings = on_this_node(settings)
     torch.set_num_threads(settings.threads)
     model, _ = load_model(settings.model, settings.num_labels, settings.pooling)
     taxonomy = load_taxonomy(settings.model, settings.num_labels, settings.pooling)
@@ -300,8 +306,7 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "checkpoint created" line per epoch
     if "seed" in config:  # studies repeat a point over seeds
         settings = dataclasses.replace(settings, seed=int(config["seed"]))
-    if settings.model_files is not None:  # this node's copy of the driver's model files
-        settings = dataclasses.replace(settings, model=str(settings.model_files.local_folder()))
+    settings = on_this_node(settings)
     torch.set_num_threads(settings.threads)
     run = TrialRun.start(config, len(data.train), settings, _device())
     if checkpoint := tune.get_checkpoint():
@@ -321,8 +326,7 @@ def time_epoch(config: dict, data: Encoded, settings: TrialSettings, steps: int 
     any frozen prefix: once per trial), then `steps` training steps and `eval_rows` validation rows,
     and scales them to a whole epoch. What `--dry-run` uses to say what a search will cost before it runs.
     """
-    if settings.model_files is not None:
-        settings = dataclasses.replace(settings, model=str(settings.model_files.local_folder()))
+    settings = on_this_node(settings)
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
     device = _device()
