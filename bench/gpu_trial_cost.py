@@ -46,7 +46,7 @@ def selections(taxonomy) -> dict[str, list[str]]:
         "full": [u.id for u in taxonomy.units],
         "value": [u.id for u in taxonomy.units if u.module == "value"],
         "top layer": [u.id for u in taxonomy.units if u.layer == top],
-        "layernorm": [u.id for u in taxonomy.units if u.module in (*taxonomy.norm_types, "embeddings.norm")],
+        "layernorm": list(taxonomy.norm_units),
         "head only": [],
     }
 

@@ -53,10 +53,9 @@ SCHEMA = pa.schema([
 
 def module_switches(taxonomy) -> dict[str, tuple[str, ...]]:
     """Switch name -> unit ids: each non-norm module type across layers, and every LayerNorm together."""
-    norm_modules = (*taxonomy.norm_types, "embeddings.norm")
     out = {m: tuple(u.id for u in taxonomy.units if u.module == m)
            for m in taxonomy.module_types if m not in taxonomy.norm_types}
-    out[NORMS] = tuple(u.id for u in taxonomy.units if u.module in norm_modules)
+    out[NORMS] = taxonomy.norm_units
     return {name: units for name, units in out.items() if units}
 
 

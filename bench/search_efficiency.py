@@ -39,7 +39,7 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from search._pareto import hypervolume, pareto_mask, reference_point  # noqa: E402
+from search import hypervolume, pareto_mask, reference_point  # noqa: E402
 
 STRATEGIES = {  # name -> (sampler, scheduler)
     "random": ("random", "none"),
@@ -115,8 +115,7 @@ def run_once(table: Table, strategy: str, seed: int, seeded: bool, budget: int, 
     """One search; returns its results in delivery order and the repeats the searcher answered itself."""
     from ray import tune
 
-    from search._searcher import ParetoOptunaSearch
-    from search.run import make_sampler, make_scheduler
+    from search import ParetoOptunaSearch, make_sampler, make_scheduler
     from trainables import ReplayTable, replay
 
     sampler_name, scheduler_name = STRATEGIES[strategy]

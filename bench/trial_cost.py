@@ -31,7 +31,7 @@ def selections(taxonomy) -> dict[str, list[str]]:
     top = taxonomy.num_layers - 1
     return {
         "full": [u.id for u in taxonomy.units],
-        "layernorm": [u.id for u in taxonomy.units if u.module in (*taxonomy.norm_types, "embeddings.norm")],
+        "layernorm": list(taxonomy.norm_units),
         "top layer": [u.id for u in taxonomy.units if u.layer == top],
         "head only": [],
         "value": [u.id for u in taxonomy.units if u.module == "value"],

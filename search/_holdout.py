@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from search._files import HOLDOUT_FILE
 from search._results import COMPLETED, final_rows
 from search._uncertainty import CONFIDENCE, SIGNIFICANCE, interval, not_worse, paired_test
+from spaces import TENSORS_FILE
 
-HOLDOUT_FILE = "test_outputs.npz"
 TEST_COLUMNS = ("test_metric", "test_low", "test_high", "not_worse_than_best", "not_worse_than_full")
 
 
@@ -68,7 +69,7 @@ def compare(outputs: dict[str, np.ndarray], labels: np.ndarray, trials: pd.DataF
 def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -> pd.DataFrame | None:
     """Score the chosen trials on the test split (Ray tasks) and compare them; None when there is no test split.
 
-    `prep`: the run (search.run.Prepared); `settings`: the trials' TrialSettings.
+    `prep`: the run (search._prepare.Prepared); `settings`: the trials' TrialSettings.
     """
     import ray
     from safetensors.torch import load_file
@@ -85,7 +86,7 @@ def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -
     test_ref = ray.put(test)
     futures = {}
     for row in trials.itertuples():
-        tensors = load_file(str(prep.location.fetch_folder(row.checkpoint) / "tensors.safetensors"))
+        tensors = load_file(str(prep.location.fetch_folder(row.checkpoint) / TENSORS_FILE))
         futures[row.trial_id] = task.remote(list(row.units), tensors, test_ref, settings)
     outputs = dict(zip(futures, ray.get(list(futures.values()))))
     np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, labels=test.labels, **outputs)

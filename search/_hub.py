@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from search._files import RUN_FILE
+
 ALIASES = ("minilm",)  # spaces._models.ALIASES, which cannot be imported here (it imports transformers)
 GLUE_TASKS = ("cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli")
 CONNECT_TIMEOUT_S = 3.0
@@ -49,7 +51,7 @@ def _needs(argv: list[str]) -> list[str]:
         try:
             import json
 
-            saved = json.loads((Path(known.resume) / "run.json").read_text())["args"]
+            saved = json.loads((Path(known.resume) / RUN_FILE).read_text())["args"]
             model, task, data, data_dir = saved["model"], saved["task"], saved.get("data"), saved.get("data_dir")
         except Exception:
             return []

@@ -1,9 +1,10 @@
 """Pareto fronts and hypervolume over (task metric: maximise, trainable parameters: minimise).
 
-Thin wrappers over Optuna's own non-dominated sorting and exact hypervolume, so the search and
-the benchmarks use one definition. Hypervolume is measured on (metric, log10 trainable params)
-against a fixed reference point: (majority-class metric, log10 of all parameters), so a run's
-figure is comparable with any other run on the same model and task.
+Thin wrappers over Optuna's own non-dominated sorting and exact hypervolume (through
+search.compat), so the search, the report and the benchmarks use one definition. Hypervolume is
+measured on (metric, log10 trainable params) against a fixed reference point: (majority-class
+metric, log10 of all parameters), so a run's figure is comparable with any other run on the same
+model and task.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from optuna._hypervolume import compute_hypervolume  # optuna==5.0.0 (pinned)
-from optuna.study._multi_objective import _fast_non_domination_rank, _is_pareto_front
+
+from search import compat
 
 
 def _losses(metric, params) -> np.ndarray:
@@ -27,7 +28,7 @@ def pareto_mask(metric, params) -> np.ndarray:
     """True where a point is non-dominated (higher metric, fewer params). Duplicates all stay."""
     if len(metric) == 0:
         return np.zeros(0, dtype=bool)
-    return _is_pareto_front(_losses(metric, params), assume_unique_lexsorted=False)
+    return compat.pareto_front_mask(_losses(metric, params))
 
 
 def reference_point(majority_metric: float, total_params: int) -> tuple[float, float]:
@@ -44,7 +45,7 @@ def hypervolume(metric, params, reference: tuple[float, float]) -> float:
     inside = np.all(losses < ref, axis=1)
     if not inside.any():
         return 0.0
-    return float(compute_hypervolume(losses[inside], ref))
+    return compat.hypervolume(losses[inside], ref)
 
 
 def non_domination_ranks(losses) -> np.ndarray:
@@ -53,7 +54,7 @@ def non_domination_ranks(losses) -> np.ndarray:
     losses = np.asarray(losses, dtype=float)
     if len(losses) == 0:
         return np.zeros(0, dtype=int)
-    return _fast_non_domination_rank(losses)
+    return compat.non_domination_ranks(losses)
 
 
 def crowding_distance(losses) -> np.ndarray:
@@ -74,3 +75,16 @@ def crowding_distance(losses) -> np.ndarray:
         if span > 0:
             distance[order[1:-1]] += (column[order[2:]] - column[order[:-2]]) / span
     return distance
+
+
+def hypervolume_curve(metric, params, epochs, max_epochs: int, reference: tuple[float, float]) -> np.ndarray:
+    """Hypervolume after each reported epoch, in the order given: of the points that had reached the
+    full budget (`epochs >= max_epochs`) by then. What a search has found, as compute is spent."""
+    metric, params, epochs = np.asarray(metric, float), np.asarray(params, float), np.asarray(epochs)
+    out, done, hv = np.zeros(len(metric)), [], 0.0
+    for i in range(len(metric)):
+        if epochs[i] >= max_epochs:
+            done.append(i)
+            hv = hypervolume(metric[done], params[done], reference)
+        out[i] = hv
+    return out

@@ -27,7 +27,7 @@ def can_add_nodes(address: str | None) -> bool | None:
     """Whether the cluster could grow: False for a local Ray (started for this run, or `ray start` by
     hand: node types are named after node ids), True when an autoscaler names node types to launch, None when
     nothing says (another autoscaler, e.g. KubeRay's v2): then the search waits, as Ray does."""
-    from search._compat import autoscaler_node_types
+    from search.compat import autoscaler_node_types
 
     if address is None:
         return False

@@ -17,13 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from search._files import TRIALS_FILE
 from search._pareto import hypervolume, pareto_mask
 from trainables._metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-
-TRIALS_FILE = "trials.parquet"
-FRONTIER_FILE = "frontier.json"
-RUN_FILE = "run.json"
-STUDY_FILE = "study.csv"
 
 COMPLETED, STOPPED, ERROR = "completed", "stopped", "error"
 

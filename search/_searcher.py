@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from search import compat
 from search._storage import RunLocation
 
 logger = logging.getLogger(__name__)
@@ -40,13 +41,11 @@ class ParetoOptunaSearch(OptunaSearch):
     has finished, or when it does. `repeats` counts them. After MAX_REPEATS_IN_A_ROW repeats in a
     row the searcher reports that it is finished.
 
-    `store`: with remote storage, the run's location; the study's journal and the scheduler's rungs
-    (`store_files`) are uploaded at every experiment snapshot, before Ray uploads this searcher's
-    saved state. Ray uploads its snapshot file by file, so a driver killed mid-upload can leave a
-    newer searcher state than the journal it names; uploaded first, the append-only journal always
-    holds at least every trial the saved state knows. `relocate(folder)` points the journal and
-    those files at another folder: a run resumed from remote storage on another machine, or a moved
-    run folder.
+    `store`: with remote storage, the run's location; the journal and the scheduler's rungs
+    (`store_files`) go up at every snapshot, before this searcher's state, so the uploaded journal
+    always holds every trial that state knows. `relocate(folder)` keeps them in another folder
+    (a run resumed on another machine, or a moved run folder). Ray's OptunaSearch state that this
+    subclass extends is named in search.compat.OPTUNA_SEARCH_STATE.
     """
 
     def __init__(self, *args, max_epochs: int, budget_attr: str = "epoch", store: RunLocation | None = None,
@@ -107,6 +106,15 @@ class ParetoOptunaSearch(OptunaSearch):
         return None
 
     # -- state that travels with Ray's experiment snapshots ---------------------------------
+    @property
+    def study(self):
+        """The Optuna study this searcher tells (every trial's state and values)."""
+        return self._ot_study
+
+    def optuna_number(self, trial_id: str) -> int:
+        """The number of the Optuna trial that a Ray trial was proposed as."""
+        return self._ot_trials[trial_id].number
+
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default"):
         if getattr(self, "store", None) is not None:  # getattr: runs saved before it existed resume too
             try:
@@ -123,16 +131,9 @@ class ParetoOptunaSearch(OptunaSearch):
 
     def relocate(self, driver_dir: str | os.PathLike) -> None:
         """Keep the study's journal (and upload the store's files) from `driver_dir` (same file names)."""
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
         self._driver_dir = str(driver_dir)
         if getattr(self, "store", None) is not None:
             self.store = dataclasses.replace(self.store, local=Path(driver_dir))
-        storage = getattr(self._ot_study, "_storage", None)
-        backend = getattr(storage, "_backend", None)
-        if isinstance(storage, JournalStorage) and isinstance(backend, JournalFileBackend):
-            journal = str(Path(driver_dir, Path(backend._file_path).name))
-            if journal != backend._file_path:
-                # As if unpickled with the new path: a fresh replay of the journal found there.
-                storage.__setstate__({**storage.__getstate__(), "_backend": JournalFileBackend(journal)})
+        journal = compat.study_journal_path(self._ot_study)
+        if journal is not None and journal != (moved := str(Path(driver_dir, Path(journal).name))):
+            compat.reopen_journal(self._ot_study, moved)

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from search._files import EXPORT_DIR, PREFIX_CACHE_DIR, RUN_FILE
 from spaces import UsageError
 
-LOCAL_ONLY = ("prefix_cache", "export")  # never uploaded: caches and what the user exports
+LOCAL_ONLY = (PREFIX_CACHE_DIR, EXPORT_DIR)  # never uploaded: caches and what the user exports
 
 
 def is_uri(text: str | os.PathLike) -> bool:
@@ -97,7 +98,7 @@ class RunLocation:
             return cls(name, _local_path(local_dir) / name, run)
         path = _local_path(run)
         try:
-            results_dir = json.loads((path / "run.json").read_text())["args"]["results_dir"]
+            results_dir = json.loads((path / RUN_FILE).read_text())["args"]["results_dir"]
         except (OSError, ValueError, KeyError, TypeError):
             results_dir = None
         if isinstance(results_dir, str) and is_uri(results_dir):

@@ -51,7 +51,7 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _ratio((a * b).sum(-1), np.sqrt((a * a).sum(-1) * (b * b).sum(-1)))
 
 
-def _score(metric: str, regression: bool, classes: int):
+def metric_function(metric: str, regression: bool, classes: int):
     """metric(predictions, labels, axis=-1) on any stack of resampled rows, vectorised: the same
     definitions as trainables._metrics (binary F1 of class 1, macro F1 otherwise; an undefined
     F1, MCC or correlation is 0)."""
@@ -91,7 +91,7 @@ def interval(outputs: np.ndarray, labels: np.ndarray, metric: str, regression: b
              confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
     """The test metric of one sub-network and its bootstrap confidence interval over test rows."""
     p, y = predictions(outputs, regression), np.asarray(labels)
-    score = _score(metric, regression, 0 if regression else max(_classes(y, p), 2))
+    score = metric_function(metric, regression, 0 if regression else max(_classes(y, p), 2))
     value = float(np.squeeze(score(p, y)))
     result = bootstrap((p, y), score, paired=True, vectorized=True, n_resamples=resamples,
                        confidence_level=confidence, method="percentile", random_state=seed)
@@ -104,7 +104,7 @@ def paired_difference(outputs: np.ndarray, other: np.ndarray, labels: np.ndarray
                       seed: int = 0) -> Interval:
     """metric(outputs) - metric(other) on the same test rows, with a paired bootstrap interval."""
     a, b, y = predictions(outputs, regression), predictions(other, regression), np.asarray(labels)
-    score = _score(metric, regression, 0 if regression else max(_classes(y, a, b), 2))
+    score = metric_function(metric, regression, 0 if regression else max(_classes(y, a, b), 2))
 
     def difference(pa, pb, yy, axis=-1):
         return score(pa, yy, axis) - score(pb, yy, axis)
@@ -124,7 +124,7 @@ def paired_test(outputs: np.ndarray, other: np.ndarray, labels: np.ndarray, metr
     a, b, y = predictions(outputs, regression), predictions(other, regression), np.asarray(labels)
     if np.array_equal(a, b):
         return 1.0
-    score = _score(metric, regression, 0 if regression else max(_classes(y, a, b), 2))
+    score = metric_function(metric, regression, 0 if regression else max(_classes(y, a, b), 2))
 
     def difference(pa, pb, axis=-1):
         return score(pa, y, axis) - score(pb, y, axis)

@@ -21,12 +21,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from search._results import FRONTIER_FILE, RUN_FILE
+from search._files import EXPORT_DIR, FRONTIER_FILE, RUN_FILE
 from search._storage import RunLocation
-from spaces import ArgumentParser, Spec, UsageError, load_taxonomy
-
-TENSORS_FILE = "tensors.safetensors"
-
+from spaces import SPEC_FILE, TENSORS_FILE, ArgumentParser, Spec, UsageError, load_taxonomy, run_cli
 
 
 def _no_tests(frontier: dict) -> bool:
@@ -112,10 +109,10 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
         hyperparameters={"lr": point["lr"], "max_epochs": run["max_epochs"]},
         tensors=TENSORS_FILE,
     )
-    out = Path(out) if out else run_dir / "export" / f"trial_{point['trial_id']}"
+    out = Path(out) if out else run_dir / EXPORT_DIR / f"trial_{point['trial_id']}"
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tensors, out / TENSORS_FILE)
-    spec.save(out / "spec.json")
+    spec.save(out / SPEC_FILE)
     return out
 
 
@@ -123,7 +120,7 @@ def save_model(out: Path) -> Path:
     """Apply the exported spec and tensors to a fresh pre-trained model and save it whole, with its tokenizer."""
     from trainables import load_model, load_tensors, load_tokenizer
 
-    spec = Spec.load(out / "spec.json")
+    spec = Spec.load(out / SPEC_FILE)
     name, num_labels = spec.model["name"], spec.model["num_labels"]
     pooling = spec.model.get("pooling", "cls")
     model, _ = load_model(name, num_labels, pooling)
@@ -151,26 +148,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="for a storage URI: where the run's files are downloaded (and the default --out)")
     parser.add_argument("--save-model", action="store_true",
                         help="also write a complete fine-tuned HF model folder (OUT/model, save_pretrained)")
-    try:
+
+    def body() -> int:
         args = parser.parse_args(argv)
         out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir, args.within_noise)
         if args.save_model:
             save_model(out)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    spec = Spec.load(out / "spec.json")
-    metric, value = next(iter(spec.metrics.items()))
-    test = spec.metrics.get(f"test_{metric}")
-    print(f"trial {spec.source['trial']}: {spec.trainable_params:,} trainable params "
-          f"({spec.trainable_params / spec.total_params:.3%}), validation {metric} {value:.4f}"
-          + ("" if test is None else f", test {metric} {test:.4f} (95% interval "
-             f"{spec.metrics[f'test_{metric}_interval'][0]:.4f}-{spec.metrics[f'test_{metric}_interval'][1]:.4f}, "
-             f"{spec.metrics['test_rows']:,} {spec.metrics['test_split']} rows)"))
-    print(f"wrote {out / 'spec.json'}\n      {out / TENSORS_FILE}")
-    if args.save_model:
-        print(f"      {out / 'model'} (complete model: AutoModelForSequenceClassification.from_pretrained)")
-    return 0
+        spec = Spec.load(out / SPEC_FILE)
+        metric, value = next(iter(spec.metrics.items()))
+        test = spec.metrics.get(f"test_{metric}")
+        print(f"trial {spec.source['trial']}: {spec.trainable_params:,} trainable params "
+              f"({spec.trainable_params / spec.total_params:.3%}), validation {metric} {value:.4f}"
+              + ("" if test is None else f", test {metric} {test:.4f} (95% interval "
+                 f"{spec.metrics[f'test_{metric}_interval'][0]:.4f}-{spec.metrics[f'test_{metric}_interval'][1]:.4f}, "
+                 f"{spec.metrics['test_rows']:,} {spec.metrics['test_split']} rows)"))
+        print(f"wrote {out / SPEC_FILE}\n      {out / TENSORS_FILE}")
+        if args.save_model:
+            print(f"      {out / 'model'} (complete model: AutoModelForSequenceClassification.from_pretrained)")
+        return 0
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 `spaces` imports neither `search` nor `trainables`.
 """
 
-from spaces._errors import ArgumentParser, UsageError
+from spaces._cli import ArgumentParser, run_cli
+from spaces._errors import UsageError
 from spaces._models import DEFAULT_MODEL, is_local, load_config, model_file_list, model_folder, resolve_model
 from spaces._pooling import POOLINGS, apply_pooling, folder_pooling, resolve_pooling
 from spaces._space import (
@@ -17,7 +18,7 @@ from spaces._space import (
     refs_from_switches,
     switches,
 )
-from spaces._spec import Spec
+from spaces._spec import SPEC_FILE, TENSORS_FILE, Spec
 from spaces._taxonomy import MODULE_TYPES, Taxonomy, Unit, load_taxonomy
 
 __all__ = [
@@ -25,7 +26,9 @@ __all__ = [
     "GRANULARITIES",
     "MODULE_TYPES",
     "POOLINGS",
+    "SPEC_FILE",
     "SWITCH_VALUES",
+    "TENSORS_FILE",
     "ArgumentParser",
     "apply_pooling",
     "folder_pooling",
@@ -46,5 +49,6 @@ __all__ = [
     "reference_lr",
     "refs_from_switches",
     "resolve_model",
+    "run_cli",
     "switches",
 ]

@@ -115,16 +115,13 @@ def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None) -> 
             for name, units in switch_set.items()
         }
 
-    def is_norm(unit) -> bool:
-        return unit.module in taxonomy.norm_types or unit.module == "embeddings.norm"
-
     wanted = {
         "full": lambda u: True,
         "head": lambda u: False,
         "bitfit": (lambda u: True, "bias"),
-        "layernorm": is_norm,
+        "layernorm": taxonomy.is_norm,
         **{module: (lambda u, module=module: u.module == module) for module in taxonomy.module_types},
-        **{f"layernorm.{layer}": (lambda u, layer=layer: u.layer == layer and is_norm(u))
+        **{f"layernorm.{layer}": (lambda u, layer=layer: u.layer == layer and taxonomy.is_norm(u))
            for layer in range(taxonomy.num_layers)},
     }
     out = {}

@@ -26,6 +26,8 @@ from spaces._errors import UsageError
 from spaces._taxonomy import Taxonomy
 
 FORMAT = "ticketsearch.spec"
+SPEC_FILE = "spec.json"  # a spec on disk
+TENSORS_FILE = "tensors.safetensors"  # trained tensors beside it (and in every trial checkpoint)
 VERSION = 1
 
 

@@ -271,6 +271,15 @@ class Taxonomy:
     def extra_units(self) -> tuple[str, ...]:
         return tuple(u.id for u in self.units if u.layer is None)
 
+    def is_norm(self, unit: Unit) -> bool:
+        """Whether a unit is a LayerNorm (a layer's norms, or the embeddings' own): the one definition."""
+        return unit.module in self.norm_types or unit.module == "embeddings.norm"
+
+    @property
+    def norm_units(self) -> tuple[str, ...]:
+        """Every LayerNorm unit, in model order (the paper's `layernorm` selection)."""
+        return tuple(u.id for u in self.units if self.is_norm(u))
+
     def unit(self, unit_id: str) -> Unit:
         try:
             return self._by_id[unit_id]

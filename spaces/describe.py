@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from spaces._errors import ArgumentParser, UsageError
+from spaces._cli import ArgumentParser, run_cli
 from spaces._models import resolve_model
 from spaces._pooling import POOLINGS, resolve_pooling
 from spaces._space import GRANULARITIES, switches
@@ -71,33 +71,33 @@ def main(argv: list[str] | None = None) -> int:
                         help="what the head reads (mean pooling has no pooler unit); auto: the folder's own")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--spec", help="check that this spec.json fits MODEL and show what it trains")
-    try:
+
+    def body() -> int:
         args = parser.parse_args(argv)
         if args.spec:
             return _check_spec(args.model, args.spec, args.json)
         info = describe(args.model, args.granularity, args.num_labels, args.pooling)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(info, indent=2))
+        if args.json:
+            print(json.dumps(info, indent=2))
+            return 0
+        print(f"{info['model']}: {info['architecture']}, {info['layers']} layers, {info['total_params']:,} parameters "
+              f"(head {info['head_params']:,}, always trainable; {info['pooling']} pooling)")
+        if info["layer_applications"] != info["layers"]:
+            print(f"one set of layer weights is shared across {info['layer_applications']} layers: "
+                  "its units are shared, and counted once")
+        if info["generic"]:
+            print(f"no module map for model type '{info['model_type']}': units found by generic discovery "
+                  "(the modules inside the repeated layer list, named by their own paths)")
+        print(f"{'switch':<18} {'weights':>12} {'biases':>9} {'total':>12} {'fraction':>9}")
+        for row in info["switches"]:
+            print(f"{row['switch']:<18} {row['weight_params']:>12,} {row['bias_params']:>9,} {row['params']:>12,} "
+                  f"{row['fraction']:>9.4%}")
+        if info["unassigned_params"]:
+            print(f"not in any unit (always frozen): {info['unassigned_params']:,}")
         return 0
-    print(f"{info['model']}: {info['architecture']}, {info['layers']} layers, {info['total_params']:,} parameters "
-          f"(head {info['head_params']:,}, always trainable; {info['pooling']} pooling)")
-    if info["layer_applications"] != info["layers"]:
-        print(f"one set of layer weights is shared across {info['layer_applications']} layers: "
-              "its units are shared, and counted once")
-    if info["generic"]:
-        print(f"no module map for model type '{info['model_type']}': units found by generic discovery "
-              "(the modules inside the repeated layer list, named by their own paths)")
-    print(f"{'switch':<18} {'weights':>12} {'biases':>9} {'total':>12} {'fraction':>9}")
-    for row in info["switches"]:
-        print(f"{row['switch']:<18} {row['weight_params']:>12,} {row['bias_params']:>9,} {row['params']:>12,} "
-              f"{row['fraction']:>9.4%}")
-    if info["unassigned_params"]:
-        print(f"not in any unit (always frozen): {info['unassigned_params']:,}")
-    return 0
 
+
+    return run_cli(body)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from ray import tune
 
-from search import run
-from search._results import trial_rows
+import search
+from search import run, trial_rows
 from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, refs_from_switches
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,13 +86,13 @@ _CLUSTER = {}
 def test_worker_node_lost_mid_search(cluster, tiny_bert, text_csv, tmp_path):
     _CLUSTER["cluster"] = cluster
     table = _synthetic_table(tiny_bert, tmp_path / "table.parquet")
-    args = run.parse_args(_args(tiny_bert, text_csv, table, tmp_path, "lost-node", "--num-samples", "12",
+    args = search.parse_args(_args(tiny_bert, text_csv, table, tmp_path, "lost-node", "--num-samples", "12",
                                 "--replay-time-scale", "1.0", "--scheduler", "none", "--max-failures", "3"))
-    prep = run.prepare(args)
+    prep = search.prepare(args)
     prep.run_dir.mkdir(parents=True)
-    run.write_run_info(prep)
+    search.write_run_info(prep)
     killer = RemoveNodeAfter(after=6)
-    results = run.build_tuner(prep, [killer]).fit()
+    results = search.build_tuner(prep, [killer]).fit()
     assert killer.removed
     frame = trial_rows(results, "accuracy", 3, prep.run_dir)
     assert frame["trial_id"].nunique() == 12

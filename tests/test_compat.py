@@ -1,15 +1,72 @@
-"""The few reaches into Ray's internals (search._compat) still work at the pinned versions: loud if one moves."""
+"""Every reach into Ray's or Optuna's internals (search.compat) still works at the pinned versions.
+
+Each test exercises one shim against the real library, so a release that moves an internal fails
+here, by name, instead of in the middle of a search.
+"""
 
 import time
 
-from search import _compat
+import numpy as np
+import optuna
+import pytest
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+
+from search import compat
 
 
 def test_the_autoscaler_report_names_node_types(ray_session):
     deadline = time.monotonic() + 30
-    types = _compat.autoscaler_node_types()
+    types = compat.autoscaler_node_types()
     while not types and time.monotonic() < deadline:  # the monitor reports every few seconds
         time.sleep(1)
-        types = _compat.autoscaler_node_types()
+        types = compat.autoscaler_node_types()
     # a local Ray reports its read-only provider: one node, whose type is named after its id (it launches none)
     assert types and all(node_type == f"node_{node_id}" for node_id, node_type in types.items())
+
+
+def test_optunas_front_ranks_and_hypervolume():
+    losses = np.array([[0.0, 3.0], [1.0, 1.0], [2.0, 2.0], [3.0, 0.0], [1.0, 1.0]])
+    assert compat.pareto_front_mask(losses).tolist() == [True, True, False, True, True]
+    assert compat.non_domination_ranks(losses).tolist() == [0, 0, 1, 0, 0]
+    # by hand, in slices of x: [0,1]x[3,4] + [1,3]x[1,4] + [3,4]x[0,4] = 1 + 6 + 4
+    assert compat.hypervolume(losses[[0, 1, 3]], np.array([4.0, 4.0])) == pytest.approx(11.0)
+
+
+def test_a_journal_study_is_reopened_at_another_path(tmp_path):
+    first, moved = tmp_path / "a.journal", tmp_path / "moved" / "a.journal"
+    study = optuna.create_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(first))))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert compat.study_journal_path(study) == str(first)
+    moved.parent.mkdir()
+    moved.write_bytes(first.read_bytes())
+    compat.reopen_journal(study, str(moved))
+    assert compat.study_journal_path(study) == str(moved)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # written at the new path only
+    assert len(optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(moved)))).trials) == 3
+    assert len(optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(first)))).trials) == 2
+    assert compat.study_journal_path(optuna.create_study()) is None  # in memory: no journal
+
+
+def test_a_restored_tuner_shows_its_searcher_and_scheduler(ray_session, tmp_path):
+    from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    def trainable(config):
+        tune.report({"x": 1})
+
+    tune.Tuner(trainable, run_config=tune.RunConfig(storage_path=str(tmp_path), name="t", verbose=0),
+               tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(), scheduler=FIFOScheduler())).fit()
+    config = compat.restored_tune_config(tune.Tuner.restore(str(tmp_path / "t"), trainable=trainable))
+    assert config is not None and isinstance(config.scheduler, FIFOScheduler) and config.search_alg is not None
+
+
+def test_ray_optuna_search_keeps_the_state_the_searcher_extends():
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = OptunaSearch(space={"x": optuna.distributions.FloatDistribution(0, 1)}, metric="m", mode="max")
+    searcher.suggest("t1")
+    for name in compat.OPTUNA_SEARCH_STATE:
+        assert hasattr(searcher, name), name
+    assert isinstance(searcher._ot_study, optuna.Study) and "t1" in searcher._ot_trials

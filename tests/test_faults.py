@@ -12,7 +12,7 @@ from ray import (
     tune,
 )
 
-from search._results import ERROR, trial_rows
+from search import ERROR, trial_rows
 from spaces import load_taxonomy
 from trainables import ReplayTable, TrialSettings, encode, finetune, load_task, load_tokenizer, replay
 

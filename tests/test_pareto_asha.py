@@ -4,8 +4,7 @@ import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from search._pareto import crowding_distance, non_domination_ranks
-from search._pareto_asha import ParetoASHA
+from search import ParetoASHA, crowding_distance, non_domination_ranks
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search import export, run
-from search._pareto import pareto_mask
+import search
+from search import export, pareto_mask, run
 from spaces import MODULE_TYPES, Spec, load_taxonomy
 from trainables import encode, evaluate, load_model, load_task, load_tensors, load_tokenizer
 
@@ -200,7 +200,7 @@ def test_study_is_kept_in_a_journal(finished_run):
 
 @pytest.mark.parametrize("study", ["paper-modules", "paper-layers"])
 def test_paper_studies_on_a_tiny_budget(ray_session, tiny_bert, text_csv, tmp_path, capsys, study):
-    from search.run import study_points
+    from search import study_points
 
     code = run.main(_args(tiny_bert, text_csv, tmp_path, "--name", study, "--study", study, "--study-seeds", "2",
                           "--max-epochs", "1", "--train-size", "32", "--eval-size", "16"))
@@ -224,8 +224,8 @@ def test_paper_studies_on_a_tiny_budget(ray_session, tiny_bert, text_csv, tmp_pa
 
 
 def test_report_figures_data(finished_run, tiny_bert):
-    from search._results import final_rows, frontier, read_trials
-    from search.report import hypervolume_curve, module_transfer, ticket_map, weight_magnitudes
+    from search import final_rows, frontier, module_transfer, read_trials, ticket_map, weight_magnitudes
+    from search import search_progress as hypervolume_curve
 
     frame = read_trials(finished_run)
     front_doc = json.loads((finished_run / "frontier.json").read_text())
@@ -262,8 +262,7 @@ def test_report_opens_in_a_headless_browser(finished_run):
     import subprocess
     from pathlib import Path
 
-    from search._results import final_rows, read_trials
-    from search.report import FIGURES
+    from search import FIGURES, final_rows, read_trials
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -344,12 +343,12 @@ def test_test_numbers_are_scored_once_after_the_search(finished_run):
 def test_trials_are_never_given_the_test_split(ray_session, tiny_bert, text_csv, tmp_path, monkeypatch):
     from ray import tune
 
-    prep = run.prepare(run.parse_args(_args(tiny_bert, text_csv, tmp_path, "--name", "plan")))
+    prep = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path, "--name", "plan")))
     assert prep.data.test is not None and len(prep.data.test) == 12  # the driver keeps it for the end
     bound = {}
     monkeypatch.setattr(tune, "with_parameters", lambda function, **kwargs: bound.update(kwargs) or function)
     monkeypatch.setattr(tune, "with_resources", lambda function, resources: function)
-    run.build_trainable(prep)  # what every trial is given
+    search.build_trainable(prep)  # what every trial is given
     assert bound["data"].test is None and bound["data"].validation is prep.data.validation
 
 
@@ -391,7 +390,7 @@ def test_runs_written_before_test_numbers_still_load(finished_run, tmp_path, cap
     assert export.main([str(old), "--within-noise", "best"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "has no test numbers" in err and "\n" not in err
-    options = run.saved_options(saved["args"])  # what --resume continues with: the run's own behaviour
+    options = search.saved_options(saved["args"])  # what --resume continues with: the run's own behaviour
     assert options.pooling == "cls" and options.lr_groups is False
 
 

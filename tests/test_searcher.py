@@ -5,7 +5,7 @@ import shutil
 import optuna
 from optuna.trial import TrialState
 
-from search._searcher import ParetoOptunaSearch
+from search import ParetoOptunaSearch
 from spaces import SubnetworkSpace, load_taxonomy
 
 
@@ -24,11 +24,11 @@ def test_states_told_to_optuna(tiny_bert):
     searcher.on_trial_complete("full", {"accuracy": 0.8, "trainable_params": 100, "epoch": 3})
     searcher.on_trial_complete("cut", {"accuracy": 0.9, "trainable_params": 50, "epoch": 1})
     searcher.on_trial_complete("broken", {"accuracy": 0.7, "trainable_params": 10, "epoch": 3}, error=True)
-    trials = searcher._ot_study.trials
+    trials = searcher.study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
     assert trials[0].values == [0.8, 100]
     assert trials[1].values is None  # partial values never reach the study
-    assert searcher._ot_study.best_trials == [trials[0]]
+    assert searcher.study.best_trials == [trials[0]]
 
 
 def test_reference_points_are_suggested_first(tiny_bert):
@@ -41,8 +41,7 @@ def test_reference_points_are_suggested_first(tiny_bert):
 
 
 def test_every_sampler_proposes_valid_sub_networks(tiny_bert):
-    from search._cli import SAMPLERS
-    from search.run import make_sampler
+    from search import SAMPLERS, make_sampler
     from spaces import refs_from_switches
 
     taxonomy = load_taxonomy(tiny_bert, 2)
@@ -65,7 +64,7 @@ def test_every_sampler_proposes_valid_sub_networks(tiny_bert):
 def test_repeats_are_answered_from_what_the_run_measured(tiny_bert):
     from ray.tune.search import Searcher
 
-    from search._searcher import proposal_key
+    from search import proposal_key
     from spaces import SpaceConfig
 
     # Two switches, on/off, a fixed learning-rate rule: four sub-networks, so the sampler repeats itself.
@@ -80,8 +79,8 @@ def test_repeats_are_answered_from_what_the_run_measured(tiny_bert):
     assert len(set(keys)) == 4  # every sub-network once
     assert searcher.suggest("t4") is Searcher.FINISHED  # nothing new is left to propose
     assert searcher.repeats >= 100
-    study = searcher._ot_study
-    originals = {tid: searcher._ot_trials[tid].number for tid in ("t0", "t1", "t2", "t3")}
+    study = searcher.study
+    originals = {tid: searcher.optuna_number(tid) for tid in ("t0", "t1", "t2", "t3")}
     params = {tid: study.trials[n].params for tid, n in originals.items()}
     repeats = [t for t in study.trials if t.number not in originals.values()]
     assert len(repeats) == searcher.repeats

@@ -126,7 +126,7 @@ def test_define_by_run_space_in_a_real_study(tiny):
         assert constants["lr"] == pytest.approx(expected)
         study.tell(trial, [random.random(), constants["trainable_params"]])
     # Optuna's front is the non-dominated set of what was told (metric up, parameters down)
-    from search._pareto import pareto_mask
+    from search import pareto_mask
 
     told = study.trials
     mask = pareto_mask([t.values[0] for t in told], [t.values[1] for t in told])

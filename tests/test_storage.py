@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import RayProcesses, _free_port
 
-from search._storage import RunLocation, join_uri, open_uri, split_uri
+from search import RunLocation, join_uri, open_uri, split_uri
 from spaces import UsageError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def test_uris_keep_their_query_when_joined_and_split(tmp_path):
 
 
 def test_results_dir_defaults_to_the_environment(monkeypatch):
-    from search._cli import parse_args
+    from search import parse_args
 
     monkeypatch.delenv("TICKETSEARCH_RESULTS_DIR", raising=False)
     assert parse_args([]).results_dir == "results"
@@ -143,71 +143,117 @@ def test_unwritable_or_unknown_storage_is_one_clear_error(s3, tiny_bert, text_cs
         assert done.stderr.strip().splitlines()[-1].startswith(message), done.stderr[-2000:]
     # Storage nobody answers at (the S3 client retries for some seconds first): resume, report, export.
     unreachable = f"s3://{BUCKET}/runs/r?endpoint_override=127.0.0.1:{_free_port()}&scheme=http"
-    for command in (["search.run", "--resume", unreachable], ["search.export", unreachable]):
+    for command in (["search.run", "--resume", unreachable], ["search.report", unreachable],
+                    ["search.export", unreachable]):
         done = subprocess.run([sys.executable, "-m", *command, "--local-dir", str(tmp_path)], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 2, done.stderr[-2000:]
         assert done.stderr.strip().splitlines()[-1].startswith(f"error: cannot read from {unreachable}")
 
 
+@pytest.fixture(scope="module")
+def killed_and_resumed(tiny_bert, text_csv, tmp_path_factory):
+    """A run in S3 whose driver is killed after a trial finished and whose head's disk is then lost,
+    resumed from the bucket alone on a new head. Yields what the tests below look at."""
+    from moto.server import ThreadedMotoServer
+
+    tmp_path = tmp_path_factory.mktemp("killed")
+    saved = {k: os.environ.get(k) for k in AWS_ENV}
+    os.environ.update(AWS_ENV)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        import boto3
+
+        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}").create_bucket(Bucket=BUCKET)
+        s3 = f"s3://{BUCKET}/runs?endpoint_override=127.0.0.1:{port}&scheme=http"
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+        with RayProcesses() as cluster:
+            address = cluster.start_head(num_cpus=2, env=AWS_ENV)  # trials upload from the node's processes
+            run_uri = join_uri(s3, "killed")
+            head1, head2 = tmp_path / "head1", tmp_path / "head2"
+            args = [sys.executable, "-m", "search.run", "--address", address, "--model", tiny_bert,
+                    "--data", str(text_csv), "--text-column", "review", "--label-column", "sentiment",
+                    "--results-dir", s3, "--local-dir", str(head1), "--name", "killed", "--num-samples", "6",
+                    "--max-epochs", "3", "--train-size", "96", "--eval-size", "24",
+                    "--max-length", "16", "--batch-size", "8"]
+            driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 300
+            while not _finished_trials(run_uri, 3) and time.monotonic() < deadline:
+                assert driver.poll() is None, driver.stdout.read().decode()[-3000:]
+                time.sleep(0.5)
+            # Ray uploads a snapshot file by file: kill a second later, between snapshots (README).
+            time.sleep(1)
+            before = _finished_trials(run_uri, 3)
+            assert before, "no trial finished before the deadline"
+            driver.send_signal(signal.SIGKILL)
+            driver.wait(timeout=30)
+            fs, root = open_uri(run_uri)
+            assert fs.get_file_info(f"{root}/frontier.json").type == pafs.FileType.NotFound
+            shutil.rmtree(head1)  # the head node is gone: only the bucket remains
+
+            resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", run_uri, "--address",
+                                      address, "--local-dir", str(head2)], cwd=REPO, env=env, capture_output=True,
+                                     text=True, timeout=400)
+            assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+        with fs.open_input_file(f"{root}/trials.parquet") as f:  # the bucket's copy, not the working copy
+            trials = pq.read_table(f).to_pandas()
+        yield {"uri": run_uri, "fs": fs, "root": root, "head1": head1, "head2": head2, "before": before,
+               "trials": trials, "env": env, "tmp": tmp_path}
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.mark.timeout(600)
-def test_run_in_s3_survives_a_killed_driver_and_a_lost_head(s3, tiny_bert, text_csv, tmp_path):
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-    with RayProcesses() as cluster:
-        address = cluster.start_head(num_cpus=2, env=AWS_ENV)  # trials upload from the node's processes
-        run_uri = join_uri(s3, "killed")
-        head1, head2 = tmp_path / "head1", tmp_path / "head2"
-        args = [sys.executable, "-m", "search.run", "--address", address, "--model", tiny_bert,
-                "--data", str(text_csv), "--text-column", "review", "--label-column", "sentiment",
-                "--results-dir", s3, "--local-dir", str(head1), "--name", "killed", "--num-samples", "6",
-                "--max-epochs", "3", "--train-size", "96", "--eval-size", "24",
-                "--max-length", "16", "--batch-size", "8"]
-        driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 300
-        while not _finished_trials(run_uri, 3) and time.monotonic() < deadline:
-            assert driver.poll() is None, driver.stdout.read().decode()[-3000:]
-            time.sleep(0.5)
-        # Trial folders appear with Ray's experiment snapshots, which Ray uploads file by file; a kill
-        # during that upload can leave a mixed snapshot (README). Kill a second later, between snapshots.
-        time.sleep(1)
-        before = _finished_trials(run_uri, 3)
-        assert before, "no trial finished before the deadline"
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(timeout=30)
-        fs, root = open_uri(run_uri)
-        assert fs.get_file_info(f"{root}/frontier.json").type == pafs.FileType.NotFound
-        shutil.rmtree(head1)  # the head node is gone: only the bucket remains
-
-        resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", run_uri, "--address", address,
-                                  "--local-dir", str(head2)], cwd=REPO, env=env, capture_output=True, text=True,
-                                 timeout=400)
-        assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-        assert not head1.exists()  # the resumed driver's journal and rungs live in its own working copy
-
-    with fs.open_input_file(f"{root}/trials.parquet") as f:  # the bucket's copy, not the working copy
-        trials = pq.read_table(f).to_pandas()
+def test_a_resumed_run_keeps_every_finished_trial_and_runs_every_planned_one(killed_and_resumed):
+    run = killed_and_resumed
+    trials = run["trials"]
     assert trials["trial_id"].nunique() == 6  # every planned trial, once
     assert not trials.duplicated(["trial_id", "epoch"]).any()
     assert set(trials.loc[trials["final"], "status"]) == {"completed"}  # 6 reference points: never stopped
-    for trial_id, accuracies in before.items():  # finished before the kill: untouched
+    for trial_id, accuracies in run["before"].items():  # finished before the kill: untouched
         rows = trials[trials["trial_id"] == trial_id].sort_values("epoch")
         assert rows["metric"].tolist() == pytest.approx(accuracies)
+    assert not run["head1"].exists()  # the resumed driver's journal and rungs live in its own working copy
+
+
+def test_the_bucket_holds_the_finished_run_and_its_whole_study(killed_and_resumed):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    run = killed_and_resumed
+    fs, root = run["fs"], run["root"]
     for name in ("frontier.json", "report.html", "optuna.journal", "scheduler_state.json", "run.json"):
         assert fs.get_file_info(f"{root}/{name}").type == pafs.FileType.File, name
-    journal = [json.loads(line) for line in fs.open_input_stream(f"{root}/optuna.journal").read().splitlines()]
-    assert sum(entry.get("op_code") == 4 for entry in journal) >= 6  # a study with every trial created
+    journal = run["tmp"] / "optuna.journal"  # the bucket's journal, read back as a study
+    journal.write_bytes(fs.open_input_stream(f"{root}/optuna.journal").read())
+    study = optuna.load_study(study_name="killed", storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert len(study.trials) == 6
+    assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
+    finals = run["trials"][run["trials"]["final"]]
+    assert sorted(t.values[0] for t in study.trials) == pytest.approx(sorted(finals["metric"]))
+    assert pd.read_parquet(run["head2"] / "killed" / "trials.parquet").equals(run["trials"])
 
-    # Reported from the bucket on a third machine; exported from the new head's working copy, which
+
+def test_the_resumed_run_is_reported_from_the_bucket_and_exported_from_the_new_head(killed_and_resumed):
+    run = killed_and_resumed
+    # Reported on a third machine from the bucket; exported from the new head's working copy, which
     # holds no checkpoint: the chosen one comes from the bucket.
-    elsewhere = tmp_path / "laptop"
-    for command in (["search.report", run_uri, "--local-dir", str(elsewhere)],
-                    ["search.export", str(head2 / "killed")]):
-        done = subprocess.run([sys.executable, "-m", *command], cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=300)
+    elsewhere = run["tmp"] / "laptop"
+    for command in (["search.report", run["uri"], "--local-dir", str(elsewhere)],
+                    ["search.export", str(run["head2"] / "killed")]):
+        done = subprocess.run([sys.executable, "-m", *command], cwd=REPO, env=run["env"], capture_output=True,
+                              text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (elsewhere / "killed" / "report.html").is_file()
-    exported = list((head2 / "killed" / "export").glob("trial_*/spec.json"))
+    exported = list((run["head2"] / "killed" / "export").glob("trial_*/spec.json"))
     assert len(exported) == 1 and (exported[0].parent / "tensors.safetensors").is_file()
-    best = json.loads((head2 / "killed" / "frontier.json").read_text())["points"]
+    best = json.loads((run["head2"] / "killed" / "frontier.json").read_text())["points"]
     assert json.loads(exported[0].read_text())["source"]["trial"] in {p["trial_id"] for p in best}
-    assert pd.read_parquet(head2 / "killed" / "trials.parquet").equals(trials)

@@ -4,8 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search._holdout import compare, holdout_trials, with_test_columns
-from search._uncertainty import _score, interval, not_worse, paired_difference, paired_test
+from search import (
+    compare,
+    holdout_trials,
+    interval,
+    metric_function,
+    not_worse,
+    paired_difference,
+    paired_test,
+    with_test_columns,
+)
 from search.export import choose
 from spaces import UsageError
 from trainables._metrics import compute_metrics
@@ -43,7 +51,7 @@ def test_vectorised_metrics_equal_the_trials_metrics(metric, classes):
     rng = np.random.default_rng(classes)
     labels = rng.integers(0, classes, (5, 200))
     predictions = np.where(rng.random((5, 200)) < 0.6, labels, rng.integers(0, classes, (5, 200)))
-    got = _score(metric, False, classes)(predictions, labels)
+    got = metric_function(metric, False, classes)(predictions, labels)
     expected = [compute_metrics(_logits(p, classes), y, False)[metric] for p, y in zip(predictions, labels)]
     assert np.allclose(got, expected)
 
@@ -53,7 +61,7 @@ def test_vectorised_correlations_equal_scipys():
     labels = rng.normal(size=(3, 150))
     predictions = labels + rng.normal(size=(3, 150))
     for metric in ("pearson", "spearman"):
-        got = _score(metric, True, 0)(predictions, labels)
+        got = metric_function(metric, True, 0)(predictions, labels)
         expected = [compute_metrics(p, y, True)[metric] for p, y in zip(predictions, labels)]
         assert np.allclose(got, expected)
 

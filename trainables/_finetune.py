@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from spaces import load_taxonomy
+from spaces import TENSORS_FILE, load_taxonomy
 from trainables._batches import eval_batches, train_batches
 from trainables._data import Encoded, Split
 from trainables._metrics import compute_metrics
@@ -149,7 +149,7 @@ def save_state(directory: Path, model: nn.Module | dict, names: list[str], extra
     `model`: the model, or its parameters by name (a trial with a frozen prefix holds them so).
     """
     params = model if isinstance(model, dict) else dict(model.named_parameters())
-    save_file({n: params[n].detach().cpu().contiguous() for n in names}, str(directory / "tensors.safetensors"))
+    save_file({n: params[n].detach().cpu().contiguous() for n in names}, str(directory / TENSORS_FILE))
     torch.save(extra, directory / "state.pt")
 
 
@@ -258,7 +258,7 @@ class TrialRun:
         })
 
     def restore(self, directory: Path) -> None:
-        load_tensors(self.params, directory / "tensors.safetensors")
+        load_tensors(self.params, directory / TENSORS_FILE)
         device = next(self.model.parameters()).device
         state = torch.load(directory / "state.pt", weights_only=False, map_location=device)
         self.optimizer.load_state_dict(state["optimizer"])

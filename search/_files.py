@@ -1,0 +1,29 @@
+"""The names of the files a run folder holds: the one place that says them.
+
+A finished run's folder: RUN_FILE (what the run is, written first), TRIALS_FILE (every trial's
+rows), FRONTIER_FILE (written last: its presence marks a finished run), PARETO_PLOT, REPORT_FILE
+and its figures, HOLDOUT_FILE (the held-out outputs behind every test number), and where asked
+STUDY_FILE and CONFIRM_FILE. While it runs: the Optuna journal, the scheduler's rungs, the shared
+frozen-prefix cache. An export folder: spaces.SPEC_FILE and spaces.TENSORS_FILE (the spec format's own
+names, also each checkpoint's tensors). Imports nothing: search._hub reads it before transformers loads.
+"""
+
+RUN_FILE = "run.json"
+TRIALS_FILE = "trials.parquet"
+FRONTIER_FILE = "frontier.json"
+STUDY_FILE = "study.csv"
+CONFIRM_FILE = "confirm.csv"
+PARETO_PLOT = "pareto.png"
+REPORT_FILE = "report.html"
+REPORT_FIGURES = "report_*.png"
+HOLDOUT_FILE = "test_outputs.npz"
+OPTUNA_JOURNAL_FILE = "optuna.journal"
+SCHEDULER_STATE_FILE = "scheduler_state.json"
+PREFIX_CACHE_DIR = "prefix_cache"
+EXPORT_DIR = "export"
+
+__all__ = [
+    "CONFIRM_FILE", "EXPORT_DIR", "FRONTIER_FILE", "HOLDOUT_FILE", "OPTUNA_JOURNAL_FILE", "PARETO_PLOT",
+    "PREFIX_CACHE_DIR", "REPORT_FIGURES", "REPORT_FILE", "RUN_FILE", "SCHEDULER_STATE_FILE", "STUDY_FILE",
+    "TRIALS_FILE",
+]

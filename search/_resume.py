@@ -1,0 +1,60 @@
+"""`--resume RUN`: a run continued where its driver stopped, with the options it was started with.
+
+The run folder (or its storage URI) holds run.json, Ray Tune's experiment state, the Optuna journal
+and the scheduler's rungs; finished trials are kept, unfinished ones restart from their last
+checkpoint, and the search then finishes as a fresh one would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from search import compat
+from search._files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
+from search._finish import finish
+from search._prepare import Prepared, prepare, saved_options
+from search._storage import RunLocation, split_uri
+from search._trials import build_trainable, init_ray
+from spaces import UsageError
+
+
+def resume(args: argparse.Namespace) -> int:
+    from ray import tune
+
+    location = RunLocation.existing(args.resume, args.local_dir)
+    # From remote storage: the driver's files, uploaded before each of Ray's snapshots (at least as new).
+    location.pull((RUN_FILE, OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE))
+    if not (location.local / RUN_FILE).is_file():
+        raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
+    saved = saved_options(json.loads((location.local / RUN_FILE).read_text())["args"])
+    saved.resume, saved.address, saved.name = None, args.address, location.name
+    if location.is_remote:
+        saved.results_dir, saved.local_dir = split_uri(location.remote)[0], str(location.local.parent)
+    else:
+        saved.results_dir = str(location.local.parent)
+    prep = prepare(saved)
+    if not tune.Tuner.can_restore(location.path):
+        raise UsageError(f"{location} has no Ray Tune experiment state to resume")
+    started = time.monotonic()
+    init_ray(saved)
+    restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
+    _relocate(restored, prep)
+    return finish(prep, restored.fit(), started)
+
+
+def _relocate(restored, prep: Prepared) -> None:
+    """Point the restored searcher's journal and the scheduler's rungs at this driver's run folder.
+
+    Ray unpickles both as the run's first driver made them, with that driver's paths (a run resumed
+    on another machine, or from a moved folder, keeps them elsewhere).
+    """
+    tune_config = compat.restored_tune_config(restored)
+    if tune_config is None:  # Ray Client: the tuner lives on the cluster
+        return
+    searcher = getattr(tune_config.search_alg, "searcher", tune_config.search_alg)
+    if hasattr(searcher, "relocate"):
+        searcher.relocate(prep.run_dir)
+    if hasattr(tune_config.scheduler, "state_path") and tune_config.scheduler.state_path:
+        tune_config.scheduler.state_path = str(prep.run_dir / SCHEDULER_STATE_FILE)

@@ -1,0 +1,109 @@
+"""What the run's trials run on: Ray started or joined, the model's files shared, the trainable bound.
+
+`init_ray` joins the cluster at `--address` (shipping the project's code) or starts a private local
+Ray. `trial_settings` is what every trial shares; `build_trainable` binds it and the data (minus
+the test split) to `trainables.finetune`, or to `trainables.replay` for `--replay TABLE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from search._prepare import Prepared
+from spaces import UsageError, model_folder
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIP_EXCLUDES = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
+
+
+def init_ray(args: argparse.Namespace) -> None:
+    import ray
+
+    if ray.is_initialized():  # embedded use (tests, notebooks): run on the Ray already connected
+        return
+    local = args.address is None
+    # Ray 2.60 turns token auth on by default; a private local instance does not need it.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")
+    # Trials get the model's files from the driver (trainables._model_files), so workers need no hub;
+    # the driver's own hub setting goes with them only where the user made one.
+    env_vars = {"TOKENIZERS_PARALLELISM": "false"}
+    if "HF_HUB_OFFLINE" in os.environ:
+        env_vars["HF_HUB_OFFLINE"] = os.environ["HF_HUB_OFFLINE"]
+    runtime_env: dict = {"env_vars": env_vars}
+    if not local:  # worker nodes may not see this machine's files: ship the project's code with the job
+        runtime_env |= {"working_dir": str(PROJECT_ROOT), "excludes": SHIP_EXCLUDES}
+    try:
+        ray.init(
+            address=args.address,
+            include_dashboard=False if local else None,
+            runtime_env=runtime_env,
+            logging_level=logging.WARNING,
+            log_to_driver=True,
+        )
+    except (ConnectionError, TimeoutError) as exc:
+        raise UsageError(f"cannot connect to the Ray cluster at {args.address}: {str(exc).splitlines()[0]}") from None
+
+
+def trial_resources(args: argparse.Namespace) -> dict[str, float]:
+    return {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+
+
+def trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def publish_model(prep: Prepared) -> None:
+    """Put the model's files into Ray's object store once, for every trial on every node."""
+    from trainables import ModelFiles
+
+    if prep.model_files is None:
+        prep.model_files = ModelFiles.publish(prep.args.model, model_folder(prep.model))
+
+
+def trial_settings(prep: Prepared):
+    """What every trial of the run shares (the searched choices come in each trial's config)."""
+    from trainables import TrialSettings
+
+    args = prep.args
+    publish_model(prep)
+    return TrialSettings(
+        model=prep.model,
+        num_labels=prep.task.num_labels,
+        max_epochs=args.max_epochs,
+        metric=prep.task.metric,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        threads=max(1, int(args.cpus_per_trial)),
+        prefix_cache=not args.no_prefix_cache,
+        cache_dir=prep.prefix_cache,
+        pooling=prep.pooling,
+        lr_groups=args.lr_groups,
+        model_files=prep.model_files,
+        fingerprint=prep.taxonomy.fingerprint,
+    )
+
+
+def build_trainable(prep: Prepared):
+    """The trial function with the run's shared data and settings bound (data goes to the object store once).
+
+    With `--replay TABLE`, trials replay recorded curves instead of training (benchmarks, load tests).
+    """
+    from ray import tune
+
+    from search._holdout import trial_data
+    from trainables import ReplayTable, finetune, replay
+
+    args = prep.args
+    if args.replay:
+        table = ReplayTable.from_parquet(args.replay, prep.task.metric)
+        return tune.with_resources(
+            tune.with_parameters(replay, table=table, max_epochs=args.max_epochs, time_scale=args.replay_time_scale),
+            trial_resources(args),
+        )
+    return tune.with_resources(
+        tune.with_parameters(finetune, data=trial_data(prep.data), settings=trial_settings(prep)),
+        trial_resources(args),
+    )

@@ -1,0 +1,71 @@
+"""The Tuner of a search: the searcher, the scheduler and the trainable, with storage and retries.
+
+The Optuna study lives in a journal file in the run folder (optuna-dashboard can watch it live);
+the scheduler's rungs in another; with remote storage both go up with each of Ray's snapshots.
+"""
+
+from __future__ import annotations
+
+from search._files import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE
+from search._prepare import Prepared
+from search._strategies import make_sampler, make_scheduler
+from search._trials import build_trainable, trial_dirname
+
+
+def build_tuner(prep: Prepared, callbacks: list):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from ray import tune
+
+    from search._searcher import ParetoOptunaSearch
+
+    args, metric = prep.args, prep.task.metric
+    # The searcher owns its define-by-run space and both objectives; a TuneConfig naming a metric
+    # would make the study single-objective.
+    storage = JournalStorage(JournalFileBackend(str(prep.run_dir / OPTUNA_JOURNAL_FILE)))
+    searcher = ParetoOptunaSearch(
+        space=prep.space,
+        study_name=prep.run_dir.name,
+        storage=storage,
+        metric=[metric, "trainable_params"],
+        mode=["max", "min"],
+        points_to_evaluate=list(prep.seeds.values()) or None,
+        sampler=make_sampler(args.sampler, args.seed),
+        max_epochs=args.max_epochs,
+        store=prep.location if prep.location.is_remote else None,
+        store_files=(OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE),
+    )
+    scheduler = make_scheduler(args.scheduler, metric, args.max_epochs, str(prep.run_dir / SCHEDULER_STATE_FILE))
+    return tune.Tuner(
+        build_trainable(prep),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=args.num_samples,
+            reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=prep.location.name,
+            storage_path=prep.location.storage_path,
+            callbacks=callbacks,
+            verbose=0,
+            # Every checkpoint is kept while the run lasts (the finished run keeps each trial's last): Ray
+            # deletes a replaced checkpoint before the snapshot naming its successor is stored.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            # A crashed trial is retried from its last checkpoint; a lost node's trials run elsewhere.
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+        ),
+    )
+
+
+def interrupted(run_path: str, planned: int) -> bool:
+    """True when the search ended before every planned trial did (Ctrl-C: Ray stops gracefully).
+
+    Read from the experiment state Ray saved last, the one `--resume` would continue: the
+    in-memory ResultGrid reports interrupted trials as terminated.
+    """
+    from ray.tune import ExperimentAnalysis
+
+    trials = ExperimentAnalysis(run_path).trials
+    return len(trials) < planned or any(t.status not in ("TERMINATED", "ERROR") for t in trials)

@@ -1,0 +1,95 @@
+"""The one adapter to Ray's and Optuna's internals: every private name the project uses, one shim each.
+
+Nothing else in the project reaches a private attribute or module of Ray or Optuna. Each shim says
+which pinned version it serves and why no public API does the job; tests/test_compat.py exercises
+every one, so a release that moves one fails there, loudly, and not in the middle of a search.
+(Public, as `pandas.compat` is: the tests and benchmarks may check it.)
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def autoscaler_node_types() -> dict[str, str] | None:
+    """node id -> node type, as the cluster's autoscaler monitor last reported it; None without a report.
+
+    ray==2.60.0: the monitor writes its status to GCS internal KV under DEBUG_AUTOSCALING_STATUS (what
+    `ray status` reads). A cluster that cannot launch nodes (`ray start` by hand, a local instance) runs
+    a read-only provider whose node types are named after the node ids (`node_<id>`); an autoscaler launching from a
+    config names its types (`gpu_worker`). No public API says whether an autoscaler could add nodes.
+    """
+    from ray._private.ray_constants import DEBUG_AUTOSCALING_STATUS
+    from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_initialized
+
+    if not _internal_kv_initialized():
+        return None
+    status = _internal_kv_get(DEBUG_AUTOSCALING_STATUS)
+    if not status:
+        return None
+    report = json.loads(status).get("autoscaler_report") or {}
+    return dict(report.get("node_type_mapping") or {})
+
+
+# ---- Optuna ==5.0.0: non-dominated sorting and exact hypervolume --------------------------------
+# Optuna has no public function for either; its samplers and plots use these. Re-implementing them
+# would be a second definition of the front, so the search and the benchmarks share Optuna's.
+
+def pareto_front_mask(losses):
+    """True for each non-dominated row of `losses` (all objectives minimised); duplicates all stay."""
+    from optuna.study._multi_objective import _is_pareto_front
+
+    return _is_pareto_front(losses, assume_unique_lexsorted=False)
+
+
+def non_domination_ranks(losses):
+    """Front index of each row of `losses` (all objectives minimised): 0 for the non-dominated."""
+    from optuna.study._multi_objective import _fast_non_domination_rank
+
+    return _fast_non_domination_rank(losses)
+
+
+def hypervolume(losses, reference) -> float:
+    """Exact hypervolume of `losses` (minimised, every row strictly inside `reference`)."""
+    from optuna._hypervolume import compute_hypervolume
+
+    return float(compute_hypervolume(losses, reference))
+
+
+# ---- Optuna ==5.0.0: a journal-file study opened again at another path -------------------------
+# A study unpickled on another driver keeps the first driver's journal path; JournalStorage has no
+# public way to swap its backend, so the unpickling path (__getstate__/__setstate__) is replayed.
+
+def study_journal_path(study) -> str | None:
+    """The journal file behind an Optuna study, or None when it is not kept in a journal file."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = getattr(study, "_storage", None)
+    backend = getattr(storage, "_backend", None)
+    if isinstance(storage, JournalStorage) and isinstance(backend, JournalFileBackend):
+        return backend._file_path
+    return None
+
+
+def reopen_journal(study, path: str) -> None:
+    """Point a journal-file study at `path`: as if unpickled there, a fresh replay of that journal."""
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = study._storage
+    storage.__setstate__({**storage.__getstate__(), "_backend": JournalFileBackend(path)})
+
+
+# ---- Ray ==2.60.0: what a restored Tuner was configured with -----------------------------------
+# Tuner.restore unpickles the searcher and scheduler with the first driver's paths; Ray has no
+# public accessor for them. None under Ray Client (the tuner lives on the cluster).
+
+def restored_tune_config(tuner):
+    """The TuneConfig a restored `tune.Tuner` will run with (searcher, scheduler), or None."""
+    return getattr(getattr(tuner, "_local_tuner", None), "_tune_config", None)
+
+
+# ---- Ray ==2.60.0: OptunaSearch's state that search._searcher.ParetoOptunaSearch extends --------
+# The subclass tells Optuna its trials itself (repeats, early stops as PRUNED), so it works on the
+# state OptunaSearch keeps: these attribute names are its extension contract, checked by the tests.
+OPTUNA_SEARCH_STATE = ("_ot_study", "_ot_trials", "_completed_trials", "_metric")
