@@ -8,6 +8,7 @@ import time
 from ray.tune import Callback
 
 from search._pareto import hypervolume, pareto_mask
+from trainables import FAILED
 
 
 def _short(n: float) -> str:
@@ -55,7 +56,9 @@ class Progress(Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._ended.add(trial.trial_id)
         result = trial.last_result or {}
-        if result.get("epoch", 0) >= self.max_epochs and self.metric in result:
+        if FAILED in result:  # ended on a failure a retry cannot fix
+            self.errored += 1
+        elif result.get("epoch", 0) >= self.max_epochs and self.metric in result:
             self.finished[trial.trial_id] = (result[self.metric], result["trainable_params"])
         else:
             self.stopped += 1

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from search._files import TRIALS_FILE
 from search._pareto import hypervolume, pareto_mask
-from trainables._metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from trainables import CLASSIFICATION_METRICS, FAILED, REGRESSION_METRICS
 
 COMPLETED, STOPPED, ERROR = "completed", "stopped", "error"
 
@@ -62,10 +62,13 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: str | Path) -> pd
         history = result.metrics_dataframe
         if history is None or history.empty or "epoch" not in history:
             history = pd.DataFrame(columns=["epoch", metric])
-        history = history.drop_duplicates("epoch", keep="last").sort_values("epoch")
+        failed = (result.metrics or {}).get(FAILED)  # a failure a retry cannot fix (trainables._failures)
+        if FAILED in history:
+            history = history[history[FAILED].isna()]
+        history = history.dropna(subset=["epoch"]).drop_duplicates("epoch", keep="last").sort_values("epoch")
         reached = len(history) and history["epoch"].max() >= max_epochs
-        status = ERROR if result.error else (COMPLETED if reached else STOPPED)
-        error = None if result.error is None else str(result.error).strip().splitlines()[-1][:500]
+        status = ERROR if result.error or failed else (COMPLETED if reached else STOPPED)
+        error = failed or (None if result.error is None else str(result.error).strip().splitlines()[-1][:500])
         checkpoint = None
         if result.checkpoint is not None:
             checkpoint = os.path.relpath(result.checkpoint.path, run_dir)

@@ -14,6 +14,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search import compat
 from search._storage import RunLocation
+from trainables import FAILED
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class ParetoOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
         reached = (result or {}).get(self._budget_attr, 0) >= self._max_epochs
+        error = error or FAILED in (result or {})  # ended on a failure a retry cannot fix (trainables._failures)
         if error or not reached:
             state, values = (TrialState.FAIL if error else TrialState.PRUNED), None
             self._ot_study.tell(self._ot_trials[trial_id], None, state=state)

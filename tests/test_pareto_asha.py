@@ -123,3 +123,49 @@ def test_reference_points_are_recorded_but_never_stopped():
     assert s.on_trial_result(None, protected, result) == CONTINUE  # dominated, but an anchor
     assert "bitfit" in s.rungs[1]
     assert _report(s, "other", 0.5, 1e5) == STOP  # the same values without the label stop
+
+
+def test_a_real_search_stops_a_dominated_sub_network_and_optuna_records_it_pruned(
+        ray_session, tiny_bert, text_csv, tmp_path):
+    """End to end: `python -m search.run` with the default scheduler, replayed curves (no training) in
+    which the metric is unrelated to size, so many proposals are dominated after their first epoch."""
+    import itertools
+
+    import numpy as np
+    import optuna
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from search import OPTUNA_JOURNAL_FILE, TRIALS_FILE, run
+    from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, refs_from_switches
+
+    modules = ("query", "value", "attn.norm", "ffn.norm")
+    space = SubnetworkSpace(load_taxonomy(tiny_bert, 2), SpaceConfig(modules=modules))
+    rng = np.random.default_rng(0)
+    rows = []
+    for values in itertools.product(space.config.values, repeat=len(space.switch_units)):
+        units = refs_from_switches(space.switch_units, dict(zip(space.switch_units, values)))
+        quality = rng.uniform(0.55, 0.85)
+        rows += [{"units": units, "epoch": e, "metric": quality - 0.02 * (3 - e), "epoch_seconds": 1.0}
+                 for e in (1, 2, 3)]
+    table = tmp_path / "table.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), table)
+    code = run.main(["--model", tiny_bert, "--data", str(text_csv), "--text-column", "review", "--label-column",
+                     "sentiment", "--modules", ",".join(modules), "--replay", str(table), "--results-dir",
+                     str(tmp_path), "--name", "pruned", "--train-size", "32", "--eval-size", "16",
+                     "--num-samples", "12", "--sampler", "random", "--no-reference-points"])
+    assert code == 0
+    trials = pd.read_parquet(tmp_path / "pruned" / TRIALS_FILE)
+    finals = trials[trials["final"]]
+    stopped = finals[finals["status"] == "stopped"]
+    assert len(stopped) >= 1 and stopped["preset"].isna().all() and (stopped["epoch"] < 3).all()
+
+    journal = JournalStorage(JournalFileBackend(str(tmp_path / "pruned" / OPTUNA_JOURNAL_FILE)))
+    study = optuna.load_study(study_name="pruned", storage=journal)
+    states = [t.state for t in study.trials]  # repeats of a proposal are told what it got: counts are at least
+    assert states.count(optuna.trial.TrialState.PRUNED) >= len(stopped)
+    complete = {round(t.values[0], 9) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert complete == {round(m, 9) for m in finals.loc[finals["status"] == "completed", "metric"]}

@@ -4,6 +4,7 @@
 """
 
 from trainables._data import Encoded, Split, Task, encode, load_task
+from trainables._failures import DETERMINISTIC, FAILED, ends_on_deterministic_failure
 from trainables._finetune import (
     TrialRun,
     TrialSettings,
@@ -16,12 +17,17 @@ from trainables._finetune import (
     time_epoch,
     train_epoch,
 )
-from trainables._metrics import compute_metrics
+from trainables._metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, compute_metrics
 from trainables._model import load_model, load_tokenizer
 from trainables._model_files import ModelFiles, folder_digest
 from trainables._replay import ReplayTable, replay, units_key
 
 __all__ = [
+    "CLASSIFICATION_METRICS",
+    "REGRESSION_METRICS",
+    "DETERMINISTIC",
+    "FAILED",
+    "ends_on_deterministic_failure",
     "Encoded",
     "ModelFiles",
     "ReplayTable",

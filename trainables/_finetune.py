@@ -27,6 +27,7 @@ from torch import nn
 from spaces import TENSORS_FILE, load_taxonomy
 from trainables._batches import eval_batches, train_batches
 from trainables._data import Encoded, Split
+from trainables._failures import ends_on_deterministic_failure
 from trainables._metrics import compute_metrics
 from trainables._model import forward_inputs, load_model
 from trainables._model_files import ModelFiles
@@ -183,7 +184,8 @@ def train_epoch(model: nn.Module, optimizer, schedule, split: Split, batch_size:
     """One pass over `split`: forward, loss, backward, step. Returns the mean training loss.
 
     With `prefix`, each batch starts from the cached states of the frozen layers below the trained ones.
-    Raises FloatingPointError when the loss stops being finite, so the trial ends with the reason.
+    Raises FloatingPointError when the loss stops being finite, so the trial ends with the reason
+    (trainables._failures: not retried).
     """
     device = next(model.parameters()).device
     inputs = forward_inputs(model)
@@ -308,14 +310,15 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
         settings = dataclasses.replace(settings, seed=int(config["seed"]))
     settings = on_this_node(settings)
     torch.set_num_threads(settings.threads)
-    run = TrialRun.start(config, len(data.train), settings, _device())
-    if checkpoint := tune.get_checkpoint():
-        with checkpoint.as_directory() as directory:
-            run.restore(Path(directory))
-    for result in run.epochs(data, settings):
-        with tempfile.TemporaryDirectory() as directory:
-            run.save(Path(directory))
-            tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
+    with ends_on_deterministic_failure():  # a NaN loss or an OOM ends the trial at once: a retry would repeat it
+        run = TrialRun.start(config, len(data.train), settings, _device())
+        if checkpoint := tune.get_checkpoint():
+            with checkpoint.as_directory() as directory:
+                run.restore(Path(directory))
+        for result in run.epochs(data, settings):
+            with tempfile.TemporaryDirectory() as directory:
+                run.save(Path(directory))
+                tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
 def time_epoch(config: dict, data: Encoded, settings: TrialSettings, steps: int = 2,
