@@ -1,294 +1,424 @@
-"""How much compute each search strategy needs to find a recorded table's Pareto front.
+"""How much compute each search strategy needs to find a table's Pareto front: a fair harness.
 
-    .venv/bin/python bench/search_efficiency.py [--table bench/tables/minilm-rotten_tomatoes-modules.parquet]
-        [--seeds 10] [--strategies default,random,...] [--budget 384] [--out bench/results]
+    .venv/bin/python bench/search_efficiency.py --table bench/tables/minilm-rotten_tomatoes-modules.parquet \
+        [--seeds 10] [--strategies default,random,...] [--workers 4] [--out bench/results]
 
-Every strategy runs the real searcher (`search._searcher.ParetoOptunaSearch`, Optuna's samplers)
-and the real schedulers on Ray Tune, with trials that replay the table's learning curves
-(`trainables.replay`) instead of training. Compute is counted in trial-epochs, in the order Ray
-delivered the results. After each one, the hypervolume of the sub-networks trained to the full
-budget so far, on (metric, log10 trainable params) against a fixed reference point (the table's
-majority-class metric, log10 of all parameters), is divided by that of the table's true front.
+Every strategy is made of the product's own pieces: `search.ParetoOptunaSearch` with an Optuna sampler
+and a Ray Tune scheduler (`search.make_scheduler`: Pareto-ASHA, ASHA or none). They are driven by a
+discrete-event simulation of `--workers` workers: a trial's epochs take the seconds the table
+recorded; the scheduler sees each epoch's result when it ends in simulated time; a freed worker
+asks the searcher for the next proposal. Nothing is trained, so a search costs seconds, and runs are
+exactly repeatable.
 
-Strategies: `random` (random search, full budget), `asha+tpe` (ASHA on the metric alone, with
-multi-objective TPE), `nsga2` (NSGA-II, full budget), `random+pareto-asha`, and `default` (TPE
-with the Pareto-aware ASHA: what `python -m search.run` does). Each runs with and without the
-paper's reference points (head only, LayerNorms, each module type alone, everything) as its first
-trials. Repeated proposals are answered from what the run measured (they cost no compute) and
-counted. Prints a table (median over seeds) and writes a plot and the per-run curves.
+Fairness:
+- every strategy gets the same budget in trial-seconds (by default what training every sub-network
+  of the table to the full budget costs) and the same workers;
+- compute is counted in trial-seconds (each trained epoch's recorded seconds, the headline), in
+  trial-epochs, and in driver seconds (the searcher's and scheduler's own CPU time, measured);
+- two arms. `unseeded`: the strategy knows nothing of the presets (no proposal is labelled a preset,
+  none is protected from early stopping, no point is evaluated first). `seeded`: the paper's presets
+  are evaluated first and, as in the product, protected. A strategy may not carry points of its own:
+  what it is told is the arm's, and `run_once` refuses anything else;
+- a baseline is set up as its own users would: Optuna's defaults for TPE, NSGA-II and the GP sampler.
+
+Hypervolume is on (metric, log10 trainable params) against the table's reference point (majority-class
+metric, log10 of all parameters). "The best-known front" is the union of the table's recorded points
+and every point any strategy trained to the full budget. Writes NAME.search_efficiency.{json,md,png};
+the quartiles and the seeds that reach the target are computed here.
 """
 
 from __future__ import annotations
 
-import argparse
+import heapq
 import json
-import logging
 import math
 import os
-import statistics
 import sys
-import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from search import hypervolume, pareto_mask, reference_point  # noqa: E402
+from search import (  # noqa: E402
+    ParetoOptunaSearch,
+    hypervolume,
+    hypervolume_curve,
+    make_sampler,
+    make_scheduler,
+    pareto_mask,
+    reference_point,
+)
+from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402
 
-STRATEGIES = {  # name -> (sampler, scheduler)
-    "random": ("random", "none"),
-    "asha+tpe": ("tpe", "asha"),
-    "nsga2": ("nsga2", "none"),
-    "random+pareto-asha": ("random", "pareto-asha"),
-    "default": ("tpe", "pareto-asha"),
-}
 TARGET = 0.95
+NEEDED_COLUMNS = ("switches", "units", "trainable_params", "lr", "epoch", "metric", "epoch_seconds")
+PRESET_KEY = "preset"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A sampler (an Optuna sampler name and its options) and a scheduler; `presets_only` trains the presets."""
+
+    sampler: str
+    scheduler: str
+    sampler_options: dict = field(default_factory=dict)
+    presets_only: bool = False
+
+
+STRATEGIES = {
+    "presets": Strategy("random", "none", presets_only=True),
+    "random": Strategy("random", "none"),
+    "tpe": Strategy("tpe", "none", {"multivariate": False, "n_startup_trials": 10}),  # Optuna's defaults
+    "gp": Strategy("gp", "none", {"n_startup_trials": 10}),
+    "nsga2": Strategy("nsga2", "none", {"population_size": 50}),  # Optuna's default population
+    "nsga2-10": Strategy("nsga2", "none", {"population_size": 10}),
+    "asha+tpe": Strategy("tpe", "asha"),
+    "random+pareto-asha": Strategy("random", "pareto-asha"),
+    "default": Strategy("tpe", "pareto-asha"),  # what `python -m search.run` does
+}
 
 
 class Table:
-    """A recorded table: one switch set per sub-network, its units, cost, learning rate and final metric."""
+    """A recorded table: each sub-network (a set of switches on) with its units, cost, lr and curve."""
 
     def __init__(self, path: str):
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read table {path}: {exc}") from None
+        missing = [c for c in NEEDED_COLUMNS if c not in table.column_names]
+        if missing:
+            raise UsageError(f"table {path} lacks column(s) {', '.join(missing)} (needs {', '.join(NEEDED_COLUMNS)})")
         meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
         rows = table.to_pylist()
+        if not rows:
+            raise UsageError(f"table {path} has no rows")
         self.path = path
+        self.name = Path(path).stem
         self.epochs = max(r["epoch"] for r in rows)
         self.metric = rows[0].get("metric_name") or "accuracy"
-        self.switches = list(max((r["switches"] for r in rows), key=len))
-        self.entries = {}
+        longest = max((r["switches"] for r in rows), key=len)  # the recorder's switch order
+        self.switches = list(dict.fromkeys([*longest, *(s for r in rows for s in r["switches"])]))
+        self.entries: dict[frozenset, dict] = {}
         for r in rows:
-            entry = self.entries.setdefault(frozenset(r["switches"]), {"units": r["units"], "lr": r["lr"],
-                                                                        "params": r["trainable_params"]})
-            if r["epoch"] == self.epochs:
-                entry["final"] = r["metric"]
-        finals = [e["final"] for e in self.entries.values()]
+            if r.get("seed", 0) not in (0, None):  # other seeds of a point: noise estimates, not the point
+                continue
+            entry = self.entries.setdefault(frozenset(r["switches"]), {
+                "units": list(r["units"]), "lr": r["lr"], "params": int(r["trainable_params"]), "curve": {}})
+            entry["curve"][int(r["epoch"])] = (float(r["metric"]), float(r["epoch_seconds"]))
+        self._by_units = {tuple(sorted(e["units"])): k for k, e in self.entries.items()}
+        incomplete = [k for k, e in self.entries.items() if len(e["curve"]) < self.epochs]
+        if incomplete:
+            raise UsageError(f"table {path}: {len(incomplete)} sub-network(s) lack some of epochs 1..{self.epochs}")
+        finals = [e["curve"][self.epochs][0] for e in self.entries.values()]
         params = [e["params"] for e in self.entries.values()]
         # Tables without the metadata (other recorders): the worst final metric, 10x the largest sub-network.
         self.reference = reference_point(float(meta.get("majority_metric", min(finals))),
                                          int(meta.get("total_params", 10 * max(params))))
-        self.true_hv = hypervolume(finals, params, self.reference)
-        self.rows = rows
+        self.exhaustive_seconds = sum(s for e in self.entries.values() for _, s in e["curve"].values())
 
-    def front(self) -> list[tuple[str, int, float]]:
-        names = list(self.entries)
-        finals = [self.entries[n]["final"] for n in names]
-        params = [self.entries[n]["params"] for n in names]
-        mask = pareto_mask(finals, params)
-        out = [(" + ".join(s for s in self.switches if s in n) or "head only", p, f)
-               for n, p, f, m in zip(names, params, finals, mask) if m]
-        return sorted(out, key=lambda x: x[1])
+    def key_of(self, units) -> frozenset:
+        return self._by_units[tuple(sorted(units))]
 
-    def seed_points(self) -> list[dict]:
-        """The paper's reference points: head only, each switch alone (LayerNorms, each module), everything."""
-        points = [{s: "off" for s in self.switches}]
-        points += [{s: ("all" if s == one else "off") for s in self.switches} for one in self.switches]
-        points.append({s: "all" for s in self.switches})
-        return points
+    def final(self, on: frozenset) -> tuple[float, int]:
+        entry = self.entries[on]
+        return entry["curve"][self.epochs][0], entry["params"]
+
+    def presets(self) -> dict[frozenset, str]:
+        """The paper's reference points a switch table can express: head only, each switch alone, everything."""
+        out = {frozenset(): "head"} | {frozenset([s]): s for s in self.switches}
+        out[frozenset(self.switches)] = "full"
+        return {k: v for k, v in out.items() if k in self.entries}
+
+    def describe(self, on: frozenset) -> str:
+        return " + ".join(s for s in self.switches if s in on) or "head only"
 
 
 class TableSpace:
-    """Optuna define-by-run space over a table's switches (on/off each); lr is the table's rule."""
+    """Optuna define-by-run space over a table's switches (off/all each); the lr is the table's.
 
-    def __init__(self, table: Table):
-        self.switches = table.switches
-        self.entries = table.entries
-        self.presets = {frozenset(): "head"} | {frozenset([s]): s for s in self.switches}
-        self.presets[frozenset(self.switches)] = "full"
+    `label_presets`: name the presets in each proposal (the seeded arm, as the product's space does);
+    unseeded, no proposal carries that knowledge.
+    """
+
+    def __init__(self, table: Table, label_presets: bool):
+        self.table = table
+        self.presets = table.presets() if label_presets else {}
 
     def __call__(self, trial) -> dict:
-        on = frozenset(s for s in self.switches if trial.suggest_categorical(s, ["off", "all"]) == "all")
-        entry = self.entries[on]
+        on = frozenset(s for s in self.table.switches if trial.suggest_categorical(s, ["off", "all"]) == "all")
+        entry = self.table.entries[on]
         return {"units": entry["units"], "trainable_params": entry["params"], "lr": entry["lr"],
-                "selection": " + ".join(s for s in self.switches if s in on) or "head only",
-                "preset": self.presets.get(on)}
+                "selection": self.table.describe(on), PRESET_KEY: self.presets.get(on)}
+
+    def switch_values(self, on: frozenset) -> dict[str, str]:
+        return {s: ("all" if s in on else "off") for s in self.table.switches}
 
 
-def run_once(table: Table, strategy: str, seed: int, seeded: bool, budget: int, concurrency: int,
-             time_scale: float) -> dict:
-    """One search; returns its results in delivery order and the repeats the searcher answered itself."""
-    from ray import tune
+def _stub_trial(trial_id: str, config: dict):
+    from ray.tune.experiment import Trial
 
-    from search import ParetoOptunaSearch, make_sampler, make_scheduler
-    from trainables import ReplayTable, replay
+    return Trial("__replayed", config=config, trial_id=trial_id, stub=True)
 
-    sampler_name, scheduler_name = STRATEGIES[strategy]
-    events: list[tuple[str, int, float, int]] = []
 
-    class Record(tune.Callback):
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            events.append((trial.trial_id, int(result["epoch"]), float(result[table.metric]),
-                           int(result["trainable_params"])))
+def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: bool, workers: int,
+             budget_seconds: float, points: list[dict] | None = None) -> dict:
+    """One search, simulated. Returns its events in the order results arrived (simulated time).
 
-    class Budget(tune.Stopper):
-        def __call__(self, trial_id, result):
-            return False
+    `points`: only for the seeded arm, and only the arm's presets; anything else is refused, so that
+    no strategy can be told the answer and pass as unseeded.
+    """
+    from ray.tune.schedulers import TrialScheduler
+    from ray.tune.search import Searcher
 
-        def stop_all(self):
-            return len(events) >= budget
-
+    space = TableSpace(table, label_presets=seeded)
+    arm_points = [space.switch_values(on) for on in table.presets()] if seeded else None
+    if points is not None and points != arm_points:
+        raise ValueError(f"{name}: a strategy is given only its arm's points ({'the presets' if seeded else 'none'})")
+    if strategy.presets_only and not seeded:
+        raise ValueError(f"{name} trains the presets: it has only a seeded arm")
     searcher = ParetoOptunaSearch(
-        space=TableSpace(table), metric=[table.metric, "trainable_params"], mode=["max", "min"],
-        points_to_evaluate=table.seed_points() if seeded else None, sampler=make_sampler(sampler_name, seed),
-        max_epochs=table.epochs,
+        space=space, metric=[table.metric, "trainable_params"], mode=["max", "min"],
+        points_to_evaluate=arm_points, max_epochs=table.epochs,
+        sampler=make_sampler(strategy.sampler, seed, **strategy.sampler_options),
     )
-    replay_table = ReplayTable.from_rows(table.rows, table.metric)
-    trainable = tune.with_resources(
-        tune.with_parameters(replay, table=replay_table, max_epochs=table.epochs, time_scale=time_scale),
-        {"cpu": 2 / concurrency},
-    )
-    with tempfile.TemporaryDirectory() as storage:
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=make_scheduler(scheduler_name, table.metric, table.epochs),
-                num_samples=budget, max_concurrent_trials=concurrency, reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                storage_path=storage, name="run", stop=Budget(), callbacks=[Record()], verbose=0,
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            ),
-        )
-        tuner.fit()
-    return {"strategy": strategy, "seed": seed, "seeded": seeded, "events": events[:budget],
-            "repeats": searcher.repeats}
+    scheduler = make_scheduler(strategy.scheduler, table.metric, table.epochs,
+                               protect_key=PRESET_KEY if seeded else None)
+    planned = len(arm_points) if strategy.presets_only else math.inf
+    events, queue, trials, running = [], [], {}, 0
+    now, spent, driver, started, finished, counter, labelled = 0.0, 0.0, 0.0, 0, False, 0, 0
+
+    def timed(call, *args):
+        nonlocal driver
+        tick = time.process_time()
+        out = call(*args)
+        driver += time.process_time() - tick
+        return out
+
+    def start_next() -> bool:
+        nonlocal started, running, finished, counter, labelled
+        if finished or started >= planned or spent >= budget_seconds:
+            return False
+        trial_id = f"t{counter}"
+        counter += 1
+        config = timed(searcher.suggest, trial_id)
+        if config is None or config is Searcher.FINISHED:
+            finished = True
+            return False
+        on = table.key_of(config["units"])
+        labelled += config.get(PRESET_KEY) is not None
+        trial = _stub_trial(trial_id, config)
+        trials[trial_id] = (trial, on)
+        timed(scheduler.on_trial_add, None, trial)
+        seconds = table.entries[on]["curve"][1][1]
+        heapq.heappush(queue, (now + seconds, trial_id, 1))
+        started += 1
+        running += 1
+        return True
+
+    while running < workers and start_next():
+        pass
+    while queue:
+        now, trial_id, epoch = heapq.heappop(queue)
+        trial, on = trials[trial_id]
+        value, seconds = table.entries[on]["curve"][epoch]
+        spent += seconds
+        result = {table.metric: value, "trainable_params": table.entries[on]["params"], "epoch": epoch,
+                  "eval_loss": 1.0 - value, "training_iteration": epoch}
+        events.append({"trial": trial_id, "selection": table.describe(on), "epoch": epoch, "metric": value,
+                       "params": table.entries[on]["params"], "seconds": seconds, "time": now})
+        timed(searcher.on_trial_result, trial_id, result)
+        action = timed(scheduler.on_trial_result, None, trial, result)
+        if epoch >= table.epochs or action == TrialScheduler.STOP or spent >= budget_seconds:
+            timed(scheduler.on_trial_complete, None, trial, result)
+            timed(searcher.on_trial_complete, trial_id, result)
+            running -= 1
+            while running < workers and start_next():
+                pass
+        else:
+            heapq.heappush(queue, (now + table.entries[on]["curve"][epoch + 1][1], trial_id, epoch + 1))
+    return {"strategy": name, "seed": seed, "seeded": seeded, "events": events, "repeats": searcher.repeats,
+            "driver_seconds": driver, "labelled": labelled, "protected": getattr(scheduler, "protect_key", None)}
 
 
-def hv_curve(table: Table, events) -> list[float]:
-    """HV fraction after each trial-epoch: sub-networks count once they reach the full budget."""
-    metric, params, curve, hv = [], [], [], 0.0
-    for _, epoch, value, cost in events:
-        if epoch == table.epochs:
-            metric.append(value)
-            params.append(cost)
-            hv = hypervolume(metric, params, table.reference) / table.true_hv
-        curve.append(hv)
-    return curve
+def curve(table: Table, events: list[dict], best_hv: float) -> dict[str, np.ndarray]:
+    """After each result: trial-epochs and trial-seconds spent, and the hypervolume found / the best-known."""
+    if not events:
+        return {"epochs": np.zeros(0), "seconds": np.zeros(0), "hv": np.zeros(0)}
+    hv = hypervolume_curve([e["metric"] for e in events], [e["params"] for e in events],
+                           [e["epoch"] for e in events], table.epochs, table.reference)
+    return {"epochs": np.arange(1, len(events) + 1), "seconds": np.cumsum([e["seconds"] for e in events]),
+            "hv": hv / best_hv}
 
 
-def compute_to_reach(curve: list[float], target: float) -> float:
-    return next((i + 1 for i, v in enumerate(curve) if v >= target - 1e-12), math.inf)
+def hv_at(c: dict[str, np.ndarray], seconds: float) -> float:
+    """The hypervolume fraction found once `seconds` trial-seconds were spent."""
+    i = int(np.searchsorted(c["seconds"], seconds, side="right"))
+    return float(c["hv"][i - 1]) if i else 0.0
 
 
-def summarise(table: Table, runs: list[dict], budget: int) -> list[dict]:
+def to_reach(c: dict[str, np.ndarray], unit: str, target: float = TARGET) -> float:
+    hit = np.nonzero(c["hv"] >= target - 1e-12)[0]
+    return float(c[unit][hit[0]]) if len(hit) else math.inf
+
+
+def best_known(table: Table, runs: list[dict]) -> tuple[float, int]:
+    """Hypervolume of the union of the table's recorded points and every full-budget point found; its size."""
+    points = {table.describe(on): table.final(on) for on in table.entries}
+    for run in runs:
+        for e in run["events"]:
+            if e["epoch"] == table.epochs:
+                points.setdefault(e["selection"], (e["metric"], e["params"]))
+    metric, params = zip(*points.values())
+    return hypervolume(metric, params, table.reference), int(pareto_mask(metric, params).sum())
+
+
+def _quartiles(values: list[float]) -> list[float]:
+    return [float(np.percentile(values, q, method="lower")) for q in (25, 50, 75)]
+
+
+def summarise(table: Table, runs: list[dict], best_hv: float, budget: float) -> list[dict]:
     out = []
     for strategy in dict.fromkeys(r["strategy"] for r in runs):
-        for seeded in (True, False):
+        for seeded in (False, True):
             group = [r for r in runs if r["strategy"] == strategy and r["seeded"] == seeded]
             if not group:
                 continue
-            curves = [hv_curve(table, r["events"]) for r in group]
-            reach = [compute_to_reach(c, TARGET) for c in curves]
+            curves = [curve(table, r["events"], best_hv) for r in group]
+            seconds = [to_reach(c, "seconds") for c in curves]
+            epochs = [to_reach(c, "epochs") for c in curves]
 
-            def at(fraction, curves=curves):
-                k = max(1, int(budget * fraction))
-                return statistics.median(c[min(k, len(c)) - 1] if c else 0.0 for c in curves)
+            def at(fraction: float, curves=curves) -> float:
+                return float(np.median([hv_at(c, budget * fraction) for c in curves]))
 
             out.append({
-                "strategy": strategy, "seeded": seeded, "runs": len(group),
-                "epochs_to_95": statistics.median(reach), "reached_95": sum(math.isfinite(x) for x in reach),
-                "hv_at_quarter": at(0.25), "hv_at_half": at(0.5), "hv_at_budget": at(1.0),
-                "trials": statistics.median(len({e[0] for e in r["events"]}) for r in group),
-                "repeats": statistics.median(r["repeats"] for r in group),
+                "strategy": strategy, "seeded": seeded, "seeds": len(group),
+                "seconds_to_95": _quartiles(seconds), "epochs_to_95": _quartiles(epochs),
+                "reached_95": sum(math.isfinite(x) for x in seconds),
+                "hv_at_quarter": at(0.25), "hv_at_half": at(0.5), "hv_at_end": at(1.0),
+                "trials": float(np.median([len({e["trial"] for e in r["events"]}) for r in group])),
+                "repeats": float(np.median([r["repeats"] for r in group])),
+                "driver_seconds": float(np.median([r["driver_seconds"] for r in group])),
             })
     return out
 
 
-def plot(table: Table, runs: list[dict], budget: int, path: Path) -> None:
+def _fmt(quartiles: list[float]) -> str:
+    low, mid, high = quartiles
+    if not math.isfinite(mid):
+        return "not reached"
+    show = [f"{q:,.0f}" if math.isfinite(q) else "-" for q in (low, mid, high)]
+    return f"{show[1]} ({show[0]}-{show[2]})"
+
+
+def markdown(table: Table, rows: list[dict], budget: float, best_hv: float, front_size: int, seeds: int,
+             workers: int) -> str:
+    lines = [
+        f"### {table.name}: {len(table.entries)} sub-networks x {table.epochs} epochs, {workers} workers",
+        "",
+        f"Budget {budget:,.0f} trial-seconds each (training the whole table); target {TARGET:.0%} of the best-known "
+        f"front's hypervolume ({best_hv:.4f}, {front_size} points). Median (quartiles) over {seeds} seeds.",
+        "",
+        "| strategy | arm | trial-seconds to 95% | trial-epochs to 95% | seeds reaching | HV at 1/4 | HV at 1/2 "
+        "| HV at end | trials | driver s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['strategy']} | {'presets first' if r['seeded'] else 'unseeded'} | "
+                     f"{_fmt(r['seconds_to_95'])} | {_fmt(r['epochs_to_95'])} | {r['reached_95']}/{r['seeds']} | "
+                     f"{r['hv_at_quarter']:.3f} | {r['hv_at_half']:.3f} | {r['hv_at_end']:.3f} | {r['trials']:.0f} | "
+                     f"{r['driver_seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(table: Table, runs: list[dict], best_hv: float, budget: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    colors = dict(zip(STRATEGIES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for ax, seeded in zip(axes, (True, False)):
+    colors = dict(zip(STRATEGIES, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 2))
+    grid = np.linspace(0, budget, 200)
+    for ax, seeded in zip(axes, (False, True)):
         for strategy in dict.fromkeys(r["strategy"] for r in runs):
-            curves = [hv_curve(table, r["events"]) for r in runs if r["strategy"] == strategy
-                      and r["seeded"] == seeded]
+            curves = [curve(table, r["events"], best_hv) for r in runs
+                      if r["strategy"] == strategy and r["seeded"] == seeded]
             if not curves:
                 continue
-            grid = np.array([(c + [c[-1] if c else 0.0] * budget)[:budget] for c in curves])
-            x = np.arange(1, budget + 1)
-            ax.plot(x, np.median(grid, axis=0), label=strategy, color=colors[strategy])
-            ax.fill_between(x, *np.percentile(grid, [25, 75], axis=0), color=colors[strategy], alpha=0.15)
+            sampled = np.array([[hv_at(c, x) for x in grid] for c in curves])
+            ax.plot(grid, np.median(sampled, axis=0), label=strategy, color=colors.get(strategy))
+            ax.fill_between(grid, *np.percentile(sampled, [25, 75], axis=0), color=colors.get(strategy), alpha=0.12)
         ax.axhline(TARGET, color="grey", lw=0.8, ls=":")
-        ax.set_title("with the paper's reference points as seeds" if seeded else "without seeds")
-        ax.set_xlabel("compute (trial-epochs)")
+        ax.set_title("presets evaluated first (and protected)" if seeded else "unseeded: no preset knowledge")
+        ax.set_xlabel("compute (trial-seconds)")
+        ax.set_xscale("symlog", linthresh=budget / 100)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("hypervolume / true front's")
-    axes[0].legend(loc="lower right")
-    fig.suptitle(f"{Path(table.path).name}: median and quartiles over {max(r['seed'] for r in runs) + 1} seeds")
+    axes[0].set_ylabel("hypervolume / best-known front's")
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"{table.name}: median and quartiles over seeds")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="bench/search_efficiency.py", description=__doc__.splitlines()[0])
     parser.add_argument("--table", default="bench/tables/minilm-rotten_tomatoes-modules.parquet")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    parser.add_argument("--budget", type=int, default=None, help="trial-epochs per run (default: the table's size x "
-                        "epochs, what an exhaustive search at full budget costs)")
-    parser.add_argument("--concurrency", type=int, default=4, help="trials at once (as on 4 workers)")
-    parser.add_argument("--time-scale", type=float, default=0.0, help="sleep this fraction of recorded epoch seconds")
-    parser.add_argument("--no-unseeded", action="store_true", help="only runs seeded with the reference points")
+    parser.add_argument("--workers", type=int, default=4, help="trials at once (default 4)")
+    parser.add_argument("--budget-seconds", type=float, default=None,
+                        help="trial-seconds per search (default: what training the whole table costs)")
     parser.add_argument("--out", default="bench/results")
-    args = parser.parse_args(argv)
 
-    import ray
+    def body() -> int:
+        args = parser.parse_args(argv)
+        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+        unknown = [s for s in strategies if s not in STRATEGIES]
+        if unknown:
+            raise UsageError(f"unknown strategy '{unknown[0]}' (known: {', '.join(STRATEGIES)})")
+        if args.seeds < 1 or args.workers < 1:
+            raise UsageError("--seeds and --workers must be at least 1")
+        table = Table(args.table)
+        budget = args.budget_seconds or table.exhaustive_seconds
+        import optuna
 
-    table = Table(args.table)
-    budget = args.budget or len(table.entries) * table.epochs
-    strategies = [s.strip() for s in args.strategies.split(",")]
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown:
-        parser.error(f"unknown strategy {unknown[0]} (known: {', '.join(STRATEGIES)})")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"{table.path}: {len(table.entries)} sub-networks x {table.epochs} epochs; true front "
-          f"(hypervolume {table.true_hv:.4f}, reference {table.reference[0]:.3f}, 1e{table.reference[1]:.2f}):")
-    for name, params, value in table.front():
-        print(f"  {value:.4f}  {params:>11,}  {name}")
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        runs, started = [], time.perf_counter()
+        for seed in range(args.seeds):
+            for name in strategies:
+                for seeded in (True,) if STRATEGIES[name].presets_only else (False, True):
+                    runs.append(run_once(table, name, STRATEGIES[name], seed, seeded, args.workers, budget))
+                    print(f"  [{time.perf_counter() - started:5.0f}s] seed {seed} {name:<18} "
+                          f"{'presets first' if seeded else 'unseeded':<13} {len(runs[-1]['events']):>4} "
+                          f"trial-epochs, driver {runs[-1]['driver_seconds']:.1f}s", flush=True)
+        best_hv, front_size = best_known(table, runs)
+        rows = summarise(table, runs, best_hv, budget)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = out / f"{table.name}.search_efficiency"
+        text = markdown(table, rows, budget, best_hv, front_size, args.seeds, args.workers)
+        Path(f"{stem}.md").write_text(text)
+        Path(f"{stem}.json").write_text(json.dumps({
+            "table": args.table, "budget_seconds": budget, "workers": args.workers, "seeds": args.seeds,
+            "reference": table.reference, "best_known_hv": best_hv, "best_known_front_size": front_size,
+            "target": TARGET, "summary": rows,
+            "runs": [{k: v for k, v in r.items() if k != "events"} | {"events": [
+                [e["trial"], e["epoch"], e["metric"], e["params"], e["seconds"]] for e in r["events"]]}
+                for r in runs]}, default=str))
+        plot(table, runs, best_hv, budget, Path(f"{stem}.png"))
+        print("\n" + text)
+        print(f"wrote {stem}.md, .json and .png")
+        return 0
 
-    own_ray = not ray.is_initialized()
-    if own_ray:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    logging.getLogger("ray.tune").setLevel(logging.ERROR)
-    runs, started = [], time.perf_counter()
-    for seed in range(args.seeds):
-        for strategy in strategies:
-            for seeded in (True,) if args.no_unseeded else (True, False):
-                runs.append(run_once(table, strategy, seed, seeded, budget, args.concurrency, args.time_scale))
-                print(f"  [{time.perf_counter() - started:5.0f}s] seed {seed} {strategy:<18} "
-                      f"{'seeded' if seeded else 'no seeds'}: {len(runs[-1]['events'])} trial-epochs, "
-                      f"HV {hv_curve(table, runs[-1]['events'])[-1]:.3f}, repeats {runs[-1]['repeats']}", flush=True)
-    if own_ray:
-        ray.shutdown()
-
-    rows = summarise(table, runs, budget)
-    stem = Path(args.table).stem
-    (out / f"{stem}.search_efficiency.json").write_text(json.dumps(
-        {"table": args.table, "budget": budget, "reference": table.reference, "true_hv": table.true_hv,
-         "summary": rows, "runs": runs}, default=str))
-    plot(table, runs, budget, out / f"{stem}.search_efficiency.png")
-    print(f"\nmedian over {args.seeds} seeds; budget {budget} trial-epochs; target {TARGET:.0%} of the true "
-          f"front's hypervolume")
-    print(f"{'strategy':<19} {'seeds?':<7} {'epochs to 95%':>13} {'reached':>8} {'HV@1/4':>7} {'HV@1/2':>7} "
-          f"{'HV@end':>7} {'trials':>7} {'repeats':>8}")
-    for r in rows:
-        print(f"{r['strategy']:<19} {'yes' if r['seeded'] else 'no':<7} {r['epochs_to_95']:>13} "
-              f"{r['reached_95']:>5}/{r['runs']:<2} {r['hv_at_quarter']:>7.3f} {r['hv_at_half']:>7.3f} "
-              f"{r['hv_at_budget']:>7.3f} {r['trials']:>7} {r['repeats']:>8}")
-    print(f"wrote {out / (stem + '.search_efficiency.png')} and .json")
+    return run_cli(body)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

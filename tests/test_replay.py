@@ -3,7 +3,7 @@
 import importlib.util
 import itertools
 import json
-import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,38 +58,115 @@ def test_replay_reports_the_table_epoch_by_epoch(ray_session, tmp_path):
         table.curve(["z.unit"])
 
 
-@pytest.mark.timeout(600)
-def test_search_efficiency_benchmark_on_a_small_table(ray_session, tmp_path):
+def _bench():
     spec = importlib.util.spec_from_file_location("search_efficiency", REPO / "bench" / "search_efficiency.py")
     bench = importlib.util.module_from_spec(spec)
     sys.modules["search_efficiency"] = bench
     spec.loader.exec_module(bench)
-    import ray.cloudpickle
+    return bench
 
-    ray.cloudpickle.register_pickle_by_value(bench)  # its space and callbacks travel to Ray by value
+
+@pytest.fixture(scope="module")
+def bench():
+    return _bench()
+
+
+def test_the_table_and_its_true_front(bench, tmp_path):
+    table = bench.Table(str(_table(tmp_path / "table.parquet")))
+    assert len(table.entries) == 16 and table.epochs == 3 and table.switches == SWITCHES
+    assert set(table.presets().values()) == {"head", "a", "b", "c", "d", "full"}
+    # every switch adds quality and cost: the true front is the head alone, then a, a + b, ...
+    finals = {table.describe(on): table.final(on) for on in table.entries}
+    front = sorted((p, name) for name, (m, p) in finals.items()
+                   if not any(m2 >= m and p2 <= p and (m2, p2) != (m, p) for m2, p2 in finals.values()))
+    assert [name for _, name in front] == ["head only", "a", "a + b", "a + b + c", "a + b + c + d"]
+    assert table.exhaustive_seconds == pytest.approx(16 * (0.5 + 1.0 + 1.5))
+
+
+def test_the_unseeded_arm_knows_no_preset_and_protects_none(bench, tmp_path):
+    table = bench.Table(str(_table(tmp_path / "table.parquet")))
+    strategy = bench.STRATEGIES["default"]
+    seen = {}
+    for seeded in (False, True):
+        run = bench.run_once(table, "default", strategy, 0, seeded, 2, table.exhaustive_seconds)
+        seen[seeded] = run
+    assert seen[False]["labelled"] == 0 and seen[False]["protected"] is None
+    assert seen[True]["labelled"] >= len(table.presets()) and seen[True]["protected"] == bench.PRESET_KEY
+    first = [e["selection"] for e in seen[True]["events"] if e["epoch"] == 1][: len(table.presets())]
+    assert set(first) == {table.describe(on) for on in table.presets()}  # seeded: the presets come first
+
+
+def test_a_strategy_told_the_answer_cannot_pass_as_unseeded(bench, tmp_path):
+    table = bench.Table(str(_table(tmp_path / "table.parquet")))
+    space = bench.TableSpace(table, label_presets=False)
+    answer = [space.switch_values(frozenset(on)) for on in (["a"], ["a", "b"])]
+    for seeded in (False, True):
+        with pytest.raises(ValueError, match="only its arm's points"):
+            bench.run_once(table, "cheat", bench.STRATEGIES["random"], 0, seeded, 2, 10.0, points=answer)
+    with pytest.raises(ValueError, match="only a seeded arm"):
+        bench.run_once(table, "presets", bench.STRATEGIES["presets"], 0, False, 2, 10.0)
+
+
+def test_trial_seconds_add_up_and_no_sub_network_is_trained_twice(bench, tmp_path):
+    table = bench.Table(str(_table(tmp_path / "table.parquet")))
+    for name in ("random", "default", "presets"):
+        run = bench.run_once(table, name, bench.STRATEGIES[name], 1, True, 3, table.exhaustive_seconds)
+        events = run["events"]
+        by_trial = {}
+        for e in events:
+            by_trial.setdefault(e["trial"], []).append(e)
+        # each trial's epochs in order, each costing what the table recorded for that epoch
+        for trial_events in by_trial.values():
+            assert [e["epoch"] for e in trial_events] == list(range(1, len(trial_events) + 1))
+            on = next(k for k in table.entries if table.describe(k) == trial_events[0]["selection"])
+            assert [e["seconds"] for e in trial_events] == [table.entries[on]["curve"][e["epoch"]][1]
+                                                             for e in trial_events]
+        selections = [t[0]["selection"] for t in by_trial.values()]
+        assert len(selections) == len(set(selections))  # never a sub-network trained twice
+        c = bench.curve(table, events, 1.0)
+        assert c["seconds"][-1] == pytest.approx(sum(e["seconds"] for e in events))
+        assert c["epochs"][-1] == len(events)
+        if name == "presets":
+            assert set(selections) == {table.describe(on) for on in table.presets()}
+            assert c["seconds"][-1] == pytest.approx(sum(s for on in table.presets()
+                                                         for _, s in table.entries[on]["curve"].values()))
+        else:  # the whole table's cost as budget: the search ends when every sub-network has been proposed
+            assert c["seconds"][-1] <= table.exhaustive_seconds + 1.5
+
+
+def test_the_benchmark_writes_its_results_and_computes_its_quartiles(bench, tmp_path):
     path = _table(tmp_path / "table.parquet")
-    table = bench.Table(str(path))
-    # The true front here is the head alone, then "a", "a + b", ...: each added switch is better and dearer.
-    assert [name for name, _, _ in table.front()] == ["head only", "a", "a + b", "a + b + c", "a + b + c + d"]
-    assert table.true_hv > 0
-
-    # A curve counts a sub-network only once it reaches the full budget.
-    head, a = [(0.6, 10), (0.65 + 0.04, 110)]
-    events = [("t1", 1, 0.4, 10), ("t1", 2, 0.5, 10), ("t1", 3, head[0], head[1]), ("t2", 3, a[0], a[1])]
-    curve = bench.hv_curve(table, events)
-    assert curve[:2] == [0.0, 0.0] and 0 < curve[2] < curve[3] <= 1.0
-    assert bench.compute_to_reach(curve, curve[3]) == 4 and math.isinf(bench.compute_to_reach(curve, 1.01))
-
     out = tmp_path / "out"
-    bench.main(["--table", str(path), "--seeds", "1", "--strategies", "default,random", "--out", str(out)])
+    assert bench.main(["--table", str(path), "--seeds", "3", "--strategies", "default,random,presets",
+                       "--workers", "2", "--out", str(out)]) == 0
     report = json.loads((out / "table.search_efficiency.json").read_text())
     assert {(r["strategy"], r["seeded"]) for r in report["summary"]} == {
-        ("default", True), ("default", False), ("random", True), ("random", False)}
-    for run in report["runs"]:
-        trials = {e[0] for e in run["events"]}
-        finals = [e for e in run["events"] if e[1] == 3]
-        assert len({tuple(e[:2]) for e in run["events"]}) == len(run["events"])  # no epoch twice
-        assert len(finals) <= 16 and len(trials) <= 16  # never a sub-network trained twice
-    random_seeded = next(r for r in report["summary"] if r["strategy"] == "random" and r["seeded"])
-    assert random_seeded["hv_at_budget"] == pytest.approx(1.0)  # budget = the whole table: the whole front is found
+        ("default", True), ("default", False), ("random", True), ("random", False), ("presets", True)}
+    for row in report["summary"]:
+        low, mid, high = row["seconds_to_95"]
+        assert low <= mid <= high and row["seeds"] == 3
+        runs = [r for r in report["runs"] if r["strategy"] == row["strategy"] and r["seeded"] == row["seeded"]]
+        reached = []
+        for r in runs:
+            events = [{"trial": t, "epoch": e, "metric": m, "params": p, "seconds": s}
+                      for t, e, m, p, s in r["events"]]
+            reached.append(bench.to_reach(bench.curve(bench.Table(str(path)), events, report["best_known_hv"]),
+                                          "seconds"))
+        assert sorted(reached)[1] == mid  # the median of 3 seeds, recomputed from the stored events
+    random = next(r for r in report["summary"] if r["strategy"] == "random" and not r["seeded"])
+    assert random["hv_at_end"] == pytest.approx(1.0)  # budget = the whole table: the whole front is found
+    assert "| default | unseeded |" in (out / "table.search_efficiency.md").read_text()
     assert (out / "table.search_efficiency.png").stat().st_size > 0
+
+
+def test_bad_input_to_the_benchmark_is_one_line_and_exit_2(tmp_path):
+    path = _table(tmp_path / "table.parquet")
+    pq.write_table(pq.read_table(path).drop(["epoch_seconds"]), tmp_path / "bad.parquet")
+    for args, message in ((["--table", str(tmp_path / "bad.parquet")], "lacks column(s) epoch_seconds"),
+                          (["--table", str(path), "--strategies", "default,magic"], "unknown strategy 'magic'"),
+                          (["--table", str(tmp_path / "none.parquet")], "cannot read table")):
+        done = subprocess.run([sys.executable, str(REPO / "bench" / "search_efficiency.py"), *args,
+                               "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr[-2000:]
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr[-2000:]
