@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# Record the module-wise MiniLM table (bench/record_table.py) on a GPU machine with no network.
+# Record a MiniLM table (bench/record_table.py) on a GPU machine with no network.
 # Here (with the project installed):
 #     .venv/bin/python bench/record_table.py --save-data .carry/rt-4096.npz
 #     .venv/bin/python bench/device_pack.py pack --data .carry/rt-4096.npz --out .carry/minilm.npz
 # There, with .carry/ copied over:
 #     bash bench/gpu_record_table.sh OUT_DIR [WORKERS]
-# Parts are kept in OUT_DIR/parts.tgz, so an interrupted recording can be continued.
+#     SPACE=layers bash bench/gpu_record_table.sh OUT_DIR [WORKERS]   # the 660-training layer-granular table
+# Parts are kept in OUT_DIR/parts.tgz; an interrupted recording continues from PARTS=FILE (an earlier parts.tgz,
+# carried over in .carry/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 out=$1; workers=${2:-14}
+space=${SPACE:-modules}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$out" /tmp/table
 [ -d /tmp/minilm ] || "$PYTHON" bench/device_pack.py unpack .carry/minilm.npz /tmp/minilm
+[ -n "${PARTS:-}" ] && tar xzf "$PARTS" -C /tmp/table
 status=0
 timeout "${RECORD_SECONDS:-330}" "$PYTHON" bench/record_table.py --model /tmp/minilm --data-cache .carry/rt-4096.npz \
-    --out /tmp/table/minilm-rotten_tomatoes-modules.parquet --workers "$workers" --threads 1 || status=$?
+    --space "$space" --out "/tmp/table/minilm-rotten_tomatoes-$space.parquet" --workers "$workers" --threads 1 \
+    || status=$?
 tar czf "$out/parts.tgz" -C /tmp/table .
 cp /tmp/table/*.parquet "$out/" 2>/dev/null || true
 exit $status

@@ -1,4 +1,4 @@
-"""Record a tabular benchmark: train every selection of a small space for real, store the curves.
+"""Record a tabular benchmark: train the selections of a space for real, store their curves.
 
     .venv/bin/python bench/record_table.py [--model minilm] [--out bench/tables/minilm-rotten_tomatoes-modules.parquet]
         [--epochs 3] [--train-rows 4096] [--workers 1] [--threads 2]
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -38,7 +39,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
-from spaces import load_taxonomy, reference_lr  # noqa: E402
+from spaces import load_taxonomy, reference_lr, resolve_model, resolve_pooling  # noqa: E402
 from trainables import Encoded, TrialRun, TrialSettings  # noqa: E402
 
 NORMS = "norms"
@@ -65,8 +66,62 @@ def selections(switch_units: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]
     return [tuple(n for n, on in zip(names, bits) if on) for bits in itertools.product((0, 1), repeat=len(names))]
 
 
-def part_name(selection: tuple[str, ...]) -> str:
-    return hashlib.sha1(json.dumps(selection).encode()).hexdigest()[:16] + ".parquet"
+LAYER_MODULES = ("value", "attn.out", "ffn.out")
+
+
+def layer_switches(taxonomy) -> dict[str, tuple[str, ...]]:
+    """Switch name -> unit ids, per layer: `L.value`, `L.attn.out`, `L.ffn.out` and `L.norms` (its LayerNorms)."""
+    out = {}
+    for layer in range(taxonomy.num_layers):
+        for module in LAYER_MODULES:
+            out[f"{layer}.{module}"] = tuple(u.id for u in taxonomy.units if u.layer == layer and u.module == module)
+        out[f"{layer}.norms"] = tuple(u.id for u in taxonomy.units if u.layer == layer and taxonomy.is_norm(u))
+    return {name: units for name, units in out.items() if units}
+
+
+def layer_selections(switch_units: dict[str, tuple[str, ...]], params, count: int, seed: int = 0):
+    """The layer-granular table's selections, in a fixed order: head only, everything, each switch alone,
+    each single layer, each module type across layers, then selections drawn at random over parameter
+    budgets (a budget log-uniform between the cheapest switch and everything; switches added in random
+    order while they fit) until there are `count`. `params(selection)`: its trainable parameters."""
+    import numpy as np
+
+    names = list(switch_units)
+    layers = sorted({n.split(".", 1)[0] for n in names}, key=int)
+    kinds = list(dict.fromkeys(n.split(".", 1)[1] for n in names))
+    chosen = [(), tuple(names), *((n,) for n in names),
+              *(tuple(n for n in names if n.split(".", 1)[0] == layer) for layer in layers),
+              *(tuple(n for n in names if n.split(".", 1)[1] == kind) for kind in kinds)]
+    chosen = list(dict.fromkeys(chosen))
+    rng = np.random.default_rng(seed)
+    low, high = np.log(min(params((n,)) for n in names)), np.log(params(tuple(names)))
+    seen = set(chosen)
+    while len(chosen) < count:
+        budget, picked = np.exp(rng.uniform(low, high)), []
+        for i in rng.permutation(len(names)):
+            if params(tuple(sorted([*picked, names[i]], key=names.index))) <= budget or not picked:
+                picked.append(names[i])
+        selection = tuple(sorted(picked, key=names.index))
+        if selection not in seen:
+            seen.add(selection)
+            chosen.append(selection)
+    return chosen
+
+
+def repeat_plan(chosen: list[tuple[str, ...]], repeats: int, seeds=(1, 2), seed: int = 0) -> list[tuple]:
+    """(selection, seed) pairs: every selection at seed 0, and `repeats` of them (head only and everything
+    among them, the rest at random) again at each of `seeds`, so the table knows its seed noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed + 1)
+    picked = chosen[:2] + [chosen[i] for i in rng.choice(np.arange(2, len(chosen)), max(0, repeats - 2),
+                                                          replace=False)]
+    return [(s, 0) for s in chosen] + [(s, k) for k in seeds for s in picked[:repeats]]
+
+
+def part_name(selection: tuple[str, ...], seed: int = 0) -> str:
+    key = json.dumps(selection) if seed == 0 else json.dumps([selection, seed])  # seed 0: the first tables' names
+    return hashlib.sha1(key.encode()).hexdigest()[:16] + ".parquet"
 
 
 _DATA: Encoded | None = None
@@ -79,7 +134,7 @@ def _init_worker(data_path: str, threads: int) -> None:
 
 
 def train_selection(selection, units, lr, settings: TrialSettings, parts: str, device_name: str) -> str:
-    """Train one selection for `settings.max_epochs` epochs and write its rows as one Parquet part."""
+    """Train one selection for `settings.max_epochs` epochs (at `settings.seed`) and write its rows as one part."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     run = TrialRun.start({"units": list(units), "lr": lr}, len(_DATA.train), settings, device)
     rows = []
@@ -102,7 +157,7 @@ def train_selection(selection, units, lr, settings: TrialSettings, parts: str, d
             "seed": settings.seed,
             "device": device_name,
         })
-    path = Path(parts) / part_name(selection)
+    path = Path(parts) / part_name(selection, settings.seed)
     temporary = path.with_suffix(".tmp")
     pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), temporary)
     temporary.replace(path)  # a part is there whole or not at all
@@ -118,6 +173,16 @@ def device_name(threads: int) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="minilm")
+    parser.add_argument("--space", choices=("modules", "layers"), default="modules",
+                        help="modules: every subset of the module-type switches (128 for BERT-like encoders); "
+                        "layers: per layer value, attn.out, ffn.out and LayerNorms, --selections of them")
+    parser.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto",
+                        help="what the head reads, as search.run's --pooling (default auto: the model's own)")
+    parser.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
+                        help="the head's learning-rate floor, as search.run's --lr-groups (default on)")
+    parser.add_argument("--selections", type=int, default=600, help="layers: how many selections (default 600)")
+    parser.add_argument("--repeats", type=int, default=30,
+                        help="layers: selections also recorded at seeds 1 and 2 (default 30)")
     parser.add_argument("--out", default="bench/tables/minilm-rotten_tomatoes-modules.parquet")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-rows", type=int, default=4096)
@@ -147,16 +212,29 @@ def main(argv=None) -> None:
     data = Encoded.load(data_path)
     num_labels = int(max(data.train.labels.max(), data.validation.labels.max())) + 1
 
-    taxonomy = load_taxonomy(args.model, num_labels)
-    switch_units = module_switches(taxonomy)
+    pooling = resolve_pooling(args.pooling, resolve_model(args.model))
+    taxonomy = load_taxonomy(args.model, num_labels, pooling)
+    # What a search's trials do (search.run's defaults): the model's own pooling, the head's lr floor.
     settings = TrialSettings(model=args.model, num_labels=num_labels, max_epochs=args.epochs,
-                             batch_size=args.batch_size, threads=args.threads)
+                             batch_size=args.batch_size, threads=args.threads, pooling=pooling,
+                             lr_groups=args.lr_groups)
+
+    def params(selection) -> int:
+        return taxonomy.count([u for name in selection for u in switch_units[name]])
+
+    if args.space == "modules":
+        switch_units = module_switches(taxonomy)
+        plan = [(s, 0) for s in selections(switch_units)]
+    else:
+        switch_units = layer_switches(taxonomy)
+        plan = repeat_plan(layer_selections(switch_units, params, args.selections), args.repeats)
     parts = Path(str(args.out) + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
-    todo = [s for s in selections(switch_units) if not (parts / part_name(s)).exists()]
-    todo.sort(key=lambda s: -taxonomy.count([u for name in s for u in switch_units[name]]))  # longest first
+    todo = [(s, k) for s, k in plan if not (parts / part_name(s, k)).exists()]
+    if args.space == "modules":
+        todo.sort(key=lambda item: -params(item[0]))  # longest first: the pool's tail is short
     todo = todo[: args.limit]
-    print(f"{len(selections(switch_units))} selections over {', '.join(switch_units)}; "
+    print(f"{len(plan)} trainings over {len(switch_units)} switches ({', '.join(list(switch_units)[:8])}, ...); "
           f"{len(todo)} to record with {args.workers} worker(s) on {device_name(args.threads)}", flush=True)
 
     started = time.perf_counter()
@@ -164,22 +242,23 @@ def main(argv=None) -> None:
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(args.workers, context, _init_worker, (data_path, args.threads)) as pool:
         futures = []
-        for selection in todo:
+        for selection, seed in todo:
             units = [u for name in selection for u in switch_units[name]]
             lr = reference_lr(taxonomy.count(units), taxonomy.total_params)
-            futures.append(pool.submit(train_selection, selection, units, lr, settings, str(parts), where))
+            futures.append(pool.submit(train_selection, selection, units, lr, dataclasses.replace(settings, seed=seed),
+                                       str(parts), where))
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             print(f"[{done}/{len(todo)} {time.perf_counter() - started:.0f}s] {future.result()}", flush=True)
 
     tables = [pq.read_table(p).cast(SCHEMA) for p in sorted(parts.glob("*.parquet"))]
     if tables:
         table = pa.concat_tables(tables).sort_by([("trainable_params", "ascending"), ("selection", "ascending"),
-                                                  ("epoch", "ascending")])
+                                                  ("seed", "ascending"), ("epoch", "ascending")])
         # What a benchmark needs for a fixed hypervolume reference point: (majority metric, all parameters).
         table = table.replace_schema_metadata({"majority_metric": str(data.baseline("accuracy")),
                                                "total_params": str(taxonomy.total_params)})
         pq.write_table(table, args.out)
-        print(f"wrote {args.out}: {table.num_rows // args.epochs} selections x {args.epochs} epochs")
+        print(f"wrote {args.out}: {table.num_rows // args.epochs} trainings x {args.epochs} epochs")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # bench/surrogate.py
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the GP sampler's torch: one core per search, as a driver has
 
@@ -85,9 +86,14 @@ STRATEGIES = {
 
 
 class Table:
-    """A recorded table: each sub-network (a set of switches on) with its units, cost, lr and curve."""
+    """A recorded table: each sub-network (a set of switches on) with its units, cost, lr and curve.
 
-    def __init__(self, path: str):
+    With `surrogate`, a sub-network the table does not hold is answered by bench/surrogate.py's
+    model (fitted on the table's seed-0 rows), its parameters and units added up from the table's
+    single-switch rows; `recorded` stays what was measured.
+    """
+
+    def __init__(self, path: str, surrogate: bool = False):
         try:
             table = pq.read_table(path)
         except (OSError, ValueError) as exc:
@@ -122,19 +128,58 @@ class Table:
         self.reference = reference_point(float(meta.get("majority_metric", min(finals))),
                                          int(meta.get("total_params", 10 * max(params))))
         self.exhaustive_seconds = sum(s for e in self.entries.values() for _, s in e["curve"].values())
+        self.recorded = dict(self.entries)
+        self.surrogate = None
+        if surrogate:
+            self._fit_surrogate()
+
+    def _fit_surrogate(self) -> None:
+        from surrogate import Surrogate
+
+        singles = {next(iter(k)): e for k, e in self.recorded.items() if len(k) == 1}
+        head = self.recorded.get(frozenset())
+        if head is None or set(singles) != set(self.switches):
+            raise UsageError(f"table {self.path}: a surrogate needs head only and every switch alone recorded")
+        self.head_params = head["params"]
+        self.switch_params = {s: e["params"] - head["params"] for s, e in singles.items()}
+        self.switch_units = {s: list(e["units"]) for s, e in singles.items()}
+        self.surrogate = Surrogate(self.switches, self.epochs).fit(self.recorded)
+        self.lr_of = {len(k): e["lr"] for k, e in self.recorded.items()}
+
+    def entry(self, on: frozenset) -> dict:
+        """The sub-network's units, params, lr and curve: recorded, else (with a surrogate) predicted."""
+        if on not in self.entries:
+            if self.surrogate is None:
+                raise KeyError(f"{self.describe(on)} is not in the table")
+            from spaces import reference_lr
+
+            params = self.head_params + sum(self.switch_params[s] for s in on)
+            units = [u for s in self.switches if s in on for u in self.switch_units[s]]
+            self.entries[on] = {"units": units, "params": params, "curve": self.surrogate.curve(on, params),
+                                "lr": reference_lr(params, int(10 ** self.reference[1]))}
+            self._by_units[tuple(sorted(units))] = on
+        return self.entries[on]
 
     def key_of(self, units) -> frozenset:
         return self._by_units[tuple(sorted(units))]
 
     def final(self, on: frozenset) -> tuple[float, int]:
-        entry = self.entries[on]
+        entry = self.entry(on)
         return entry["curve"][self.epochs][0], entry["params"]
 
     def presets(self) -> dict[frozenset, str]:
-        """The paper's reference points a switch table can express: head only, each switch alone, everything."""
-        out = {frozenset(): "head"} | {frozenset([s]): s for s in self.switches}
-        out[frozenset(self.switches)] = "full"
-        return {k: v for k, v in out.items() if k in self.entries}
+        """The paper's reference points a switch table can express: head only, everything, each module type
+        alone (a switch `L.kind` is module `kind` of layer L: all layers' together; a switch without a layer
+        is a module type itself), and each layer's LayerNorms alone (`L.norms`)."""
+        kinds: dict[str, list[str]] = {}
+        for switch in self.switches:
+            layer, _, kind = switch.partition(".")
+            kinds.setdefault(kind if layer.isdigit() and kind else switch, []).append(switch)
+        out = {frozenset(): "head", frozenset(self.switches): "full"}
+        out |= {frozenset(group): kind for kind, group in kinds.items()}
+        out |= {frozenset([s]): f"layernorm.{s.split('.')[0]}" for s in self.switches
+                if s.endswith(".norms") and s.split(".")[0].isdigit()}
+        return {k: v for k, v in out.items() if k in self.entries or self.surrogate is not None}
 
     def describe(self, on: frozenset) -> str:
         return " + ".join(s for s in self.switches if s in on) or "head only"
@@ -153,7 +198,7 @@ class TableSpace:
 
     def __call__(self, trial) -> dict:
         on = frozenset(s for s in self.table.switches if trial.suggest_categorical(s, ["off", "all"]) == "all")
-        entry = self.table.entries[on]
+        entry = self.table.entry(on)
         return {"units": entry["units"], "trainable_params": entry["params"], "lr": entry["lr"],
                 "selection": self.table.describe(on), PRESET_KEY: self.presets.get(on)}
 
@@ -216,7 +261,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         trial = _stub_trial(trial_id, config)
         trials[trial_id] = (trial, on)
         timed(scheduler.on_trial_add, None, trial)
-        seconds = table.entries[on]["curve"][1][1]
+        seconds = table.entry(on)["curve"][1][1]
         heapq.heappush(queue, (now + seconds, trial_id, 1))
         started += 1
         running += 1
@@ -227,12 +272,13 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
     while queue:
         now, trial_id, epoch = heapq.heappop(queue)
         trial, on = trials[trial_id]
-        value, seconds = table.entries[on]["curve"][epoch]
+        entry = table.entry(on)
+        value, seconds = entry["curve"][epoch]
         spent += seconds
-        result = {table.metric: value, "trainable_params": table.entries[on]["params"], "epoch": epoch,
+        result = {table.metric: value, "trainable_params": entry["params"], "epoch": epoch,
                   "eval_loss": 1.0 - value, "training_iteration": epoch}
         events.append({"trial": trial_id, "selection": table.describe(on), "epoch": epoch, "metric": value,
-                       "params": table.entries[on]["params"], "seconds": seconds, "time": now})
+                       "params": entry["params"], "seconds": seconds, "time": now})
         timed(searcher.on_trial_result, trial_id, result)
         action = timed(scheduler.on_trial_result, None, trial, result)
         if epoch >= table.epochs or action == TrialScheduler.STOP or spent >= budget_seconds:
@@ -242,7 +288,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
             while running < workers and start_next():
                 pass
         else:
-            heapq.heappush(queue, (now + table.entries[on]["curve"][epoch + 1][1], trial_id, epoch + 1))
+            heapq.heappush(queue, (now + entry["curve"][epoch + 1][1], trial_id, epoch + 1))
     return {"strategy": name, "seed": seed, "seeded": seeded, "events": events, "repeats": searcher.repeats,
             "driver_seconds": driver, "labelled": labelled, "protected": getattr(scheduler, "protect_key", None)}
 
@@ -270,7 +316,7 @@ def to_reach(c: dict[str, np.ndarray], unit: str, target: float = TARGET) -> flo
 
 def best_known(table: Table, runs: list[dict]) -> tuple[float, int]:
     """Hypervolume of the union of the table's recorded points and every full-budget point found; its size."""
-    points = {table.describe(on): table.final(on) for on in table.entries}
+    points = {table.describe(on): table.final(on) for on in table.recorded}
     for run in runs:
         for e in run["events"]:
             if e["epoch"] == table.epochs:
@@ -319,9 +365,11 @@ def _fmt(quartiles: list[float]) -> str:
 
 def markdown(table: Table, rows: list[dict], budget: float, best_hv: float, front_size: int, workers: int) -> str:
     lines = [
-        f"### {table.name}: {len(table.entries)} sub-networks x {table.epochs} epochs, {workers} workers",
+        f"### {table.name}: {len(table.recorded)} recorded sub-networks x {table.epochs} epochs"
+        + (f" (and a surrogate for the rest of {2 ** len(table.switches):,})" if table.surrogate else "")
+        + f", {workers} workers",
         "",
-        f"Budget {budget:,.0f} trial-seconds each (training the whole table); target {TARGET:.0%} of the best-known "
+        f"Budget {budget:,.0f} trial-seconds each (training every recorded sub-network); target {TARGET:.0%} of the best-known "
         f"front's hypervolume ({best_hv:.4f}, {front_size} points). Median (quartiles) over the seeds; driver s: the "
         f"searcher's and scheduler's own CPU seconds per search (median).",
         "",
@@ -381,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-seconds", type=float, default=None,
                         help="trial-seconds per search (default: what training the whole table costs)")
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--surrogate", action="store_true",
+                        help="answer sub-networks the table lacks with bench/surrogate.py's model (a large space)")
     parser.add_argument("--fresh", action="store_true", help="ignore the searches logged by an earlier run")
 
     def body() -> int:
@@ -398,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         arms = {a.strip() for a in args.arms.split(",") if a.strip()}
         if not arms or arms - {"unseeded", "seeded"}:
             raise UsageError(f"--arms takes unseeded, seeded or both, not '{args.arms}'")
-        table = Table(args.table)
+        table = Table(args.table, surrogate=args.surrogate)
         budget = args.budget_seconds or table.exhaustive_seconds
         import optuna
 

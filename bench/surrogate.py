@@ -1,0 +1,160 @@
+"""A surrogate benchmark from a recorded table, as YAHPO Gym and NAS-Bench-301 build theirs.
+
+    .venv/bin/python bench/surrogate.py TABLE [--folds 5] [--out bench/results]
+
+A table recorded over a large space (`bench/record_table.py --space layers`: 24 switches, 2^24
+sub-networks) holds a few hundred of them. The surrogate answers for any other: per epoch, a
+scikit-learn random forest predicts the validation metric, and another the epoch's seconds, from
+the switch bits and log10 of the trainable parameters (known before a sub-network trains).
+
+Validated on held-out sub-networks (K-fold over selections, seed 0): Spearman rank correlation and
+mean absolute error of the final-epoch metric, next to the seed noise measured by the table's
+repeats (the same selections at seeds 1 and 2): the standard deviation over seeds, and the rank
+correlation between two seeds. A surrogate is good enough when its error is near the seed noise.
+`bench/search_efficiency.py --surrogate` replays searches on it. Writes NAME.surrogate.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+from sklearn.ensemble import RandomForestRegressor  # noqa: E402
+from sklearn.model_selection import KFold  # noqa: E402
+
+from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402
+
+NEEDED = ("switches", "trainable_params", "epoch", "metric", "epoch_seconds")
+
+
+def _forest(seed: int) -> RandomForestRegressor:
+    return RandomForestRegressor(n_estimators=300, min_samples_leaf=2, max_features=0.5, random_state=seed, n_jobs=1)
+
+
+class Surrogate:
+    """Per-epoch models of a table's metric and seconds over its switches."""
+
+    def __init__(self, switches: list[str], epochs: int, seed: int = 0):
+        self.switches, self.epochs, self.seed = list(switches), epochs, seed
+        self.metric_models: dict[int, RandomForestRegressor] = {}
+        self.seconds_models: dict[int, RandomForestRegressor] = {}
+
+    def features(self, selections, params) -> np.ndarray:
+        index = {s: i for i, s in enumerate(self.switches)}
+        bits = np.zeros((len(selections), len(self.switches)))
+        for row, selection in enumerate(selections):
+            for s in selection:
+                bits[row, index[s]] = 1.0
+        return np.column_stack([bits, np.log10(np.asarray(params, dtype=float))])
+
+    def fit(self, curves: dict[frozenset, dict]) -> Surrogate:
+        """`curves`: selection -> {"params": int, "curve": {epoch: (metric, seconds)}}."""
+        keys = list(curves)
+        x = self.features(keys, [curves[k]["params"] for k in keys])
+        for epoch in range(1, self.epochs + 1):
+            metric = [curves[k]["curve"][epoch][0] for k in keys]
+            seconds = [curves[k]["curve"][epoch][1] for k in keys]
+            self.metric_models[epoch] = _forest(self.seed).fit(x, metric)
+            self.seconds_models[epoch] = _forest(self.seed).fit(x, seconds)
+        return self
+
+    def curve(self, selection, params: int) -> dict[int, tuple[float, float]]:
+        x = self.features([selection], [params])
+        return {e: (float(self.metric_models[e].predict(x)[0]), max(float(self.seconds_models[e].predict(x)[0]), 0.0))
+                for e in range(1, self.epochs + 1)}
+
+
+def read_curves(path: str) -> tuple[list[str], int, dict[int, dict[frozenset, dict]]]:
+    """The table's switches, epochs, and per seed: selection -> params and curve."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read table {path}: {exc}") from None
+    missing = [c for c in NEEDED if c not in table.column_names]
+    if missing:
+        raise UsageError(f"table {path} lacks column(s) {', '.join(missing)} (needs {', '.join(NEEDED)})")
+    rows = table.to_pylist()
+    if not rows:
+        raise UsageError(f"table {path} has no rows")
+    longest = max((r["switches"] for r in rows), key=len)
+    switches = list(dict.fromkeys([*longest, *(s for r in rows for s in r["switches"])]))
+    epochs = max(r["epoch"] for r in rows)
+    by_seed: dict[int, dict[frozenset, dict]] = {}
+    for r in rows:
+        entry = by_seed.setdefault(int(r.get("seed") or 0), {}).setdefault(
+            frozenset(r["switches"]), {"params": int(r["trainable_params"]), "curve": {}})
+        entry["curve"][int(r["epoch"])] = (float(r["metric"]), float(r["epoch_seconds"]))
+    return switches, epochs, by_seed
+
+
+def seed_noise(by_seed: dict[int, dict[frozenset, dict]], epochs: int) -> dict:
+    """What the table's repeats say: the final metric's standard deviation over seeds, and the rank
+    correlation between two seeds' final metrics over the repeated selections."""
+    repeated = [k for k in by_seed.get(0, {}) if sum(k in by_seed[s] for s in by_seed) >= 2]
+    if not repeated:
+        return {"repeated": 0, "std": None, "spearman_between_seeds": None}
+    finals = [[by_seed[s][k]["curve"][epochs][0] for s in sorted(by_seed) if k in by_seed[s]] for k in repeated]
+    others = [s for s in sorted(by_seed) if s != 0]
+    pairs = [(by_seed[0][k]["curve"][epochs][0], by_seed[others[0]][k]["curve"][epochs][0])
+             for k in repeated if k in by_seed[others[0]]]
+    return {"repeated": len(repeated), "std": float(np.mean([np.std(f, ddof=1) for f in finals])),
+            "spearman_between_seeds": float(spearmanr(*zip(*pairs)).statistic) if len(pairs) > 2 else None}
+
+
+def validate(switches: list[str], epochs: int, curves: dict[frozenset, dict], folds: int = 5, seed: int = 0) -> dict:
+    """K-fold over selections: the final metric predicted for held-out sub-networks vs recorded."""
+    keys = list(curves)
+    if len(keys) < 2 * folds:
+        raise UsageError(f"{len(keys)} sub-networks are too few for {folds}-fold validation")
+    predicted, recorded, seconds_error = np.zeros(len(keys)), np.zeros(len(keys)), []
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(keys):
+        model = Surrogate(switches, epochs, seed).fit({keys[i]: curves[keys[i]] for i in train})
+        for i in test:
+            curve = model.curve(keys[i], curves[keys[i]]["params"])
+            predicted[i], recorded[i] = curve[epochs][0], curves[keys[i]]["curve"][epochs][0]
+            seconds_error.append(abs(curve[epochs][1] - curves[keys[i]]["curve"][epochs][1]))
+    return {"folds": folds, "sub_networks": len(keys), "spearman": float(spearmanr(predicted, recorded).statistic),
+            "mae": float(np.mean(np.abs(predicted - recorded))),
+            "seconds_mae": float(np.mean(seconds_error)), "recorded_std": float(np.std(recorded))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="bench/surrogate.py", description=__doc__.splitlines()[0])
+    parser.add_argument("table")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--out", default="bench/results")
+
+    def body() -> int:
+        args = parser.parse_args(argv)
+        switches, epochs, by_seed = read_curves(args.table)
+        report = {"table": args.table, "switches": len(switches), "epochs": epochs,
+                  "validation": validate(switches, epochs, by_seed[min(by_seed)], args.folds),
+                  "seed_noise": seed_noise(by_seed, epochs)}
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{Path(args.table).stem}.surrogate.json"
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        v, n = report["validation"], report["seed_noise"]
+        print(f"{args.table}: {v['sub_networks']} sub-networks, {len(switches)} switches, {epochs} epochs")
+        print(f"held-out ({v['folds']}-fold) final metric: Spearman {v['spearman']:.3f}, MAE {v['mae']:.4f} "
+              f"(spread of the recorded finals {v['recorded_std']:.4f}); epoch seconds MAE {v['seconds_mae']:.2f}")
+        if n["repeated"]:
+            between = n["spearman_between_seeds"]
+            print(f"seed noise over {n['repeated']} repeated sub-networks: std {n['std']:.4f}, Spearman between "
+                  f"two seeds {'-' if between is None else f'{between:.3f}'}")
+        else:
+            print("no repeated sub-networks: the seed noise is unknown")
+        print(f"wrote {path}")
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
