@@ -369,8 +369,8 @@ def markdown(table: Table, rows: list[dict], budget: float, best_hv: float, fron
         + (f" (and a surrogate for the rest of {2 ** len(table.switches):,})" if table.surrogate else "")
         + f", {workers} workers",
         "",
-        f"Budget {budget:,.0f} trial-seconds each (training every recorded sub-network); target {TARGET:.0%} of the best-known "
-        f"front's hypervolume ({best_hv:.4f}, {front_size} points). Median (quartiles) over the seeds; driver s: the "
+        f"Budget {budget:,.0f} trial-seconds each (training every recorded sub-network); target {TARGET:.0%} of the "
+        f"best-known front's hypervolume ({best_hv:.4f}, {front_size} points). Median (quartiles) over the seeds; driver s: the "
         f"searcher's and scheduler's own CPU seconds per search (median).",
         "",
         "| strategy | arm | trial-seconds to 95% | trial-epochs to 95% | seeds reaching | HV at 1/4 budget "
