@@ -370,8 +370,8 @@ def markdown(table: Table, rows: list[dict], budget: float, best_hv: float, fron
         + f", {workers} workers",
         "",
         f"Budget {budget:,.0f} trial-seconds each (training every recorded sub-network); target {TARGET:.0%} of the "
-        f"best-known front's hypervolume ({best_hv:.4f}, {front_size} points). Median (quartiles) over the seeds; driver s: the "
-        f"searcher's and scheduler's own CPU seconds per search (median).",
+        f"best-known front's hypervolume ({best_hv:.4f}, {front_size} points). Median (quartiles) over the seeds; "
+        f"driver s: the searcher's and scheduler's own CPU seconds per search (median).",
         "",
         "| strategy | arm | trial-seconds to 95% | trial-epochs to 95% | seeds reaching | HV at 1/4 budget "
         "| HV at 1/2 | HV at end | trials | driver s |",
