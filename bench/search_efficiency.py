@@ -70,6 +70,7 @@ class Strategy:
     scheduler: str
     sampler_options: dict = field(default_factory=dict)
     presets_only: bool = False
+    spread: int = 0  # the first proposals, filled up to this many with settings spread over parameter budgets
 
 
 STRATEGIES = {
@@ -81,7 +82,7 @@ STRATEGIES = {
     "nsga2-10": Strategy("nsga2", "none", {"population_size": 10}),
     "asha+tpe": Strategy("tpe", "asha"),
     "random+pareto-asha": Strategy("random", "pareto-asha"),
-    "default": Strategy("tpe", "pareto-asha"),  # what `python -m search.run` does
+    "default": Strategy("tpe", "pareto-asha", spread=5),  # what `python -m search.run` does
 }
 
 
@@ -160,6 +161,12 @@ class Table:
             self._by_units[tuple(sorted(units))] = on
         return self.entries[on]
 
+    def params_of(self, on: frozenset) -> int:
+        """Trainable parameters of a selection, known before it trains (no metric is read)."""
+        if on in self.recorded:
+            return self.recorded[on]["params"]
+        return self.entry(on)["params"]
+
     def key_of(self, units) -> frozenset:
         return self._by_units[tuple(sorted(units))]
 
@@ -222,15 +229,23 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
     from ray.tune.schedulers import TrialScheduler
     from ray.tune.search import Searcher
 
+    from spaces import spread_selections
+
     space = TableSpace(table, label_presets=seeded)
     arm_points = [space.switch_values(on) for on in table.presets()] if seeded else None
     if points is not None and points != arm_points:
         raise ValueError(f"{name}: a strategy is given only its arm's points ({'the presets' if seeded else 'none'})")
     if strategy.presets_only and not seeded:
         raise ValueError(f"{name} trains the presets: it has only a seeded arm")
+    start = list(arm_points or [])
+    if strategy.spread > len(start):  # as search.run's --spread-points: from the parameter counts alone
+        cost = lambda values: table.params_of(frozenset(s for s, v in values.items() if v != "off"))  # noqa: E731
+        spread = [v for v in spread_selections(table.switches, ("off", "all"), cost, strategy.spread, seed)
+                  if v not in start]
+        start += spread[: strategy.spread - len(start)]
     searcher = ParetoOptunaSearch(
         space=space, metric=[table.metric, "trainable_params"], mode=["max", "min"],
-        points_to_evaluate=arm_points, max_epochs=table.epochs,
+        points_to_evaluate=start or None, max_epochs=table.epochs,
         sampler=make_sampler(strategy.sampler, seed, **strategy.sampler_options),
     )
     scheduler = make_scheduler(strategy.scheduler, table.metric, table.epochs,

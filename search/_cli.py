@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--sampler", choices=SAMPLERS, default="tpe")
     search.add_argument("--no-reference-points", dest="reference_points", action="store_false",
                         help="do not seed the search with full, head, bitfit, layernorm and each module alone")
+    search.add_argument("--spread-points", type=int, default=5,
+                        help="the first proposals, where fewer reference points are given: this many sub-networks "
+                        "spread over parameter budgets, cheapest and largest first (default 5; 0: the sampler's own)")
     search.add_argument("--batch-size", type=int, default=32)
     search.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
                         help="train the new classification head at no less than 5e-3 x the trial's lr scale, the "

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, n
     from trainables import Encoded, ModelFiles, Task
 
 # What runs started before an option existed did, so that they resume (and export) the same way.
-LEGACY_OPTIONS = {"pooling": "cls", "lr_groups": False}
+LEGACY_OPTIONS = {"pooling": "cls", "lr_groups": False, "spread_points": 0}
 # Reference points a search keeps first when --num-samples cannot hold them all.
 KEEP_FIRST = ("full", "head", "layernorm", "bitfit")
 
@@ -137,6 +137,12 @@ def prepare(args: argparse.Namespace) -> Prepared:
         seeds = {k: v for k, v in seeds.items() if k in KEEP_FIRST} | {
             k: v for k, v in seeds.items() if k not in KEEP_FIRST}
         seeds = dict(list(seeds.items())[: args.num_samples])
+    if args.study == "search" and len(seeds) < min(args.spread_points, args.num_samples):
+        # The first proposals cover the cost axis (known before training): the cheapest sub-network anchors
+        # every front's cheap end, and a few budgets in between beat random startup trials (README).
+        spread = [p for p in space.spread_points(args.spread_points, args.seed) if p not in seeds.values()]
+        seeds |= {f"spread-{i}": p for i, p in enumerate(spread[: min(args.spread_points, args.num_samples)
+                                                                 - len(seeds)], 1)}
     data = encode(task, splits, load_tokenizer(model), args.max_length, args.train_size, args.eval_size,
                   args.test_size)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -16,6 +16,7 @@ from spaces._space import (
     presets,
     reference_lr,
     refs_from_switches,
+    spread_selections,
     switches,
 )
 from spaces._spec import SPEC_FILE, TENSORS_FILE, Spec
@@ -50,5 +51,6 @@ __all__ = [
     "refs_from_switches",
     "resolve_model",
     "run_cli",
+    "spread_selections",
     "switches",
 ]

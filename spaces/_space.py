@@ -134,6 +134,34 @@ def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None) -> 
     return out
 
 
+def spread_selections(names: list[str], values: tuple[str, ...], cost, k: int, seed: int = 0) -> list[dict[str, str]]:
+    """`k` switch settings whose costs (trainable parameters, known before anything trains) spread
+    log-uniformly over the space: the cheapest (every switch off), the largest (every switch at its
+    last value), then budgets in between, each filled by adding random (switch, value) choices while
+    they fit. `cost(values)`: the parameters of a setting. Uses nothing but the costs: a search may
+    start from them knowing nothing of which sub-networks are good."""
+    import numpy as np
+
+    if k <= 0 or not names:
+        return []
+    rng = np.random.default_rng(seed)
+    cheapest = {n: "off" for n in names}
+    largest = {n: values[-1] for n in names}
+    out = [cheapest, largest][:k]
+    low, high = np.log(max(cost(cheapest), 1)), np.log(max(cost(largest), 2))
+    on_values = [v for v in values if v != "off"]
+    targets = np.exp(low + (high - low) * (np.arange(1, k - 1) - rng.uniform(0, 1, max(k - 2, 0))) / max(k - 2, 1))
+    for target in rng.permutation(targets):
+        chosen = dict(cheapest)
+        for i in rng.permutation(len(names)):
+            trial = {**chosen, names[i]: on_values[rng.integers(len(on_values))]}
+            if cost(trial) <= target:
+                chosen = trial
+        if chosen not in out:
+            out.append(chosen)
+    return out
+
+
 def describe_switches(values: dict[str, str]) -> str:
     """A short human description of switch values: `"query, ffn.norm:bias"`, or `"head only"`."""
     on = [name + ("" if v == "all" else f":{v}") for name, v in values.items() if v != "off"]
@@ -236,6 +264,15 @@ class SubnetworkSpace:
     def size(self) -> int:
         """Number of distinct switch settings (learning rate aside)."""
         return len(self.config.values) ** len(self.switch_units)
+
+    def spread_points(self, k: int, seed: int = 0) -> list[dict]:
+        """`k` settings spread over parameter budgets (`spread_selections`), learning-rate scale 1; within
+        `max_params`. Chosen from the parameter counts alone."""
+        def cost(values: dict[str, str]) -> int:
+            return self.taxonomy.count(refs_from_switches(self.switch_units, self.fit_budget(values)))
+
+        points = spread_selections(list(self.switch_units), self.config.values, cost, k, seed)
+        return [{**self.fit_budget(values), "lr_scale": 1.0} for values in points]
 
     def seed_points(self) -> dict[str, dict]:
         """Presets as points to evaluate: switch values, learning rate `reference_lr` (scale 1).

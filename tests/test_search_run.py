@@ -9,7 +9,7 @@ import pytest
 
 import search
 from search import export, pareto_mask, run
-from spaces import MODULE_TYPES, Spec, load_taxonomy
+from spaces import MODULE_TYPES, Spec, load_taxonomy, refs_from_switches
 from trainables import encode, evaluate, load_model, load_task, load_tensors, load_tokenizer
 
 
@@ -413,3 +413,15 @@ def test_a_search_that_can_never_be_placed_says_so_at_once(ray_session, tiny_ber
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
     assert "asks for GPUs (1 GPU, the cluster has 0)" in err[0] and "more CPUs than it has (4 CPUs" in err[1]
     assert "is not a Ray address" in err[2]
+
+
+def test_a_search_without_reference_points_starts_spread_over_budgets(tiny_bert, text_csv, tmp_path):
+    plain = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path, "--no-reference-points")))
+    assert list(plain.seeds) == [f"spread-{i}" for i in range(1, 6)]
+    costs = [plain.taxonomy.count(refs_from_switches(plain.space.switch_units, p)) for p in plain.seeds.values()]
+    assert costs[0] == plain.taxonomy.head_params and costs[1] == max(costs)
+    seeded = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path)))
+    assert not any(name.startswith("spread") for name in seeded.seeds)  # reference points fill the start
+    off = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path, "--no-reference-points",
+                                                 "--spread-points", "0")))
+    assert off.seeds == {}

@@ -1,6 +1,7 @@
 import json
 import random
 
+import numpy as np
 import optuna
 import pytest
 from transformers import AutoModelForSequenceClassification
@@ -15,6 +16,7 @@ from spaces import (
     presets,
     reference_lr,
     refs_from_switches,
+    spread_selections,
     switches,
 )
 
@@ -219,3 +221,34 @@ def test_layer_wise_layernorm_presets(tiny):
         refs = refs_from_switches(switches(tiny, "unit"), values)
         assert refs == [f"{layer}.attn.norm", f"{layer}.ffn.norm"]
     assert "layernorm.0" not in presets(tiny, "module") and "layernorm.0" not in presets(tiny, "layer")
+
+
+def test_spread_points_cover_the_cost_axis_from_the_counts_alone(tiny):
+    space = SubnetworkSpace(tiny, SpaceConfig())
+    points = space.spread_points(6, seed=3)
+    costs = [tiny.count(refs_from_switches(space.switch_units, p)) for p in points]
+    assert costs[0] == tiny.head_params  # the cheapest sub-network: every front's cheap end
+    assert costs[1] == tiny.count(refs_from_switches(space.switch_units, {n: "all" for n in space.switch_units}))
+    assert len({json.dumps(p, sort_keys=True) for p in points}) == len(points) and len(points) >= 4
+    middle = sorted(costs[2:])
+    assert costs[0] < middle[0] and middle[-1] < costs[1]  # in between, spread: no two budgets alike
+    assert len(set(middle)) == len(middle)
+    assert all(p["lr_scale"] == 1.0 and set(p) == {*space.switch_units, "lr_scale"} for p in points)
+    assert space.spread_points(6, seed=3) == points and space.spread_points(6, seed=4) != points
+    capped = SubnetworkSpace(tiny, SpaceConfig(max_params=costs[1] // 10))
+    assert all(tiny.count(refs_from_switches(capped.switch_units, p)) <= costs[1] // 10
+               for p in capped.spread_points(6))
+
+
+def test_spread_selections_are_stratified_over_log_budgets():
+    names = [f"s{i}" for i in range(12)]
+    size = {n: 10 ** (1 + i % 4) for i, n in enumerate(names)}
+
+    def cost(values):
+        return 100 + sum(size[n] for n, v in values.items() if v != "off")
+
+    points = spread_selections(names, ("off", "all"), cost, 10, seed=0)
+    logs = sorted(np.log10([cost(p) for p in points]))
+    assert logs[0] == pytest.approx(2.0) and logs[-1] == pytest.approx(np.log10(cost({n: "all" for n in names})))
+    assert np.max(np.diff(logs)) < 1.2  # no decade of budgets left empty (8 strata over ~2.6 decades)
+    assert spread_selections(names, ("off", "all"), cost, 0) == []
