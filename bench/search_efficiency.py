@@ -175,18 +175,11 @@ class Table:
         return entry["curve"][self.epochs][0], entry["params"]
 
     def presets(self) -> dict[frozenset, str]:
-        """The paper's reference points a switch table can express: head only, everything, each module type
-        alone (a switch `L.kind` is module `kind` of layer L: all layers' together; a switch without a layer
-        is a module type itself), and each layer's LayerNorms alone (`L.norms`)."""
-        kinds: dict[str, list[str]] = {}
-        for switch in self.switches:
-            layer, _, kind = switch.partition(".")
-            kinds.setdefault(kind if layer.isdigit() and kind else switch, []).append(switch)
-        out = {frozenset(): "head", frozenset(self.switches): "full"}
-        out |= {frozenset(group): kind for kind, group in kinds.items()}
-        out |= {frozenset([s]): f"layernorm.{s.split('.')[0]}" for s in self.switches
-                if s.endswith(".norms") and s.split(".")[0].isdigit()}
-        return {k: v for k, v in out.items() if k in self.entries or self.surrogate is not None}
+        """The paper's reference points over the table's switches (spaces.switch_presets) that it can answer."""
+        from spaces import switch_presets
+
+        return {on: name for name, on in switch_presets(self.switches).items()
+                if on in self.entries or self.surrogate is not None}
 
     def describe(self, on: frozenset) -> str:
         return " + ".join(s for s in self.switches if s in on) or "head only"

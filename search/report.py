@@ -23,7 +23,6 @@ if __name__ == "__main__":  # before anything imports transformers (see search._
 import base64
 import html
 import json
-import math
 import shlex
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ import pandas as pd
 
 from search._figures import figures, mark, module_transfer, pareto_svg, weight_magnitudes
 from search._files import FRONTIER_FILE, REPORT_FIGURES, REPORT_FILE, RUN_FILE, TRIALS_FILE
+from search._pareto import reference_point
 from search._results import final_rows, frontier, read_trials
 from search._storage import RunLocation
 from spaces import ArgumentParser, UsageError, load_taxonomy, run_cli
@@ -58,7 +58,7 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
     if front_doc is None and (run_dir / FRONTIER_FILE).is_file():
         front_doc = json.loads((run_dir / FRONTIER_FILE).read_text())
     reference = ((front_doc["reference_point"]["metric"], front_doc["reference_point"]["log10_params"])
-                 if front_doc else (float(final_rows(frame)["metric"].min()), math.log10(run["total_params"])))
+                 if front_doc else reference_point(float(final_rows(frame)["metric"].min()), run["total_params"]))
     taxonomy = load_taxonomy(run["model"], run["num_labels"], run.get("pooling", "cls"))
     try:
         weights = weight_magnitudes(run["model"], run["num_labels"], taxonomy)

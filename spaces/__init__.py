@@ -17,6 +17,7 @@ from spaces._space import (
     reference_lr,
     refs_from_switches,
     spread_selections,
+    switch_presets,
     switches,
 )
 from spaces._spec import SPEC_FILE, TENSORS_FILE, Spec
@@ -52,5 +53,6 @@ __all__ = [
     "resolve_model",
     "run_cli",
     "spread_selections",
+    "switch_presets",
     "switches",
 ]

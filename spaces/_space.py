@@ -134,6 +134,22 @@ def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None) -> 
     return out
 
 
+def switch_presets(names: list[str]) -> dict[str, frozenset[str]]:
+    """The same reference points over named switches (a recorded table's): `head` (none on), `full`
+    (all on), each module type alone (a switch `L.kind` is module `kind` of layer L, all layers
+    together; a switch without a layer is a module type itself, e.g. `norms` for every LayerNorm),
+    and `layernorm.L`, one layer's LayerNorms (`L.norms`) alone."""
+    kinds: dict[str, list[str]] = {}
+    for name in names:
+        layer, _, kind = name.partition(".")
+        kinds.setdefault(kind if layer.isdigit() and kind else name, []).append(name)
+    out = {"head": frozenset(), "full": frozenset(names)}
+    out |= {kind: frozenset(group) for kind, group in kinds.items()}
+    out |= {f"layernorm.{n.split('.')[0]}": frozenset([n]) for n in names
+            if n.endswith(".norms") and n.split(".")[0].isdigit()}
+    return out
+
+
 def spread_selections(names: list[str], values: tuple[str, ...], cost, k: int, seed: int = 0) -> list[dict[str, str]]:
     """`k` switch settings whose costs (trainable parameters, known before anything trains) spread
     log-uniformly over the space: the cheapest (every switch off), the largest (every switch at its

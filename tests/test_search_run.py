@@ -221,6 +221,16 @@ def test_paper_studies_on_a_tiny_budget(ray_session, tiny_bert, text_csv, tmp_pa
         assert [p for p in points if p.startswith("layernorm.")] == ["layernorm.0", "layernorm.1"]
     out = capsys.readouterr().out
     assert "share" in out and "mean and standard deviation over 2 seed(s)" in out
+    granularity = "module" if study == "paper-modules" else "unit"
+    assert (f"--study {study} sets --granularity {granularity}, --switch-values off,bias,all, "
+            f"--num-samples {len(trials)} (its points), --scheduler none") in out  # said, not silently rewritten
+
+
+def test_a_study_refuses_a_flag_it_would_override(tiny_bert, text_csv, tmp_path, capsys):
+    code = run.main(_args(tiny_bert, text_csv, tmp_path, "--study", "paper-modules", "--granularity", "layer"))
+    assert code == 2 and not (tmp_path / "r").exists()
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --study paper-modules sets --granularity module; leave --granularity out (it was layer)"]
 
 
 def test_report_figures_data(finished_run, tiny_bert):
