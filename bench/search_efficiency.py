@@ -82,6 +82,7 @@ STRATEGIES = {
     "nsga2-10": Strategy("nsga2", "none", {"population_size": 10}),
     "asha+tpe": Strategy("tpe", "asha"),
     "random+pareto-asha": Strategy("random", "pareto-asha"),
+    "tpe+pareto-asha": Strategy("tpe", "pareto-asha"),  # the default without its spread start (ablation)
     "default": Strategy("tpe", "pareto-asha", spread=5),  # what `python -m search.run` does
 }
 
@@ -415,6 +416,7 @@ def plot(table: Table, runs: list[dict], best_hv: float, budget: float, path: Pa
         ax.set_title("presets evaluated first (and protected)" if seeded else "unseeded: no preset knowledge")
         ax.set_xlabel("compute (trial-seconds)")
         ax.set_xscale("symlog", linthresh=budget / 100)
+        ax.set_xlim(0, budget)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("hypervolume / best-known front's")
     axes[0].legend(loc="lower right", fontsize=8)
