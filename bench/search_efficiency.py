@@ -334,6 +334,25 @@ def best_known(table: Table, runs: list[dict]) -> tuple[float, int]:
     return hypervolume(metric, params, table.reference), int(pareto_mask(metric, params).sum())
 
 
+def front_shares(table: Table, runs: list[dict]) -> list[dict]:
+    """Each best-known front point, and the share of the front's hypervolume left without it."""
+    points = {table.describe(on): table.final(on) for on in table.recorded}
+    for run in runs:
+        for e in run["events"]:
+            if e["epoch"] == table.epochs:
+                points.setdefault(e["selection"], (e["metric"], e["params"]))
+    names = list(points)
+    metric, params = zip(*(points[n] for n in names))
+    whole = hypervolume(metric, params, table.reference)
+    out = []
+    for i in np.nonzero(pareto_mask(metric, params))[0]:
+        rest = [j for j in range(len(names)) if j != i]
+        left = hypervolume([metric[j] for j in rest], [params[j] for j in rest], table.reference)
+        out.append({"selection": names[i], "metric": metric[i], "params": params[i],
+                    "share_left_without": left / whole})
+    return sorted(out, key=lambda p: p["params"])
+
+
 def _quartiles(values: list[float]) -> list[float]:
     return [float(np.percentile(values, q, method="lower")) for q in (25, 50, 75)]
 
@@ -493,12 +512,16 @@ def main(argv: list[str] | None = None) -> int:
                           f"trial-epochs, driver {runs[-1]['driver_seconds']:.1f}s", flush=True)
         best_hv, front_size = best_known(table, runs)
         rows = summarise(table, runs, best_hv, budget)
+        shares = front_shares(table, runs)
         text = markdown(table, rows, budget, best_hv, front_size, args.workers)
+        text += "\nThe best-known front, and the share of its hypervolume left without each point:\n\n" + "\n".join(
+            f"- {p['selection']}: {p['metric']:.4f} at {p['params']:,} parameters; without it "
+            f"{p['share_left_without']:.3f}" for p in shares) + "\n"
         Path(f"{stem}.md").write_text(text)
         Path(f"{stem}.json").write_text(json.dumps({
             "table": args.table, "budget_seconds": budget, "workers": args.workers, "seeds": args.seeds,
             "reference": table.reference, "best_known_hv": best_hv, "best_known_front_size": front_size,
-            "target": TARGET, "summary": rows,
+            "target": TARGET, "summary": rows, "front": shares,
             "runs": [{k: v for k, v in r.items() if k != "events"} | {"events": [
                 [e["trial"], e["epoch"], e["metric"], e["params"], e["seconds"]] for e in r["events"]]}
                 for r in runs]}, default=str))
