@@ -33,15 +33,18 @@ from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402
 NEEDED = ("switches", "trainable_params", "epoch", "metric", "epoch_seconds")
 
 
-def _forest(seed: int) -> RandomForestRegressor:
-    return RandomForestRegressor(n_estimators=300, min_samples_leaf=2, max_features=0.5, random_state=seed, n_jobs=1)
+TREES = 300
+
+
+def _forest(seed: int, trees: int = TREES) -> RandomForestRegressor:
+    return RandomForestRegressor(n_estimators=trees, min_samples_leaf=2, max_features=0.5, random_state=seed, n_jobs=1)
 
 
 class Surrogate:
     """Per-epoch models of a table's metric and seconds over its switches."""
 
-    def __init__(self, switches: list[str], epochs: int, seed: int = 0):
-        self.switches, self.epochs, self.seed = list(switches), epochs, seed
+    def __init__(self, switches: list[str], epochs: int, seed: int = 0, trees: int = TREES):
+        self.switches, self.epochs, self.seed, self.trees = list(switches), epochs, seed, trees
         self.metric_models: dict[int, RandomForestRegressor] = {}
         self.seconds_models: dict[int, RandomForestRegressor] = {}
 
@@ -60,8 +63,8 @@ class Surrogate:
         for epoch in range(1, self.epochs + 1):
             metric = [curves[k]["curve"][epoch][0] for k in keys]
             seconds = [curves[k]["curve"][epoch][1] for k in keys]
-            self.metric_models[epoch] = _forest(self.seed).fit(x, metric)
-            self.seconds_models[epoch] = _forest(self.seed).fit(x, seconds)
+            self.metric_models[epoch] = _forest(self.seed, self.trees).fit(x, metric)
+            self.seconds_models[epoch] = _forest(self.seed, self.trees).fit(x, seconds)
         return self
 
     def curve(self, selection, params: int) -> dict[int, tuple[float, float]]:
@@ -107,14 +110,15 @@ def seed_noise(by_seed: dict[int, dict[frozenset, dict]], epochs: int) -> dict:
             "spearman_between_seeds": float(spearmanr(*zip(*pairs)).statistic) if len(pairs) > 2 else None}
 
 
-def validate(switches: list[str], epochs: int, curves: dict[frozenset, dict], folds: int = 5, seed: int = 0) -> dict:
+def validate(switches: list[str], epochs: int, curves: dict[frozenset, dict], folds: int = 5, seed: int = 0,
+             trees: int = TREES) -> dict:
     """K-fold over selections: the final metric predicted for held-out sub-networks vs recorded."""
     keys = list(curves)
     if len(keys) < 2 * folds:
         raise UsageError(f"{len(keys)} sub-networks are too few for {folds}-fold validation")
     predicted, recorded, seconds_error = np.zeros(len(keys)), np.zeros(len(keys)), []
     for train, test in KFold(folds, shuffle=True, random_state=seed).split(keys):
-        model = Surrogate(switches, epochs, seed).fit({keys[i]: curves[keys[i]] for i in train})
+        model = Surrogate(switches, epochs, seed, trees).fit({keys[i]: curves[keys[i]] for i in train})
         for i in test:
             curve = model.curve(keys[i], curves[keys[i]]["params"])
             predicted[i], recorded[i] = curve[epochs][0], curves[keys[i]]["curve"][epochs][0]
@@ -128,13 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="bench/surrogate.py", description=__doc__.splitlines()[0])
     parser.add_argument("table")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--trees", type=int, default=TREES, help=f"trees per random forest (default {TREES})")
     parser.add_argument("--out", default="bench/results")
 
     def body() -> int:
         args = parser.parse_args(argv)
         switches, epochs, by_seed = read_curves(args.table)
         report = {"table": args.table, "switches": len(switches), "epochs": epochs,
-                  "validation": validate(switches, epochs, by_seed[min(by_seed)], args.folds),
+                  "validation": validate(switches, epochs, by_seed[min(by_seed)], args.folds, trees=args.trees),
                   "seed_noise": seed_noise(by_seed, epochs)}
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

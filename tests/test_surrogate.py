@@ -69,7 +69,7 @@ def bench():
 def test_the_surrogate_ranks_held_out_sub_networks_and_knows_the_seed_noise(surrogate, tmp_path):
     switches, epochs, by_seed = surrogate.read_curves(str(_layer_table(tmp_path / "t.parquet")))
     assert switches == SWITCHES and epochs == 3 and sorted(by_seed) == [0, 1, 2] and len(by_seed[0]) == 44
-    check = surrogate.validate(switches, epochs, by_seed[0], folds=4)
+    check = surrogate.validate(switches, epochs, by_seed[0], folds=4, trees=100)
     assert check["sub_networks"] == 44 and check["spearman"] > 0.8 and check["mae"] < 0.03
     noise = surrogate.seed_noise(by_seed, epochs)
     assert noise["repeated"] == 10 and 0.0005 < noise["std"] < 0.006  # the table's noise was 0.002
@@ -103,8 +103,8 @@ def test_bad_input_to_the_surrogate_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         f"error: table {tmp_path / 'bad.parquet'} lacks column(s) switches "
         "(needs switches, trainable_params, epoch, metric, epoch_seconds)"]
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "surrogate.py"), str(path), "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "surrogate.py"), str(path), "--out", str(tmp_path),
+                           "--folds", "3", "--trees", "50"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "t.surrogate.json").read_text())
     assert report["validation"]["spearman"] > 0.8 and report["seed_noise"]["repeated"] == 10
