@@ -44,7 +44,6 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the GP sampler's torch: one core per search, as a driver has
 
 import numpy as np  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
 from search import (  # noqa: E402
     ParetoOptunaSearch,
@@ -96,23 +95,13 @@ class Table:
     """
 
     def __init__(self, path: str, surrogate: bool = False):
-        try:
-            table = pq.read_table(path)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read table {path}: {exc}") from None
-        missing = [c for c in NEEDED_COLUMNS if c not in table.column_names]
-        if missing:
-            raise UsageError(f"table {path} lacks column(s) {', '.join(missing)} (needs {', '.join(NEEDED_COLUMNS)})")
-        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-        rows = table.to_pylist()
-        if not rows:
-            raise UsageError(f"table {path} has no rows")
+        from surrogate import read_table
+
+        rows, meta, self.switches = read_table(path, NEEDED_COLUMNS)
         self.path = path
         self.name = Path(path).stem
         self.epochs = max(r["epoch"] for r in rows)
         self.metric = rows[0].get("metric_name") or "accuracy"
-        longest = max((r["switches"] for r in rows), key=len)  # the recorder's switch order
-        self.switches = list(dict.fromkeys([*longest, *(s for r in rows for s in r["switches"])]))
         self.entries: dict[frozenset, dict] = {}
         for r in rows:
             if r.get("seed", 0) not in (0, None):  # other seeds of a point: noise estimates, not the point

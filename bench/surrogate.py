@@ -73,20 +73,26 @@ class Surrogate:
                 for e in range(1, self.epochs + 1)}
 
 
-def read_curves(path: str) -> tuple[list[str], int, dict[int, dict[frozenset, dict]]]:
-    """The table's switches, epochs, and per seed: selection -> params and curve."""
+def read_table(path: str, needed: tuple[str, ...]) -> tuple[list[dict], dict[str, str], list[str]]:
+    """A recorded table's rows, its metadata and its switches in the recorder's order; bad input is a UsageError."""
     try:
         table = pq.read_table(path)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read table {path}: {exc}") from None
-    missing = [c for c in NEEDED if c not in table.column_names]
+    missing = [c for c in needed if c not in table.column_names]
     if missing:
-        raise UsageError(f"table {path} lacks column(s) {', '.join(missing)} (needs {', '.join(NEEDED)})")
+        raise UsageError(f"table {path} lacks column(s) {', '.join(missing)} (needs {', '.join(needed)})")
     rows = table.to_pylist()
     if not rows:
         raise UsageError(f"table {path} has no rows")
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     longest = max((r["switches"] for r in rows), key=len)
-    switches = list(dict.fromkeys([*longest, *(s for r in rows for s in r["switches"])]))
+    return rows, meta, list(dict.fromkeys([*longest, *(s for r in rows for s in r["switches"])]))
+
+
+def read_curves(path: str) -> tuple[list[str], int, dict[int, dict[frozenset, dict]]]:
+    """The table's switches, epochs, and per seed: selection -> params and curve."""
+    rows, _, switches = read_table(path, NEEDED)
     epochs = max(r["epoch"] for r in rows)
     by_seed: dict[int, dict[frozenset, dict]] = {}
     for r in rows:

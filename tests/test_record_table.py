@@ -1,24 +1,12 @@
 """The table recorder's plan for the layer-granular space (bench/record_table.py --space layers)."""
 
-import importlib.util
-import sys
-from pathlib import Path
+from conftest import load_bench
 
 from spaces import load_taxonomy, switch_presets
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _recorder():
-    spec = importlib.util.spec_from_file_location("record_table", REPO / "bench" / "record_table.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["record_table"] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_the_layer_plan_holds_the_presets_singles_and_repeats(tiny_bert_3_layers):
-    recorder = _recorder()
+    recorder = load_bench("record_table")
     taxonomy = load_taxonomy(tiny_bert_3_layers, 2)
     switch_units = recorder.layer_switches(taxonomy)
     assert list(switch_units)[:4] == ["0.value", "0.attn.out", "0.ffn.out", "0.norms"] and len(switch_units) == 12

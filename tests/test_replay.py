@@ -1,6 +1,5 @@
 """The replay trainable serves its table, and the search-efficiency benchmark runs on a recorded table."""
 
-import importlib.util
 import itertools
 import json
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import load_bench
 from ray import tune
 
 from trainables import ReplayTable, replay
@@ -58,17 +58,9 @@ def test_replay_reports_the_table_epoch_by_epoch(ray_session, tmp_path):
         table.curve(["z.unit"])
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("search_efficiency", REPO / "bench" / "search_efficiency.py")
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules["search_efficiency"] = bench
-    spec.loader.exec_module(bench)
-    return bench
-
-
 @pytest.fixture(scope="module")
 def bench():
-    return _bench()
+    return load_bench("search_efficiency")
 
 
 def test_the_table_and_its_true_front(bench, tmp_path):

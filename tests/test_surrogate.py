@@ -1,7 +1,6 @@
 """The surrogate benchmark (bench/surrogate.py) on a synthetic layer-granular table with a known truth,
 and the search-efficiency harness replaying searches on it."""
 
-import importlib.util
 import itertools
 import json
 import subprocess
@@ -12,20 +11,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import load_bench
 
 REPO = Path(__file__).resolve().parent.parent
 SWITCHES = [f"{layer}.{kind}" for layer in range(3) for kind in ("value", "norms")]
 GAIN = {"value": 0.05, "norms": 0.03}
 PARAMS = {"value": 10_000, "norms": 100}
-
-
-def _load(name):
-    sys.path.insert(1, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _truth(on) -> float:
@@ -58,12 +49,12 @@ def _layer_table(path: Path, keep: int = 44, noise: float = 0.002) -> Path:
 
 @pytest.fixture(scope="module")
 def surrogate():
-    return _load("surrogate")
+    return load_bench("surrogate")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return _load("search_efficiency")
+    return load_bench("search_efficiency")
 
 
 def test_the_surrogate_ranks_held_out_sub_networks_and_knows_the_seed_noise(surrogate, tmp_path):
