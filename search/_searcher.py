@@ -107,7 +107,6 @@ class ParetoOptunaSearch(OptunaSearch):
                 self._ot_study.tell(ot_trial, values, state=state)
         return None
 
-    # -- state that travels with Ray's experiment snapshots ---------------------------------
     @property
     def study(self):
         """The Optuna study this searcher tells (every trial's state and values)."""
@@ -117,6 +116,7 @@ class ParetoOptunaSearch(OptunaSearch):
         """The number of the Optuna trial that a Ray trial was proposed as."""
         return self._ot_trials[trial_id].number
 
+    # -- state that travels with Ray's experiment snapshots ---------------------------------
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default"):
         if getattr(self, "store", None) is not None:  # getattr: runs saved before it existed resume too
             try:
