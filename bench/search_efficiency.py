@@ -109,6 +109,8 @@ class Table:
             entry = self.entries.setdefault(frozenset(r["switches"]), {
                 "units": list(r["units"]), "lr": r["lr"], "params": int(r["trainable_params"]), "curve": {}})
             entry["curve"][int(r["epoch"])] = (float(r["metric"]), float(r["epoch_seconds"]))
+            if r.get("eval_loss") is not None:  # Pareto-ASHA's tie-breaker, as in a real search
+                entry.setdefault("loss", {})[int(r["epoch"])] = float(r["eval_loss"])
         self._by_units = {tuple(sorted(e["units"])): k for k, e in self.entries.items()}
         incomplete = [k for k, e in self.entries.items() if len(e["curve"]) < self.epochs]
         if incomplete:
@@ -274,7 +276,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         value, seconds = entry["curve"][epoch]
         spent += seconds
         result = {table.metric: value, "trainable_params": entry["params"], "epoch": epoch,
-                  "eval_loss": 1.0 - value, "training_iteration": epoch}
+                  "eval_loss": entry.get("loss", {}).get(epoch, 1.0 - value), "training_iteration": epoch}
         events.append({"trial": trial_id, "selection": table.describe(on), "epoch": epoch, "metric": value,
                        "params": entry["params"], "seconds": seconds, "time": now})
         timed(searcher.on_trial_result, trial_id, result)
