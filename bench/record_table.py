@@ -1,14 +1,17 @@
 """Record a tabular benchmark: train the selections of a space for real, store their curves.
 
     .venv/bin/python bench/record_table.py [--model minilm] [--out bench/tables/minilm-rotten_tomatoes-modules.parquet]
-        [--epochs 3] [--train-rows 4096] [--workers 1] [--threads 2]
+        [--space modules|layers] [--epochs 3] [--train-rows 4096] [--workers 1] [--threads 2]
 
-The space is the paper's module-wise study in full combinatorial form: one on/off switch per
-module type (`query`, `key`, `value`, `attn.out`, `ffn.in`, `ffn.out`) across every layer, and
-one for all LayerNorms (`norms`), so 2^7 = 128 selections for a BERT-like encoder; the head is
-always trained, embeddings and pooler never. Each selection trains with the fixed learning-rate
-rule by trainable fraction (`spaces.reference_lr`), seed 0, with the trials' own code
-(`trainables.TrialRun`), and every epoch's validation metric, loss and seconds are recorded.
+`--space modules` (default) is the paper's module-wise study in full combinatorial form: one on/off
+switch per module type (`query`, `key`, `value`, `attn.out`, `ffn.in`, `ffn.out`) across every
+layer, and one for all LayerNorms (`norms`), so 2^7 = 128 selections for a BERT-like encoder.
+`--space layers` has per layer `L.value`, `L.attn.out`, `L.ffn.out` and `L.norms` (24 switches for
+MiniLM) and records `--selections` of them (`layer_selections`), `--repeats` of those also at seeds
+1 and 2 (`repeat_plan`). The head is always trained, embeddings and pooler never. Each selection
+trains with the fixed learning-rate rule by trainable fraction (`spaces.reference_lr`), with the
+trials' own code (`trainables.TrialRun`) and search.run's defaults (the model's own pooling, the
+head's learning-rate floor), and every epoch's validation metric, loss and seconds are recorded.
 
 Resumable: each finished selection is written to `OUT.parts/` at once, and a rerun skips the
 selections already there; the table `OUT` is rebuilt from the parts at the end of every run.
