@@ -39,10 +39,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyarrow as pa  # noqa: E402
+import pyarrow.compute  # noqa: E402,F401  (pa.compute)
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
-from spaces import load_taxonomy, reference_lr, resolve_model, resolve_pooling  # noqa: E402
+from spaces import ArgumentParser, UsageError, load_taxonomy, reference_lr, resolve_model, resolve_pooling, run_cli  # noqa: E402
 from trainables import Encoded, TrialRun, TrialSettings  # noqa: E402
 
 NORMS = "norms"
@@ -50,7 +51,8 @@ SCHEMA = pa.schema([
     ("selection", pa.string()), ("switches", pa.list_(pa.string())), ("units", pa.list_(pa.string())),
     ("trainable_params", pa.int64()), ("lr", pa.float64()), ("epoch", pa.int64()), ("metric", pa.float64()),
     ("metric_name", pa.string()), ("eval_loss", pa.float64()), ("train_loss", pa.float64()),
-    ("epoch_seconds", pa.float64()), ("train_rows", pa.int64()), ("eval_rows", pa.int64()), ("model", pa.string()),
+    ("epoch_seconds", pa.float64()), ("epoch_cpu_seconds", pa.float64()), ("train_rows", pa.int64()),
+    ("eval_rows", pa.int64()), ("model", pa.string()),
     ("seed", pa.int64()), ("device", pa.string()),
 ])
 
@@ -141,7 +143,10 @@ def train_selection(selection, units, lr, settings: TrialSettings, parts: str, d
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     run = TrialRun.start({"units": list(units), "lr": lr}, len(_DATA.train), settings, device)
     rows = []
+    cpu = time.process_time()
     for result in run.epochs(_DATA, settings):
+        now = time.process_time()
+        cpu_seconds, cpu = now - cpu, now
         rows.append({
             "selection": " + ".join(selection) or "head only",
             "switches": list(selection),
@@ -154,6 +159,7 @@ def train_selection(selection, units, lr, settings: TrialSettings, parts: str, d
             "eval_loss": result["eval_loss"],
             "train_loss": result["train_loss"],
             "epoch_seconds": result["epoch_seconds"],
+            "epoch_cpu_seconds": cpu_seconds,  # this process's CPU time: wall time less other jobs' share
             "train_rows": len(_DATA.train),
             "eval_rows": len(_DATA.validation),
             "model": Path(settings.model).name if os.sep in settings.model else settings.model,
@@ -167,14 +173,27 @@ def train_selection(selection, units, lr, settings: TrialSettings, parts: str, d
     return rows[-1]["selection"]
 
 
+def read_part(path: Path) -> pa.Table:
+    """A part or table in SCHEMA; tables recorded before `epoch_cpu_seconds` existed get it empty."""
+    table = pq.read_table(path)
+    for field in SCHEMA:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(SCHEMA.names).cast(SCHEMA)
+
+
 def device_name(threads: int) -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
     return f"cpu ({socket.gethostname()}, {threads} threads)"
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    return run_cli(lambda: record(argv))
+
+
+def record(argv=None) -> int:
+    parser = ArgumentParser(prog="bench/record_table.py", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--space", choices=("modules", "layers"), default="modules",
                         help="modules: every subset of the module-type switches (128 for BERT-like encoders); "
@@ -195,6 +214,11 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="torch threads per worker")
     parser.add_argument("--limit", type=int, default=None, help="record at most this many new selections")
+    parser.add_argument("--stop-after", type=float, default=None, metavar="SECONDS",
+                        help="start no training after this many seconds (those running finish; for sittings)")
+    parser.add_argument("--prefix-cache", default=None,
+                        help="folder where trainings share the frozen layers' outputs (default: none, so every "
+                        "training pays for its own frozen prefix in its first epoch, as a lone trial does)")
     parser.add_argument("--data-cache", help="tokenised data from --save-data (skips the dataset and tokenizer)")
     parser.add_argument("--save-data", help="write the tokenised data to this .npz and exit")
     args = parser.parse_args(argv)
@@ -211,7 +235,7 @@ def main(argv=None) -> None:
         data.save(data_path)
         if args.save_data:
             print(f"wrote {data_path}: {len(data.train)} train, {len(data.validation)} validation rows")
-            return
+            return 0
     data = Encoded.load(data_path)
     num_labels = int(max(data.train.labels.max(), data.validation.labels.max())) + 1
 
@@ -220,7 +244,7 @@ def main(argv=None) -> None:
     # What a search's trials do (search.run's defaults): the model's own pooling, the head's lr floor.
     settings = TrialSettings(model=args.model, num_labels=num_labels, max_epochs=args.epochs,
                              batch_size=args.batch_size, threads=args.threads, pooling=pooling,
-                             lr_groups=args.lr_groups)
+                             lr_groups=args.lr_groups, cache_dir=args.prefix_cache)
 
     def params(selection) -> int:
         return taxonomy.count([u for name in selection for u in switch_units[name]])
@@ -233,6 +257,9 @@ def main(argv=None) -> None:
         plan = repeat_plan(layer_selections(switch_units, params, args.selections), args.repeats)
     parts = Path(str(args.out) + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
+    restored = restore_parts(Path(args.out), parts, settings, len(data.train), len(data.validation))
+    if restored:
+        print(f"{restored} trainings restored from {args.out}", flush=True)
     todo = [(s, k) for s, k in plan if not (parts / part_name(s, k)).exists()]
     if args.space == "modules":
         todo.sort(key=lambda item: -params(item[0]))  # longest first: the pool's tail is short
@@ -243,26 +270,87 @@ def main(argv=None) -> None:
     started = time.perf_counter()
     where = device_name(args.threads)
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(args.workers, context, _init_worker, (data_path, args.threads)) as pool:
-        futures = []
-        for selection, seed in todo:
-            units = [u for name in selection for u in switch_units[name]]
-            lr = reference_lr(taxonomy.count(units), taxonomy.total_params)
-            futures.append(pool.submit(train_selection, selection, units, lr, dataclasses.replace(settings, seed=seed),
-                                       str(parts), where))
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            print(f"[{done}/{len(todo)} {time.perf_counter() - started:.0f}s] {future.result()}", flush=True)
+    pending = iter(todo)
+    try:
+        with concurrent.futures.ProcessPoolExecutor(args.workers, context, _init_worker,
+                                                    (data_path, args.threads)) as pool:
 
-    tables = [pq.read_table(p).cast(SCHEMA) for p in sorted(parts.glob("*.parquet"))]
-    if tables:
-        table = pa.concat_tables(tables).sort_by([("trainable_params", "ascending"), ("selection", "ascending"),
-                                                  ("seed", "ascending"), ("epoch", "ascending")])
-        # What a benchmark needs for a fixed hypervolume reference point: (majority metric, all parameters).
-        table = table.replace_schema_metadata({"majority_metric": str(data.baseline("accuracy")),
-                                               "total_params": str(taxonomy.total_params)})
-        pq.write_table(table, args.out)
-        print(f"wrote {args.out}: {table.num_rows // args.epochs} trainings x {args.epochs} epochs")
+            def submit() -> concurrent.futures.Future | None:
+                if args.stop_after is not None and time.perf_counter() - started > args.stop_after:
+                    return None
+                selection, seed = next(pending, (None, None))
+                if selection is None:
+                    return None
+                units = [u for name in selection for u in switch_units[name]]
+                lr = reference_lr(taxonomy.count(units), taxonomy.total_params)
+                return pool.submit(train_selection, selection, units, lr, dataclasses.replace(settings, seed=seed),
+                                   str(parts), where)
 
+            # As many in flight as workers (a stopped recording leaves no queue behind), the table rebuilt
+            # every `REBUILD_EVERY` trainings, so what is recorded so far is one file at any time.
+            running = {f for f in (submit() for _ in range(args.workers)) if f is not None}
+            done = 0
+            while running:
+                finished, running = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    done += 1
+                    print(f"[{done}/{len(todo)} {time.perf_counter() - started:.0f}s] {future.result()}", flush=True)
+                    if (following := submit()) is not None:
+                        running.add(following)
+                    if done % REBUILD_EVERY == 0:
+                        write_table(parts, args.out, args.epochs, data, taxonomy, quiet=True)
+    finally:
+        write_table(parts, args.out, args.epochs, data, taxonomy)
+    return 0
+
+
+REBUILD_EVERY = 10
+
+
+def write_table(parts: Path, out: str, epochs: int, data: Encoded, taxonomy, quiet: bool = False) -> None:
+    """The table `out`, from every part: sorted, with what a benchmark needs for a fixed hypervolume
+    reference point (the majority metric, all parameters) in its metadata; replaced atomically."""
+    tables = [read_part(p) for p in sorted(parts.glob("*.parquet"))]
+    if not tables:
+        return
+    table = pa.concat_tables(tables).sort_by([("trainable_params", "ascending"), ("selection", "ascending"),
+                                              ("seed", "ascending"), ("epoch", "ascending")])
+    # A trial's cost: on a GPU its wall seconds; on a CPU its process seconds (one thread per worker),
+    # which other jobs sharing the machine during a long recording do not inflate.
+    on_cpu = all(d.startswith("cpu") for d in table.column("device").to_pylist())
+    on_cpu = on_cpu and not table.column("epoch_cpu_seconds").null_count
+    table = table.replace_schema_metadata({"majority_metric": str(data.baseline("accuracy")),
+                                           "total_params": str(taxonomy.total_params),
+                                           "cost_column": "epoch_cpu_seconds" if on_cpu else "epoch_seconds"})
+    temporary = Path(f"{out}.tmp")
+    pq.write_table(table, temporary)
+    temporary.replace(out)
+    if not quiet:
+        print(f"wrote {out}: {table.num_rows // epochs} trainings x {epochs} epochs")
+
+
+def restore_parts(out: Path, parts: Path, settings: TrialSettings, train_rows: int, eval_rows: int) -> int:
+    """Write the trainings of an earlier table `out` that `parts` lacks back as parts, so a recording
+    continues from the table alone (the table is what is kept between sittings, the parts are not).
+    A table recorded with other rows or epochs is refused: its curves would not be comparable."""
+    if not out.exists():
+        return 0
+    table = read_part(out)
+    recorded = {(r["train_rows"], r["eval_rows"]) for r in table.select(["train_rows", "eval_rows"]).to_pylist()}
+    epochs = set(table.column("epoch").to_pylist())
+    if recorded != {(train_rows, eval_rows)} or max(epochs) != settings.max_epochs:
+        raise UsageError(f"{out} was recorded with (train rows, eval rows) {sorted(recorded)} and {max(epochs)} "
+                         f"epochs, not ({train_rows}, {eval_rows}) and {settings.max_epochs}: "
+                         "give the same --train-rows/--eval-rows/--epochs, or another --out")
+    restored = 0
+    for group in table.group_by(["selection", "seed"]).aggregate([]).to_pylist():
+        rows = table.filter((pa.compute.field("selection") == group["selection"])
+                            & (pa.compute.field("seed") == group["seed"]))
+        path = parts / part_name(tuple(rows.column("switches")[0].as_py()), group["seed"])
+        if not path.exists():
+            pq.write_table(rows, path)
+            restored += 1
+    return restored
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

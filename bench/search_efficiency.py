@@ -108,7 +108,7 @@ class Table:
                 continue
             entry = self.entries.setdefault(frozenset(r["switches"]), {
                 "units": list(r["units"]), "lr": r["lr"], "params": int(r["trainable_params"]), "curve": {}})
-            entry["curve"][int(r["epoch"])] = (float(r["metric"]), float(r["epoch_seconds"]))
+            entry["curve"][int(r["epoch"])] = (float(r["metric"]), float(r["cost"]))
             if r.get("eval_loss") is not None:  # Pareto-ASHA's tie-breaker, as in a real search
                 entry.setdefault("loss", {})[int(r["epoch"])] = float(r["eval_loss"])
         self._by_units = {tuple(sorted(e["units"])): k for k, e in self.entries.items()}

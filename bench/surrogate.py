@@ -73,8 +73,15 @@ class Surrogate:
                 for e in range(1, self.epochs + 1)}
 
 
+COST = "epoch_seconds"
+
+
 def read_table(path: str, needed: tuple[str, ...]) -> tuple[list[dict], dict[str, str], list[str]]:
-    """A recorded table's rows, its metadata and its switches in the recorder's order; bad input is a UsageError."""
+    """A recorded table's rows, its metadata and its switches in the recorder's order; bad input is a UsageError.
+
+    Each row's `cost` is the epoch's compute in seconds: the column the table's metadata names as
+    `cost_column` (a CPU recording's process seconds, which other jobs on the machine do not inflate),
+    else `epoch_seconds`."""
     try:
         table = pq.read_table(path)
     except (OSError, ValueError) as exc:
@@ -86,6 +93,11 @@ def read_table(path: str, needed: tuple[str, ...]) -> tuple[list[dict], dict[str
     if not rows:
         raise UsageError(f"table {path} has no rows")
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    cost = meta.get("cost_column", COST)
+    if cost not in table.column_names or table.column(cost).null_count:
+        raise UsageError(f"table {path}: its cost column {cost} is missing or has empty rows")
+    for r in rows:
+        r["cost"] = r[cost]
     longest = max((r["switches"] for r in rows), key=len)
     return rows, meta, list(dict.fromkeys([*longest, *(s for r in rows for s in r["switches"])]))
 
@@ -98,7 +110,7 @@ def read_curves(path: str) -> tuple[list[str], int, dict[int, dict[frozenset, di
     for r in rows:
         entry = by_seed.setdefault(int(r.get("seed") or 0), {}).setdefault(
             frozenset(r["switches"]), {"params": int(r["trainable_params"]), "curve": {}})
-        entry["curve"][int(r["epoch"])] = (float(r["metric"]), float(r["epoch_seconds"]))
+        entry["curve"][int(r["epoch"])] = (float(r["metric"]), float(r["cost"]))
     return switches, epochs, by_seed
 
 

@@ -32,3 +32,44 @@ def test_the_layer_plan_holds_the_presets_singles_and_repeats(tiny_bert_3_layers
     parts = {recorder.part_name(s, seed) for s, seed in plan}
     assert len(parts) == len(plan)  # every (selection, seed) is its own part
     assert recorder.part_name(("norms",)) == recorder.part_name(("norms",), 0)  # seed 0 keeps the old names
+
+
+def test_a_recording_continues_from_its_table_alone_and_refuses_other_settings(tiny_bert_3_layers, text_csv,
+                                                                                tmp_path, capsys):
+    """Real trainings of a tiny model: what a sitting records is one table; the next sitting, with the
+    parts gone (they are not kept), continues from that table and records only what is missing."""
+    import pyarrow.parquet as pq
+
+    from trainables import encode, load_task, load_tokenizer
+
+    recorder = load_bench("record_table")
+    task, splits = load_task(data=str(text_csv), text_column="review", label_column="sentiment")
+    data = tmp_path / "data.npz"
+    encode(task, splits, load_tokenizer(tiny_bert_3_layers), 32, 48, 24).save(str(data))
+    out = tmp_path / "t.parquet"
+    common = ["--model", tiny_bert_3_layers, "--data-cache", str(data), "--out", str(out), "--space", "layers",
+              "--selections", "24", "--repeats", "2", "--epochs", "2", "--batch-size", "16", "--threads", "1"]
+
+    assert recorder.main([*common, "--limit", "3"]) == 0
+    table = pq.read_table(out)
+    assert table.num_rows == 3 * 2 and table.column("selection").to_pylist()[:2] == ["head only"] * 2
+    assert all(s > 0 for s in table.column("epoch_cpu_seconds").to_pylist())
+    assert table.schema.metadata[b"cost_column"] == b"epoch_cpu_seconds"  # a CPU recording's trial cost
+
+    for part in (tmp_path / "t.parquet.parts").glob("*.parquet"):
+        part.unlink()
+    assert recorder.main([*common, "--limit", "1"]) == 0
+    assert "3 trainings restored" in capsys.readouterr().out
+    again = pq.read_table(out)
+    assert again.num_rows == 4 * 2
+    assert all(row in again.to_pylist() for row in table.to_pylist())  # the restored trainings kept as they were
+    assert len({(r["selection"], r["seed"]) for r in again.to_pylist()}) == 4  # nothing recorded twice
+
+    assert recorder.main([*common, "--stop-after", "0"]) == 0  # a sitting out of time starts nothing
+    assert pq.read_table(out).num_rows == 8
+
+    capsys.readouterr()
+    assert recorder.main([*common[:-6], "--epochs", "3", "--batch-size", "16", "--threads", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {out} was recorded with (train rows, eval rows) [(48, 12)] and 2 epochs, not (48, 12) and 3: "
+        "give the same --train-rows/--eval-rows/--epochs, or another --out")
