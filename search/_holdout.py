@@ -2,8 +2,8 @@
 
 The search chooses on the validation split only; the trials do not even receive the test split
 (`trial_data`). When the search has ended, every frontier point and every reference point that
-trained to the full budget is evaluated once on the test split (its last checkpoint, as Ray
-tasks with the trials' resources), with a bootstrap interval over test rows; each is compared
+trained to the full budget is evaluated once on the test split (its last checkpoint; see
+`evaluate_holdout` for where), with a bootstrap interval over test rows; each is compared
 with the best of them and with full fine-tuning on the same rows (a paired randomisation test,
 search._uncertainty), which says whether it is *not significantly worse*. The outputs are kept
 (`test_outputs.npz`) so that
@@ -67,30 +67,59 @@ def compare(outputs: dict[str, np.ndarray], labels: np.ndarray, trials: pd.DataF
 
 
 def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -> pd.DataFrame | None:
-    """Score the chosen trials on the test split (Ray tasks) and compare them; None when there is no test split.
+    """Score the chosen trials on the test split and compare them; None when there is no test split.
 
-    `prep`: the run (search._prepare.Prepared); `settings`: the trials' TrialSettings.
+    `prep`: the run (search._prepare.Prepared); `settings`: the trials' TrialSettings. A local run whose
+    trials use no GPU scores in this process, on all of its CPUs (it has torch and the model at hand;
+    a Ray task would start a process and import both again, which costs more than scoring a small
+    model); a cluster run, or one with GPUs, scores as Ray tasks with the trials' resources.
     """
-    import ray
     from safetensors.torch import load_file
-
-    from trainables import predict_saved
 
     test = prep.data.test
     if test is None:
         return None
     trials = holdout_trials(frame, front)
     args = prep.args
+    checkpoints = {row.trial_id: (list(row.units), load_file(str(prep.location.fetch_folder(row.checkpoint)
+                                                                    / TENSORS_FILE)))
+                   for row in trials.itertuples()}
+    if args.address is None and not args.gpus_per_trial:
+        outputs = _score_here(checkpoints, test, settings)
+    else:
+        outputs = _score_as_tasks(checkpoints, test, settings, args)
+    np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, labels=test.labels, **outputs)
+    return compare(outputs, test.labels, trials, prep.task.metric, prep.task.regression)
+
+
+def _score_here(checkpoints: dict, test, settings) -> dict[str, np.ndarray]:
+    import os
+
+    import torch
+
+    from trainables import predict_saved
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    here = dataclasses.replace(settings, model_files=None, threads=cpus)  # the driver's own copy of the model
+    threads = torch.get_num_threads()
+    try:
+        return {trial_id: predict_saved(units, tensors, test, here)
+                for trial_id, (units, tensors) in checkpoints.items()}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _score_as_tasks(checkpoints: dict, test, settings, args) -> dict[str, np.ndarray]:
+    import ray
+
+    from trainables import predict_saved
+
     task = ray.remote(predict_saved).options(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial,
                                              max_retries=args.max_failures)
     test_ref = ray.put(test)
-    futures = {}
-    for row in trials.itertuples():
-        tensors = load_file(str(prep.location.fetch_folder(row.checkpoint) / TENSORS_FILE))
-        futures[row.trial_id] = task.remote(list(row.units), tensors, test_ref, settings)
-    outputs = dict(zip(futures, ray.get(list(futures.values()))))
-    np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, labels=test.labels, **outputs)
-    return compare(outputs, test.labels, trials, prep.task.metric, prep.task.regression)
+    futures = {trial_id: task.remote(units, tensors, test_ref, settings)
+               for trial_id, (units, tensors) in checkpoints.items()}
+    return dict(zip(futures, ray.get(list(futures.values()))))
 
 
 def with_test_columns(frame: pd.DataFrame, table: pd.DataFrame | None) -> pd.DataFrame:
