@@ -5,11 +5,13 @@ from conftest import TINY_CONFIGS
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from spaces import MODULE_TYPES, Spec, SubnetworkSpace, UsageError, load_taxonomy
+from spaces import MODULE_TYPES, TENSORS_FILE, Spec, SubnetworkSpace, UsageError, load_taxonomy
 from spaces._taxonomy import _generic_map
 from spaces.describe import describe
+from trainables import load_tensors
 
 MAPPED = [f for f in TINY_CONFIGS if f != "roformer"]
+PREFIX_FAMILIES = {"bert", "roberta", "xlm-roberta", "distilbert", "mpnet"}
 
 
 def trainable_count(model) -> int:
@@ -33,6 +35,46 @@ def test_canonical_units_and_exact_counts(tiny_models, family):
     # the head is every parameter outside the base model, whatever its shape (RoBERTa's has two layers)
     taxonomy.apply(model, [])
     assert trainable_count(model) == taxonomy.head_params > 0
+
+
+@pytest.mark.parametrize("family", list(TINY_CONFIGS))
+def test_every_family_trains_scores_and_exports_a_sub_network(tiny_models, family, tmp_path):
+    """What differs between families in a search, without Ray around it (one end-to-end search on Ray is
+    in test_search_run): a trial trains full fine-tuning and a top-layer sub-network (a frozen prefix
+    below it), checkpoints it; the held-out scoring from that checkpoint and a spec applied to a fresh
+    model give the trained model's own outputs."""
+    import numpy as np
+    import torch
+    from conftest import make_text_file
+    from safetensors.torch import load_file
+
+    from trainables import TrialRun, TrialSettings, encode, load_task, load_tokenizer, predict, predict_saved
+
+    folder = tiny_models(family)
+    task, splits = load_task(data=str(make_text_file(tmp_path / "three.csv", rows=120, classes=("a", "b", "c"))),
+                             text_column="review", label_column="sentiment")
+    data = encode(task, splits, load_tokenizer(folder), 16, 24, 12)
+    taxonomy = load_taxonomy(folder, 3)
+    space = SubnetworkSpace(taxonomy)
+    top = taxonomy.num_layers - 1
+    choices = {"full": space(_FixedTrial(space.seed_points()["full"]))["units"],
+               "top layer": [u.id for u in taxonomy.units if u.layer == top]}
+    for name, units in choices.items():
+        settings = TrialSettings(model=folder, num_labels=3, max_epochs=1, batch_size=8)
+        run = TrialRun.start({"units": units, "lr": 1e-3}, len(data.train), settings, torch.device("cpu"))
+        # the prefix cache where the family supports it (ELECTRA here projects its embeddings: not)
+        assert (run.prefix is not None) == (name == "top layer" and family in PREFIX_FAMILIES), name
+        [result] = list(run.epochs(data, settings))
+        assert np.isfinite(result["eval_loss"]) and result["trainable_params"] == taxonomy.count(units), name
+        run.save(tmp_path)
+        expected = predict(run.model, data.test, prefix=run.prefix)[0]
+        tensors = load_file(str(tmp_path / TENSORS_FILE))
+        assert np.allclose(predict_saved(units, tensors, data.test, settings), expected, atol=1e-5), name
+        spec = Spec.from_units(taxonomy, units)
+        fresh = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
+        spec.apply(fresh, taxonomy)
+        load_tensors(fresh, tensors)
+        assert np.allclose(predict(fresh.eval(), data.test)[0], expected, atol=1e-5), name
 
 
 def test_albert_shares_one_layer_across_depth(tiny_models):
