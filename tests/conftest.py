@@ -9,6 +9,7 @@ os.environ["RAY_AUTH_MODE"] = "disabled"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -121,14 +122,17 @@ def text_csv(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_session(tmp_path_factory):
+def ray_session():
     """One local Ray for the whole suite: each start costs seconds and ~1 GB."""
     import ray
 
-    os.environ["RAY_TMPDIR"] = str(tmp_path_factory.mktemp("ray"))
+    # short: Ray's socket paths are limited to 107 bytes, and pytest-xdist's temp folders are deep
+    temp = Path("/tmp") / f"ts-ray-{os.getpid()}"
+    os.environ["RAY_TMPDIR"] = str(temp)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def _free_port() -> int:
