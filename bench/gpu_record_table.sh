@@ -7,7 +7,7 @@
 #     bash bench/gpu_record_table.sh OUT_DIR [WORKERS]
 #     SPACE=layers bash bench/gpu_record_table.sh OUT_DIR [WORKERS]   # the 660-training layer-granular table
 # Parts are kept in OUT_DIR/parts.tgz; an interrupted recording continues from PARTS=FILE (an earlier parts.tgz,
-# carried over in .carry/).
+# carried over in .carry/), or from the table alone if it is at /tmp/table/ (record_table.py restores its parts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -18,9 +18,11 @@ mkdir -p "$out" /tmp/table
 [ -d /tmp/minilm ] || "$PYTHON" bench/device_pack.py unpack .carry/minilm.npz /tmp/minilm
 [ -n "${PARTS:-}" ] && tar xzf "$PARTS" -C /tmp/table
 status=0
-timeout "${RECORD_SECONDS:-330}" "$PYTHON" bench/record_table.py --model /tmp/minilm --data-cache .carry/rt-4096.npz \
+# No training starts after RECORD_SECONDS (those running finish and are kept); `timeout` is the hard cap.
+seconds=${RECORD_SECONDS:-300}
+timeout "$((seconds + 120))" "$PYTHON" bench/record_table.py --model /tmp/minilm --data-cache .carry/rt-4096.npz \
     --space "$space" --out "/tmp/table/minilm-rotten_tomatoes-$space.parquet" --workers "$workers" --threads 1 \
-    || status=$?
+    --stop-after "$seconds" || status=$?
 tar czf "$out/parts.tgz" -C /tmp/table .
 cp /tmp/table/*.parquet "$out/" 2>/dev/null || true
 exit $status

@@ -1,7 +1,11 @@
 """Record a tabular benchmark: train the selections of a space for real, store their curves.
 
     .venv/bin/python bench/record_table.py [--model minilm] [--out bench/tables/minilm-rotten_tomatoes-modules.parquet]
-        [--space modules|layers] [--epochs 3] [--train-rows 4096] [--workers 1] [--threads 2]
+        [--space modules|layers] [--epochs 3] [--train-rows 4096] [--workers 1] [--threads 2] [--stop-after S]
+
+    # the layer-granular table on a 2-core CPU, a sitting at a time:
+    .venv/bin/python bench/record_table.py --space layers --train-rows 512 --eval-rows 640 --workers 2 \
+        --threads 1 --out bench/tables/minilm-rotten_tomatoes-layers.parquet --stop-after 7200
 
 `--space modules` (default) is the paper's module-wise study in full combinatorial form: one on/off
 switch per module type (`query`, `key`, `value`, `attn.out`, `ffn.in`, `ffn.out`) across every
@@ -13,8 +17,14 @@ trains with the fixed learning-rate rule by trainable fraction (`spaces.referenc
 trials' own code (`trainables.TrialRun`) and search.run's defaults (the model's own pooling, the
 head's learning-rate floor), and every epoch's validation metric, loss and seconds are recorded.
 
-Resumable: each finished selection is written to `OUT.parts/` at once, and a rerun skips the
-selections already there; the table `OUT` is rebuilt from the parts at the end of every run.
+Resumable, in sittings: each finished selection is written to `OUT.parts/` at once, and a rerun
+skips the selections already there; the table `OUT` is rebuilt from the parts every 10 trainings
+and at the end, and a rerun restores missing parts from `OUT`, so the table alone (committed) is
+what one sitting hands to the next. `--stop-after SECONDS` starts no training after that long
+(those running finish). A CPU recording costs each epoch in its process's CPU seconds
+(`epoch_cpu_seconds`, one thread per worker: other jobs on the machine, or a recording paused with
+SIGSTOP, do not inflate it) and says so in the table's metadata (`cost_column`), which the
+benchmarks read; a GPU recording's cost is its wall seconds (`epoch_seconds`).
 `--workers K` trains K selections at once in separate processes (several per GPU on a GPU).
 `--save-data FILE` writes the tokenised data (`.npz`) and exits; `--data-cache FILE` trains
 from such a file, for machines without the tokenizer or the dataset packages.
