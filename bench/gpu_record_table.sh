@@ -20,7 +20,7 @@ mkdir -p "$out" /tmp/table
 status=0
 # No training starts after RECORD_SECONDS (those running finish and are kept); `timeout` is the hard cap.
 seconds=${RECORD_SECONDS:-300}
-timeout "$((seconds + 120))" "$PYTHON" bench/record_table.py --model /tmp/minilm --data-cache .carry/rt-4096.npz \
+timeout "$((seconds + 120))" "$PYTHON" bench/record_table.py --model /tmp/minilm --data-cache "${DATA:-.carry/rt-4096.npz}" \
     --space "$space" --out "/tmp/table/minilm-rotten_tomatoes-$space.parquet" --workers "$workers" --threads 1 \
     --stop-after "$seconds" || status=$?
 tar czf "$out/parts.tgz" -C /tmp/table .

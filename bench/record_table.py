@@ -267,7 +267,8 @@ def record(argv=None) -> int:
         plan = repeat_plan(layer_selections(switch_units, params, args.selections), args.repeats)
     parts = Path(str(args.out) + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
-    restored = restore_parts(Path(args.out), parts, settings, len(data.train), len(data.validation))
+    restored = restore_parts(Path(args.out), parts, settings, len(data.train), len(data.validation),
+                             device_name(args.threads))
     if restored:
         print(f"{restored} trainings restored from {args.out}", flush=True)
     todo = [(s, k) for s, k in plan if not (parts / part_name(s, k)).exists()]
@@ -339,10 +340,12 @@ def write_table(parts: Path, out: str, epochs: int, data: Encoded, taxonomy, qui
         print(f"wrote {out}: {table.num_rows // epochs} trainings x {epochs} epochs")
 
 
-def restore_parts(out: Path, parts: Path, settings: TrialSettings, train_rows: int, eval_rows: int) -> int:
+def restore_parts(out: Path, parts: Path, settings: TrialSettings, train_rows: int, eval_rows: int,
+                  where: str) -> int:
     """Write the trainings of an earlier table `out` that `parts` lacks back as parts, so a recording
     continues from the table alone (the table is what is kept between sittings, the parts are not).
-    A table recorded with other rows or epochs is refused: its curves would not be comparable."""
+    A table recorded with other rows or epochs, or on another kind of device (`where`: this one), is
+    refused: its curves or its costs would not be comparable."""
     if not out.exists():
         return 0
     table = read_part(out)
@@ -352,6 +355,11 @@ def restore_parts(out: Path, parts: Path, settings: TrialSettings, train_rows: i
         raise UsageError(f"{out} was recorded with (train rows, eval rows) {sorted(recorded)} and {max(epochs)} "
                          f"epochs, not ({train_rows}, {eval_rows}) and {settings.max_epochs}: "
                          "give the same --train-rows/--eval-rows/--epochs, or another --out")
+    on_cpu = {d.startswith("cpu") for d in table.column("device").to_pylist()}
+    if on_cpu != {where.startswith("cpu")}:
+        recorded = {frozenset({True}): "a CPU", frozenset({False}): "a GPU"}.get(frozenset(on_cpu), "mixed devices")
+        raise UsageError(f"{out} was recorded on {recorded}, this is {where}: one table holds the costs of "
+                         "one kind of device; give another --out")
     restored = 0
     for group in table.group_by(["selection", "seed"]).aggregate([]).to_pylist():
         rows = table.filter((pa.compute.field("selection") == group["selection"])

@@ -1,8 +1,9 @@
 """The table recorder's plan for the layer-granular space (bench/record_table.py --space layers)."""
 
+import pytest
 from conftest import load_bench
 
-from spaces import load_taxonomy, switch_presets
+from spaces import UsageError, load_taxonomy, switch_presets
 
 
 def test_the_layer_plan_holds_the_presets_singles_and_repeats(tiny_bert_3_layers):
@@ -67,6 +68,10 @@ def test_a_recording_continues_from_its_table_alone_and_refuses_other_settings(t
 
     assert recorder.main([*common, "--stop-after", "0"]) == 0  # a sitting out of time starts nothing
     assert pq.read_table(out).num_rows == 8
+
+    with pytest.raises(UsageError, match="was recorded on a CPU, this is NVIDIA H200: one table holds the costs"):
+        recorder.restore_parts(out, tmp_path, recorder.TrialSettings(model="m", num_labels=2, max_epochs=2), 48, 12,
+                               "NVIDIA H200")  # a GPU sitting does not continue a CPU table
 
     capsys.readouterr()
     assert recorder.main([*common[:-6], "--epochs", "3", "--batch-size", "16", "--threads", "1"]) == 2
