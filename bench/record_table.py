@@ -357,8 +357,8 @@ def restore_parts(out: Path, parts: Path, settings: TrialSettings, train_rows: i
                          "give the same --train-rows/--eval-rows/--epochs, or another --out")
     on_cpu = {d.startswith("cpu") for d in table.column("device").to_pylist()}
     if on_cpu != {where.startswith("cpu")}:
-        recorded = {frozenset({True}): "a CPU", frozenset({False}): "a GPU"}.get(frozenset(on_cpu), "mixed devices")
-        raise UsageError(f"{out} was recorded on {recorded}, this is {where}: one table holds the costs of "
+        kind = {frozenset({True}): "a CPU", frozenset({False}): "a GPU"}.get(frozenset(on_cpu), "mixed devices")
+        raise UsageError(f"{out} was recorded on {kind}, this is {where}: one table holds the costs of "
                          "one kind of device; give another --out")
     restored = 0
     for group in table.group_by(["selection", "seed"]).aggregate([]).to_pylist():
@@ -369,6 +369,7 @@ def restore_parts(out: Path, parts: Path, settings: TrialSettings, train_rows: i
             pq.write_table(rows, path)
             restored += 1
     return restored
+
 
 if __name__ == "__main__":
     sys.exit(main())
