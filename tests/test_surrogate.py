@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import load_bench
 
+from spaces import UsageError
+
 REPO = Path(__file__).resolve().parent.parent
 SWITCHES = [f"{layer}.{kind}" for layer in range(3) for kind in ("value", "norms")]
 GAIN = {"value": 0.05, "norms": 0.03}
@@ -99,3 +101,25 @@ def test_bad_input_to_the_surrogate_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "t.surrogate.json").read_text())
     assert report["validation"]["spearman"] > 0.8 and report["seed_noise"]["repeated"] == 10
+
+
+def test_a_table_naming_its_cost_column_is_costed_by_it(surrogate, bench, tmp_path):
+    """A CPU recording's cost is its process seconds (`cost_column`), not its wall seconds; both benchmarks
+    read it; a cost column with empty rows is refused in one line."""
+    path = _layer_table(tmp_path / "t.parquet")
+    table = pq.read_table(path)
+    cpu = pa.array([2.0 * s for s in table.column("epoch_seconds").to_pylist()])
+    costed = table.append_column("epoch_cpu_seconds", cpu).replace_schema_metadata(
+        {**{k.decode(): v.decode() for k, v in table.schema.metadata.items()}, "cost_column": "epoch_cpu_seconds"})
+    pq.write_table(costed, tmp_path / "cpu.parquet")
+    _, _, by_seed = surrogate.read_curves(str(tmp_path / "cpu.parquet"))
+    _, _, walls = surrogate.read_curves(str(path))
+    assert all(by_seed[0][k]["curve"][e][1] == 2.0 * walls[0][k]["curve"][e][1] for k in walls[0] for e in (1, 2, 3))
+    cpu_table, wall_table = bench.Table(str(tmp_path / "cpu.parquet")), bench.Table(str(path))
+    assert cpu_table.exhaustive_seconds == pytest.approx(2.0 * wall_table.exhaustive_seconds)
+
+    empty = costed.set_column(costed.schema.get_field_index("epoch_cpu_seconds"), "epoch_cpu_seconds",
+                              pa.nulls(costed.num_rows, pa.float64()))
+    pq.write_table(empty, tmp_path / "empty.parquet")
+    with pytest.raises(UsageError, match="its cost column epoch_cpu_seconds is missing or has empty rows"):
+        surrogate.read_curves(str(tmp_path / "empty.parquet"))
