@@ -192,6 +192,11 @@ def read_part(path: Path) -> pa.Table:
     return table.select(SCHEMA.names).cast(SCHEMA)
 
 
+def devices(table: pa.Table) -> set[str]:
+    """The kinds of device a table was recorded on: "cpu", "gpu" (a table holds one kind's costs)."""
+    return {"cpu" if d.startswith("cpu") else "gpu" for d in table.column("device").to_pylist()}
+
+
 def device_name(threads: int) -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
@@ -328,8 +333,7 @@ def write_table(parts: Path, out: str, epochs: int, data: Encoded, taxonomy, qui
                                               ("seed", "ascending"), ("epoch", "ascending")])
     # A trial's cost: on a GPU its wall seconds; on a CPU its process seconds (one thread per worker),
     # which other jobs sharing the machine during a long recording do not inflate.
-    on_cpu = all(d.startswith("cpu") for d in table.column("device").to_pylist())
-    on_cpu = on_cpu and not table.column("epoch_cpu_seconds").null_count
+    on_cpu = devices(table) == {"cpu"} and not table.column("epoch_cpu_seconds").null_count
     table = table.replace_schema_metadata({"majority_metric": str(data.baseline("accuracy")),
                                            "total_params": str(taxonomy.total_params),
                                            "cost_column": "epoch_cpu_seconds" if on_cpu else "epoch_seconds"})
@@ -355,9 +359,9 @@ def restore_parts(out: Path, parts: Path, settings: TrialSettings, train_rows: i
         raise UsageError(f"{out} was recorded with (train rows, eval rows) {sorted(recorded)} and {max(epochs)} "
                          f"epochs, not ({train_rows}, {eval_rows}) and {settings.max_epochs}: "
                          "give the same --train-rows/--eval-rows/--epochs, or another --out")
-    on_cpu = {d.startswith("cpu") for d in table.column("device").to_pylist()}
-    if on_cpu != {where.startswith("cpu")}:
-        kind = {frozenset({True}): "a CPU", frozenset({False}): "a GPU"}.get(frozenset(on_cpu), "mixed devices")
+    recorded_on = devices(table)
+    if recorded_on != {"cpu" if where.startswith("cpu") else "gpu"}:
+        kind = {frozenset({"cpu"}): "a CPU", frozenset({"gpu"}): "a GPU"}.get(frozenset(recorded_on), "mixed devices")
         raise UsageError(f"{out} was recorded on {kind}, this is {where}: one table holds the costs of "
                          "one kind of device; give another --out")
     restored = 0
