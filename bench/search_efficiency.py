@@ -150,6 +150,9 @@ class Table:
             units = [u for s in self.switches if s in on for u in self.switch_units[s]]
             self.entries[on] = {"units": units, "params": params, "curve": self.surrogate.curve(on, params),
                                 "lr": reference_lr(params, int(10 ** self.reference[1]))}
+            loss = self.surrogate.loss(on, params)
+            if loss:  # Pareto-ASHA's tie-breaker, predicted as the metric is
+                self.entries[on]["loss"] = loss
             self._by_units[tuple(sorted(units))] = on
         return self.entries[on]
 

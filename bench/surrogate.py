@@ -41,12 +41,13 @@ def _forest(seed: int, trees: int = TREES) -> RandomForestRegressor:
 
 
 class Surrogate:
-    """Per-epoch models of a table's metric and seconds over its switches."""
+    """Per-epoch models of a table's metric, seconds and (where every entry has one) loss over its switches."""
 
     def __init__(self, switches: list[str], epochs: int, seed: int = 0, trees: int = TREES):
         self.switches, self.epochs, self.seed, self.trees = list(switches), epochs, seed, trees
         self.metric_models: dict[int, RandomForestRegressor] = {}
         self.seconds_models: dict[int, RandomForestRegressor] = {}
+        self.loss_models: dict[int, RandomForestRegressor] = {}
 
     def features(self, selections, params) -> np.ndarray:
         index = {s: i for i, s in enumerate(self.switches)}
@@ -57,20 +58,30 @@ class Surrogate:
         return np.column_stack([bits, np.log10(np.asarray(params, dtype=float))])
 
     def fit(self, curves: dict[frozenset, dict]) -> Surrogate:
-        """`curves`: selection -> {"params": int, "curve": {epoch: (metric, seconds)}}."""
+        """`curves`: selection -> {"params": int, "curve": {epoch: (metric, seconds)}, "loss": {epoch: loss}};
+        the loss is optional, and modelled only where every selection has it for every epoch."""
         keys = list(curves)
         x = self.features(keys, [curves[k]["params"] for k in keys])
+        with_loss = all(len(curves[k].get("loss", {})) >= self.epochs for k in keys)
         for epoch in range(1, self.epochs + 1):
             metric = [curves[k]["curve"][epoch][0] for k in keys]
             seconds = [curves[k]["curve"][epoch][1] for k in keys]
             self.metric_models[epoch] = _forest(self.seed, self.trees).fit(x, metric)
             self.seconds_models[epoch] = _forest(self.seed, self.trees).fit(x, seconds)
+            if with_loss:
+                loss = [curves[k]["loss"][epoch] for k in keys]
+                self.loss_models[epoch] = _forest(self.seed, self.trees).fit(x, loss)
         return self
 
     def curve(self, selection, params: int) -> dict[int, tuple[float, float]]:
         x = self.features([selection], [params])
         return {e: (float(self.metric_models[e].predict(x)[0]), max(float(self.seconds_models[e].predict(x)[0]), 0.0))
                 for e in range(1, self.epochs + 1)}
+
+    def loss(self, selection, params: int) -> dict[int, float]:
+        """Each epoch's predicted validation loss; empty when the table had none to learn from."""
+        x = self.features([selection], [params])
+        return {e: float(model.predict(x)[0]) for e, model in self.loss_models.items()}
 
 
 COST = "epoch_seconds"

@@ -27,6 +27,10 @@ def _truth(on) -> float:
     return 0.55 + 0.3 * (1 - np.exp(-3 * total))
 
 
+def _loss(final: float, epoch: int) -> float:
+    return 1.5 - final + 0.1 * (3 - epoch)
+
+
 def _layer_table(path: Path, keep: int = 44, noise: float = 0.002) -> Path:
     """Head, every switch alone, everything, and `keep` in all of the 64; 10 of them at seeds 1 and 2."""
     everything = [tuple(s for s, b in zip(SWITCHES, bits) if b) for bits in itertools.product((0, 1), repeat=6)]
@@ -43,6 +47,7 @@ def _layer_table(path: Path, keep: int = 44, noise: float = 0.002) -> Path:
                 rows.append({"selection": " + ".join(on) or "head only", "switches": list(on),
                              "units": [f"{s}.u" for s in on], "trainable_params": params, "lr": 1e-3,
                              "epoch": epoch, "metric": final - 0.02 * (3 - epoch), "metric_name": "accuracy",
+                             "eval_loss": _loss(final, epoch),
                              "epoch_seconds": 1.0 + params / 10_000, "seed": seed})
     pq.write_table(pa.Table.from_pylist(rows).replace_schema_metadata(
         {"majority_metric": "0.5", "total_params": "1000000"}), path)
@@ -84,6 +89,9 @@ def test_searches_replay_on_the_surrogate_beyond_the_recorded_sub_networks(bench
     assert trained - recorded  # sub-networks the table never recorded were answered by the surrogate
     on = next(k for k in table.entries if k not in table.recorded)
     assert table.entry(on)["params"] == 50 + sum(PARAMS[s.split(".")[1]] for s in on)  # added up exactly
+    # Pareto-ASHA's tie-breaker is predicted too, not left to 1 - metric
+    loss = table.entry(on)["loss"]
+    assert sorted(loss) == [1, 2, 3] and all(abs(loss[e] - _loss(_truth(on), e)) < 0.05 for e in loss)
     hv, size = bench.best_known(table, [run])
     assert hv > 0 and size >= 1
 
