@@ -351,8 +351,21 @@ def _quartiles(values: list[float]) -> list[float]:
     return [float(np.percentile(values, q, method="lower")) for q in (25, 50, 75)]
 
 
+def presets_mark(table: Table, runs: list[dict], best_hv: float) -> dict | None:
+    """What training the presets alone gives: its trial-seconds and hypervolume fraction (medians over its runs)."""
+    group = [r for r in runs if STRATEGIES.get(r["strategy"], STRATEGIES["random"]).presets_only]
+    curves = [curve(table, r["events"], best_hv) for r in group if r["events"]]
+    if not curves:
+        return None
+    return {"seconds": float(np.median([c["seconds"][-1] for c in curves])),
+            "hv": float(np.median([c["hv"][-1] for c in curves]))}
+
+
 def summarise(table: Table, runs: list[dict], best_hv: float, budget: float) -> list[dict]:
+    """Per strategy and arm: compute to 95% (quartiles), seeds reaching it, hypervolume along the budget, and,
+    where the presets-only strategy ran, the hypervolume at the compute it spent and the seeds above its front."""
     out = []
+    mark = presets_mark(table, runs, best_hv)
     for strategy in dict.fromkeys(r["strategy"] for r in runs):
         for seeded in (False, True):
             group = [r for r in runs if r["strategy"] == strategy and r["seeded"] == seeded]
@@ -374,6 +387,12 @@ def summarise(table: Table, runs: list[dict], best_hv: float, budget: float) -> 
                 "repeats": float(np.median([r["repeats"] for r in group])),
                 "driver_seconds": float(np.median([r["driver_seconds"] for r in group])),
             })
+            if mark:
+                at_mark = [hv_at(c, mark["seconds"]) for c in curves]
+                out[-1] |= {"hv_at_presets_seconds": float(np.median(at_mark)),
+                            "above_presets_at_their_seconds": sum(h > mark["hv"] + 1e-12 for h in at_mark),
+                            "above_presets_at_end": sum(c["hv"][-1] > mark["hv"] + 1e-12 for c in curves
+                                                        if len(c["hv"]))}
     return out
 
 
@@ -385,7 +404,8 @@ def _fmt(quartiles: list[float]) -> str:
     return f"{show[1]} ({show[0]}-{show[2]})"
 
 
-def markdown(table: Table, rows: list[dict], budget: float, best_hv: float, front_size: int, workers: int) -> str:
+def markdown(table: Table, rows: list[dict], budget: float, best_hv: float, front_size: int, workers: int,
+             mark: dict | None = None) -> str:
     lines = [
         f"### {table.name}: {len(table.recorded)} recorded sub-networks x {table.epochs} epochs"
         + (f" (and a surrogate for the rest of {2 ** len(table.switches):,})" if table.surrogate else "")
@@ -404,6 +424,17 @@ def markdown(table: Table, rows: list[dict], budget: float, best_hv: float, fron
                      f"{_fmt(r['seconds_to_95'])} | {_fmt(r['epochs_to_95'])} | {r['reached_95']}/{r['seeds']} | "
                      f"{r['hv_at_quarter']:.3f} | {r['hv_at_half']:.3f} | {r['hv_at_end']:.3f} | {r['trials']:.0f} | "
                      f"{r['driver_seconds']:.1f} |")
+    if mark:
+        lines += ["", f"Against training the presets alone ({mark['hv']:.3f} of the best-known front's hypervolume "
+                  f"after {mark['seconds']:,.0f} trial-seconds): each strategy's hypervolume once it had spent as "
+                  "many trial-seconds (median), and the seeds whose front was above the presets' then and at the end.",
+                  "", "| strategy | arm | HV at the presets' trial-seconds | seeds above then | seeds above at end |",
+                  "|---|---|---|---|---|"]
+        for r in rows:
+            if "hv_at_presets_seconds" in r and r["strategy"] != "presets":
+                lines.append(f"| {r['strategy']} | {'presets first' if r['seeded'] else 'unseeded'} | "
+                             f"{r['hv_at_presets_seconds']:.3f} | {r['above_presets_at_their_seconds']}/{r['seeds']} | "
+                             f"{r['above_presets_at_end']}/{r['seeds']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -507,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         best_hv, front_size = best_known(table, runs)
         rows = summarise(table, runs, best_hv, budget)
         shares = front_shares(table, runs)
-        text = markdown(table, rows, budget, best_hv, front_size, args.workers)
+        mark = presets_mark(table, runs, best_hv)
+        text = markdown(table, rows, budget, best_hv, front_size, args.workers, mark)
         text += "\nThe best-known front, and the share of its hypervolume left without each point:\n\n" + "\n".join(
             f"- {p['selection']}: {p['metric']:.4f} at {p['params']:,} parameters; without it "
             f"{p['share_left_without']:.3f}" for p in shares) + "\n"
@@ -515,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(f"{stem}.json").write_text(json.dumps({
             "table": args.table, "budget_seconds": budget, "workers": args.workers, "seeds": args.seeds,
             "reference": table.reference, "best_known_hv": best_hv, "best_known_front_size": front_size,
-            "target": TARGET, "summary": rows, "front": shares,
+            "target": TARGET, "summary": rows, "front": shares, "presets_only": mark,
             "runs": [{k: v for k, v in r.items() if k != "events"} | {"events": [
                 [e["trial"], e["epoch"], e["metric"], e["params"], e["seconds"]] for e in r["events"]]}
                 for r in runs]}, default=str))

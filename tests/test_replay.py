@@ -145,9 +145,23 @@ def test_the_benchmark_writes_its_results_and_computes_its_quartiles(bench, tmp_
             reached.append(bench.to_reach(bench.curve(bench.Table(str(path)), events, report["best_known_hv"]),
                                           "seconds"))
         assert sorted(reached)[1] == mid  # the median of 3 seeds, recomputed from the stored events
+    # against the presets alone at the compute they spent, recomputed from the stored events
+    presets = [r for r in report["runs"] if r["strategy"] == "presets"]
+    spent = sorted(sum(e[4] for e in r["events"]) for r in presets)[1]
+    assert report["presets_only"]["seconds"] == pytest.approx(spent)
+    for row in report["summary"]:
+        runs = [r for r in report["runs"] if r["strategy"] == row["strategy"] and r["seeded"] == row["seeded"]]
+        at = []
+        for r in runs:
+            events = [{"trial": t, "epoch": e, "metric": m, "params": p, "seconds": s}
+                      for t, e, m, p, s in r["events"]]
+            at.append(bench.hv_at(bench.curve(bench.Table(str(path)), events, report["best_known_hv"]), spent))
+        assert row["hv_at_presets_seconds"] == pytest.approx(sorted(at)[1])
+        assert row["above_presets_at_their_seconds"] == sum(h > report["presets_only"]["hv"] + 1e-12 for h in at)
     random = next(r for r in report["summary"] if r["strategy"] == "random" and not r["seeded"])
     assert random["hv_at_end"] == pytest.approx(1.0)  # budget = the whole table: the whole front is found
     assert "| default | unseeded |" in (out / "table.search_efficiency.md").read_text()
+    assert "Against training the presets alone" in (out / "table.search_efficiency.md").read_text()
     assert (out / "table.search_efficiency.png").stat().st_size > 0
 
 
