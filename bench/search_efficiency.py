@@ -70,6 +70,7 @@ class Strategy:
     sampler_options: dict = field(default_factory=dict)
     presets_only: bool = False
     spread: int = 0  # the first proposals, filled up to this many with settings spread over parameter budgets
+    second_chance: bool = True  # Pareto-ASHA pauses below its cut and promotes later (False: stops for good)
 
 
 STRATEGIES = {
@@ -83,6 +84,7 @@ STRATEGIES = {
     "random+pareto-asha": Strategy("random", "pareto-asha"),
     "tpe+pareto-asha": Strategy("tpe", "pareto-asha"),  # the default without its spread start (ablation)
     "default": Strategy("tpe", "pareto-asha", spread=5),  # what `python -m search.run` does
+    "default-stop": Strategy("tpe", "pareto-asha", spread=5, second_chance=False),  # ablation: no second chance
 }
 
 
@@ -237,9 +239,9 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         sampler=make_sampler(strategy.sampler, seed, **strategy.sampler_options),
     )
     scheduler = make_scheduler(strategy.scheduler, table.metric, table.epochs,
-                               protect_key=PRESET_KEY if seeded else None)
+                               protect_key=PRESET_KEY if seeded else None, second_chance=strategy.second_chance)
     planned = len(arm_points) if strategy.presets_only else math.inf
-    events, queue, trials, running = [], [], {}, 0
+    events, queue, trials, running, paused, promoted = [], [], {}, 0, {}, 0
     now, spent, driver, started, finished, counter, labelled = 0.0, 0.0, 0.0, 0, False, 0, 0
 
     def timed(call, *args):
@@ -270,8 +272,26 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         running += 1
         return True
 
-    while running < workers and start_next():
-        pass
+    def resume_promoted() -> bool:
+        """As ParetoASHA.choose_trial_to_run: a paused trial that now ranks within its rung's cut goes first."""
+        nonlocal running, promoted
+        if not paused or spent >= budget_seconds:
+            return False
+        chosen = timed(scheduler.promotions, list(paused))
+        if not chosen:
+            return False
+        trial_id = chosen[0]
+        epoch = paused.pop(trial_id)
+        heapq.heappush(queue, (now + table.entry(trials[trial_id][1])["curve"][epoch + 1][1], trial_id, epoch + 1))
+        running += 1
+        promoted += 1
+        return True
+
+    def fill() -> None:
+        while running < workers and (resume_promoted() or start_next()):
+            pass
+
+    fill()
     while queue:
         now, trial_id, epoch = heapq.heappop(queue)
         trial, on = trials[trial_id]
@@ -288,12 +308,19 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
             timed(scheduler.on_trial_complete, None, trial, result)
             timed(searcher.on_trial_complete, trial_id, result)
             running -= 1
-            while running < workers and start_next():
-                pass
+            fill()
+        elif action == TrialScheduler.PAUSE:  # frees its worker; the searcher hears of it when it ends
+            paused[trial_id] = epoch
+            running -= 1
+            fill()
         else:
             heapq.heappush(queue, (now + entry["curve"][epoch + 1][1], trial_id, epoch + 1))
+    for trial_id in paused:  # the search is over: the paused trials left are stopped, as Ray would
+        timed(scheduler.on_trial_remove, None, trials[trial_id][0])
+        timed(searcher.on_trial_complete, trial_id, None)
     return {"strategy": name, "seed": seed, "seeded": seeded, "events": events, "repeats": searcher.repeats,
-            "driver_seconds": driver, "labelled": labelled, "protected": getattr(scheduler, "protect_key", None)}
+            "driver_seconds": driver, "labelled": labelled, "protected": getattr(scheduler, "protect_key", None),
+            "promoted": promoted, "definition": repr(strategy)}
 
 
 def curve(table: Table, events: list[dict], best_hv: float) -> dict[str, np.ndarray]:
@@ -385,6 +412,7 @@ def summarise(table: Table, runs: list[dict], best_hv: float, budget: float) -> 
                 "hv_at_quarter": at(0.25), "hv_at_half": at(0.5), "hv_at_end": at(1.0),
                 "trials": float(np.median([len({e["trial"] for e in r["events"]}) for r in group])),
                 "repeats": float(np.median([r["repeats"] for r in group])),
+                "promoted": float(np.median([r.get("promoted", 0) for r in group])),
                 "driver_seconds": float(np.median([r["driver_seconds"] for r in group])),
             })
             if mark:
@@ -516,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         if log.exists() and not args.fresh:
             for line in log.read_text().splitlines():
                 record = json.loads(line)
-                if record.pop("setting") == setting:
+                known = STRATEGIES.get(record["strategy"])  # a strategy since redefined is searched again
+                if record.pop("setting") == setting and known and record.get("definition") == repr(known):
                     done[(record["strategy"], record["seed"], record["seeded"])] = record
         runs, started = [], time.perf_counter()
         for seed in range(args.seeds):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from search import compat
 from search._pareto import crowding_distance, non_domination_ranks
 
 
@@ -28,6 +29,14 @@ class ParetoASHA(FIFOScheduler):
     or the fewest parameters at that rung. The parameter count is known from the first result, so
     the cheapest trial at a rung always goes on (it also costs the least to go on), and a trial
     dominated at its rung goes on only while few trials have been recorded there.
+
+    A second chance, as ASHA's own promotions give one (`second_chance`, on by default): a trial
+    below the cut is paused, not stopped, with its checkpoint. Judged on arrival, an early trial is
+    ranked against the few recorded before it; ASHA proper promotes whatever ranks within the top
+    ceil(n / reduction_factor) of a rung as n grows. So whenever a worker is free, a paused trial
+    that now ranks there is resumed first (highest rung first), before a new proposal; when the
+    searcher has no more proposals and nothing runs, the paused trials left are stopped (Optuna is
+    told they were pruned), and the search ends.
 
     A validation metric such as accuracy moves in coarse steps and, early in training, often sits
     at the majority class for every small sub-network alike: then the cheapest one dominates all
@@ -51,7 +60,9 @@ class ParetoASHA(FIFOScheduler):
         reduction_factor: eta. 3 keeps a third at each rung, the usual ASHA setting.
         state_path: JSON file that holds the rungs, rewritten after every decision. Ray does not
             save scheduler state in its experiment checkpoint, so `Tuner.restore` gets back the
-            scheduler as it was pickled at the start; it reloads its rungs from this file.
+            scheduler as it was pickled at the start; it reloads its rungs from this file (which
+            trials are paused, Ray's own experiment state says).
+        second_chance: pause trials below the cut and promote them later (True), or stop them.
     """
 
     def __init__(
@@ -66,6 +77,7 @@ class ParetoASHA(FIFOScheduler):
         grace_period: int = 1,
         reduction_factor: float = 3,
         state_path: str | None = None,
+        second_chance: bool = True,
     ):
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', not {mode!r}")
@@ -87,7 +99,10 @@ class ParetoASHA(FIFOScheduler):
         self.rungs: dict[float, dict[str, tuple[float, float, float]]] = {m: {} for m in self.milestones}
         self.state_path = state_path
         self._loaded = False
-        self.decisions = {"continue": 0, "stop": 0}
+        self.second_chance = second_chance
+        self.decisions = {"continue": 0, "stop": 0, "promote": 0}
+        self._version = 0  # bumped at every record: promotions are recomputed only when a rung changed
+        self._promotions: tuple[tuple, list[str]] = ((), [])
 
     # -- Ray Tune hooks --------------------------------------------------------------------
     def set_search_properties(self, metric, mode, **spec) -> bool:
@@ -109,13 +124,40 @@ class ParetoASHA(FIFOScheduler):
                 if trial.trial_id in recorded:  # decided at this rung already (a retried epoch)
                     return TrialScheduler.CONTINUE
                 recorded[trial.trial_id] = (value, cost, tie)
+                self._version += 1
                 action = self.decide(milestone, trial.trial_id)
                 if self.protect_key and (getattr(trial, "config", None) or {}).get(self.protect_key):
                     action = TrialScheduler.CONTINUE
                 self.decisions["continue" if action == TrialScheduler.CONTINUE else "stop"] += 1
                 self._save()
+                if action == TrialScheduler.STOP and self.second_chance:
+                    return TrialScheduler.PAUSE
                 return action
         return TrialScheduler.CONTINUE
+
+    def choose_trial_to_run(self, tune_controller):
+        """A paused trial that now ranks within its rung's cut, else a new trial (FIFO); when the searcher
+        is finished and nothing runs or waits, the paused trials left are stopped so the search ends."""
+        if not self.second_chance:
+            return super().choose_trial_to_run(tune_controller)
+        from ray.tune.experiment import Trial
+
+        trials = tune_controller.get_trials()
+        paused = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
+        if paused:
+            self._load_once()
+            promoted = self.promotions(list(paused))
+            if promoted:
+                self.decisions["promote"] += 1
+                return paused[promoted[0]]
+        for trial in trials:
+            if trial.status == Trial.PENDING:
+                return trial
+        if paused and tune_controller.search_alg.is_finished() and not any(
+                t.status == Trial.RUNNING for t in trials):
+            for trial in paused.values():
+                compat.stop_paused_trial(tune_controller, trial)
+        return None
 
     def debug_string(self) -> str:
         rungs = ", ".join(f"{m}: {len(r)}" for m, r in self.rungs.items())
@@ -131,6 +173,24 @@ class ParetoASHA(FIFOScheduler):
         if order.index(index) < keep or front_end[index]:
             return TrialScheduler.CONTINUE
         return TrialScheduler.STOP
+
+    def promotions(self, paused: list[str]) -> list[str]:
+        """Of the `paused` trial ids, those that now rank within the top ceil(n / reduction_factor) of the
+        highest rung where each was recorded (ASHA's promotion rule), highest rung first, best first."""
+        key = (self._version, tuple(sorted(paused)))
+        if self._promotions[0] == key:
+            return list(self._promotions[1])
+        waiting, out = set(paused), []
+        for milestone in reversed(self.milestones):
+            here = waiting & set(self.rungs[milestone])
+            if not here:
+                continue
+            waiting -= here
+            order = self.order(milestone)
+            keep = math.ceil(len(order) / self.reduction_factor)
+            out += [t for t in order[:keep] if t in here]
+        self._promotions = (key, out)
+        return list(out)
 
     def order(self, milestone: float) -> list[str]:
         """Trial ids recorded at a rung, best first: by front, then crowding, then arrival."""
@@ -173,3 +233,4 @@ class ParetoASHA(FIFOScheduler):
             for milestone, recorded in state["rungs"].items():
                 rung = self.rungs.setdefault(float(milestone) if "." in milestone else int(milestone), {})
                 rung.update({t: tuple(v) for t, v in recorded.items()})
+            self._version += 1

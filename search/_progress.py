@@ -41,6 +41,9 @@ class Progress(Callback):
         line = (f"[{elapsed:6.0f}s, ~{remaining:.0f}s left] {ended}/{self.total_trials} trials ended "
                 f"({len(self.finished)} full budget, {self.stopped} stopped early, {self.errored} failed), "
                 f"{running} running")
+        paused = sum(1 for t in trials if t.status == "PAUSED")
+        if paused:  # Pareto-ASHA's second chance: below its rung's cut for now
+            line += f", {paused} paused"
         if self.finished:
             values = list(self.finished.values())
             mask = pareto_mask([v[0] for v in values], [v[1] for v in values])

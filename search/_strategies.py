@@ -26,10 +26,12 @@ def make_sampler(name: str, seed: int, **options):
 
 
 def make_scheduler(name: str, metric: str, max_epochs: int, state_path: str | None = None,
-                   protect_key: str | None = "preset"):
+                   protect_key: str | None = "preset", second_chance: bool = True):
     """The early-stopping scheduler: `pareto-asha` (the default), `asha` (on the metric alone) or `none`.
 
     `protect_key`: the result key naming a reference point, which Pareto-ASHA never stops (None: none is).
+    `second_chance`: Pareto-ASHA pauses the trials below its cut and promotes them later, as ASHA does,
+    instead of stopping them for good (False: the benchmark's ablation).
     """
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -39,6 +41,7 @@ def make_scheduler(name: str, metric: str, max_epochs: int, state_path: str | No
         return ParetoASHA(
             metric=metric, mode="max", tie_breaker="eval_loss", cost_attr="trainable_params", time_attr="epoch",
             max_t=max_epochs, grace_period=1, reduction_factor=3, protect_key=protect_key, state_path=state_path,
+            second_chance=second_chance,
         )
     if name == "asha":
         return ASHAScheduler(metric=metric, mode="max", time_attr="epoch", max_t=max_epochs, grace_period=1,

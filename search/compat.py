@@ -89,6 +89,19 @@ def restored_tune_config(tuner):
     return getattr(getattr(tuner, "_local_tuner", None), "_tune_config", None)
 
 
+# ---- Ray ==2.60.0: a paused trial that a scheduler stops ---------------------------------------
+# TuneController.stop_trial (public, whitelisted for schedulers) sets a PAUSED trial TERMINATED, but Ray
+# writes a trial's status into the experiment snapshot only when the trial is marked for it, which it
+# does on its actor's events; a paused trial has no actor, so the snapshot would keep it PAUSED and a
+# finished run would read as interrupted. Ray's own HyperBand has the same gap; no public API marks it.
+
+def stop_paused_trial(tune_controller, trial) -> None:
+    """Stop a PAUSED trial from a scheduler hook, and have Ray's next snapshot record it TERMINATED."""
+    tune_controller.stop_trial(trial)
+    controller = getattr(tune_controller, "_tune_controller", tune_controller)  # the scheduler's wrapper
+    controller._mark_trial_to_checkpoint(trial)
+
+
 # ---- Ray ==2.60.0: OptunaSearch's state that search._searcher.ParetoOptunaSearch extends --------
 # The subclass tells Optuna its trials itself (repeats, early stops as PRUNED), so it works on the
 # state OptunaSearch keeps: these attribute names are its extension contract, checked by the tests.

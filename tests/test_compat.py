@@ -4,6 +4,7 @@ Each test exercises one shim against the real library, so a release that moves a
 here, by name, instead of in the middle of a search.
 """
 
+import tempfile
 import time
 
 import numpy as np
@@ -70,3 +71,40 @@ def test_ray_optuna_search_keeps_the_state_the_searcher_extends():
     for name in compat.OPTUNA_SEARCH_STATE:
         assert hasattr(searcher, name), name
     assert isinstance(searcher._ot_study, optuna.Study) and "t1" in searcher._ot_trials
+
+
+def test_a_paused_trial_stopped_by_a_scheduler_is_saved_terminated(ray_session, tmp_path, monkeypatch):
+    from ray import tune
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+    class PauseThenStop(FIFOScheduler):
+        """Pauses every trial after its first result; stops the paused ones once nothing else can run."""
+
+        def on_trial_result(self, tune_controller, trial, result):
+            return TrialScheduler.PAUSE
+
+        def choose_trial_to_run(self, tune_controller):
+            trials = tune_controller.get_trials()
+            pending = [t for t in trials if t.status == Trial.PENDING]
+            if pending:
+                return pending[0]
+            if tune_controller.search_alg.is_finished() and not any(t.status == Trial.RUNNING for t in trials):
+                for t in trials:
+                    if t.status == Trial.PAUSED:
+                        compat.stop_paused_trial(tune_controller, t)
+            return None
+
+    def trainable(config):
+        for step in range(3):
+            with tempfile.TemporaryDirectory() as folder:
+                tune.report({"step": step}, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    # a snapshot at every step: the one taken while the trials are paused records them PAUSED
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "0")
+    tune.Tuner(trainable, param_space={"x": tune.grid_search([1, 2])},
+               run_config=tune.RunConfig(storage_path=str(tmp_path), name="p", verbose=0),
+               tune_config=tune.TuneConfig(scheduler=PauseThenStop())).fit()
+    saved = tune.ExperimentAnalysis(str(tmp_path / "p")).trials
+    assert len(saved) == 2 and {t.status for t in saved} == {"TERMINATED"}
+    assert all(t.last_result["step"] == 0 for t in saved)  # paused after one result, never resumed

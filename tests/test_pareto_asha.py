@@ -6,7 +6,7 @@ from ray.tune.schedulers import TrialScheduler
 
 from search import ParetoASHA, crowding_distance, non_domination_ranks
 
-CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
+CONTINUE, STOP, PAUSE = TrialScheduler.CONTINUE, TrialScheduler.STOP, TrialScheduler.PAUSE
 
 
 def _trial(trial_id):
@@ -24,7 +24,7 @@ def test_rungs():
 
 
 def test_dominated_trial_stops_cheap_non_dominated_one_continues():
-    s = ParetoASHA("accuracy", max_t=3, reduction_factor=3)
+    s = ParetoASHA("accuracy", max_t=3, reduction_factor=3, second_chance=False)
     assert _report(s, "full", 0.80, 22_000_000) == CONTINUE  # first at the rung
     assert _report(s, "layernorm", 0.58, 10_000) == CONTINUE  # worse metric, but the cheapest: an end of the front
     assert _report(s, "dominated", 0.57, 900_000) == STOP  # worse and dearer than layernorm
@@ -47,14 +47,14 @@ def test_metric_only_asha_would_stop_the_cheap_trial():
         asha.on_trial_result(None, _trial(trial_id), {"accuracy": accuracy, "epoch": 1, "training_iteration": 1})
     asha.on_trial_add(None, _trial("cheap"))
     assert asha.on_trial_result(None, _trial("cheap"), {"accuracy": 0.6, "epoch": 1, "training_iteration": 1}) == STOP
-    pareto = ParetoASHA("accuracy", max_t=3)
+    pareto = ParetoASHA("accuracy", max_t=3, second_chance=False)
     for trial_id, accuracy, params in [("full", 0.80, 2e7), ("a", 0.75, 2e7), ("b", 0.78, 2e7)]:
         _report(pareto, trial_id, accuracy, params)
     assert _report(pareto, "cheap", 0.6, 770) == CONTINUE
 
 
 def test_full_budget_stops_and_repeats_are_not_recounted():
-    s = ParetoASHA("accuracy", max_t=3)
+    s = ParetoASHA("accuracy", max_t=3, second_chance=False)
     assert _report(s, "a", 0.7, 100) == CONTINUE
     assert _report(s, "a", 0.7, 100) == CONTINUE  # a retried epoch is not a second entry
     assert len(s.rungs[1]) == 1
@@ -63,7 +63,7 @@ def test_full_budget_stops_and_repeats_are_not_recounted():
 
 
 def test_minimised_metric():
-    s = ParetoASHA("loss", mode="min", max_t=3)
+    s = ParetoASHA("loss", mode="min", max_t=3, second_chance=False)
     s.on_trial_result(None, _trial("a"), {"loss": 0.2, "trainable_params": 1e6, "epoch": 1})
     s.on_trial_result(None, _trial("b"), {"loss": 0.1, "trainable_params": 1e6, "epoch": 1})
     assert s.on_trial_result(None, _trial("c"), {"loss": 0.3, "trainable_params": 1e6, "epoch": 1}) == STOP
@@ -73,7 +73,7 @@ def test_state_survives_a_restore(tmp_path):
     import pickle
 
     path = str(tmp_path / "state.json")
-    s = ParetoASHA("accuracy", max_t=3, state_path=path)
+    s = ParetoASHA("accuracy", max_t=3, state_path=path, second_chance=False)
     blank = pickle.dumps(s)  # what Tuner.restore gets back: the scheduler as pickled at the start
     _report(s, "full", 0.80, 2e7)
     _report(s, "cheap", 0.60, 770)
@@ -81,6 +81,44 @@ def test_state_survives_a_restore(tmp_path):
     assert restored.rungs[1] == {}
     assert _report(restored, "dominated", 0.55, 1e6) == STOP  # judged against the saved rung
     assert set(restored.rungs[1]) == {"full", "cheap", "dominated"}
+
+
+def test_a_trial_below_the_cut_is_paused_and_promoted_once_it_ranks_within_the_cut():
+    """ASHA's promotion rule: judged on arrival against few, a trial gets its chance as the rung fills."""
+    s = ParetoASHA("accuracy", max_t=3)  # second chance: the default
+    assert _report(s, "a", 0.80, 1000) == CONTINUE
+    assert _report(s, "b", 0.70, 1000) == PAUSE  # n=2, keep 1: below the cut, paused (not stopped)
+    assert s.promotions(["b"]) == []
+    assert _report(s, "c", 0.60, 1000) == PAUSE
+    assert s.promotions(["b", "c"]) == []  # n=3, keep 1: still only "a"
+    assert _report(s, "d", 0.50, 1000) == PAUSE
+    assert s.promotions(["b", "c", "d"]) == ["b"]  # n=4, keep 2: "b" now ranks second
+    assert _report(s, "b", 0.72, 1000, epoch=2) == CONTINUE  # resumed: its next epoch is no new entry
+    assert len(s.rungs[1]) == 4
+    s.second_chance = False
+    assert _report(s, "e", 0.40, 1000) == STOP  # without a second chance the same rule stops it
+
+
+def test_promotions_go_highest_rung_first_and_survive_a_restore(tmp_path):
+    import pickle
+
+    path = str(tmp_path / "state.json")
+    s = ParetoASHA("accuracy", max_t=9, state_path=path)  # rungs 1 and 3
+    blank = pickle.dumps(s)
+    for trial_id, accuracy in [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.6)]:
+        _report(s, trial_id, accuracy, 1000)
+    assert _report(s, "a", 0.91, 1000, epoch=3) == CONTINUE
+    assert _report(s, "x", 0.95, 1000, epoch=1) == CONTINUE  # "x" went on past rung 1...
+    assert _report(s, "x", 0.80, 1000, epoch=3) == PAUSE  # ...and fell below the cut at rung 3
+    for trial_id, accuracy in [("y", 0.5), ("z", 0.4)]:
+        _report(s, trial_id, accuracy, 1000)
+        _report(s, trial_id, accuracy, 1000, epoch=3)
+    # rung 3: a, x, y, z (keep 2: a, x); rung 1: x, a, b, c, d, y, z (keep 3: x, a, b)
+    assert s.promotions(["b", "c", "x"]) == ["x", "b"]
+    restored = pickle.loads(blank)  # which trials are paused, Ray says; the rungs come from the file
+    assert restored.promotions(["b", "c", "x"]) == []  # nothing loaded yet: loading happens at Ray's hooks
+    restored._load_once()
+    assert restored.promotions(["b", "c", "x"]) == ["x", "b"]
 
 
 def test_ranks_and_crowding():
@@ -92,7 +130,7 @@ def test_ranks_and_crowding():
 
 def test_validation_loss_breaks_metric_ties():
     """Early on every small sub-network predicts the majority class: the loss tells them apart."""
-    s = ParetoASHA("accuracy", max_t=3)
+    s = ParetoASHA("accuracy", max_t=3, second_chance=False)
 
     def report(trial_id, params, loss):
         return s.on_trial_result(None, _trial(trial_id), {"accuracy": 0.57, "trainable_params": params,
@@ -101,7 +139,8 @@ def test_validation_loss_breaks_metric_ties():
     assert report("head", 770, 0.690) == CONTINUE
     assert report("layernorm", 10_754, 0.650) == CONTINUE  # same accuracy, but learning: not dominated
     assert report("stuck", 26_882, 0.695) == STOP  # same accuracy, dearer and no better loss than head
-    without = ParetoASHA("accuracy", max_t=3, tie_breaker=None)  # on accuracy alone head dominates it
+    # on accuracy alone head dominates it
+    without = ParetoASHA("accuracy", max_t=3, tie_breaker=None, second_chance=False)
     _report(without, "head", 0.57, 770)
     assert _report(without, "layernorm", 0.57, 10_754) == STOP
 
@@ -116,7 +155,7 @@ def test_bad_arguments():
 
 
 def test_reference_points_are_recorded_but_never_stopped():
-    s = ParetoASHA("accuracy", max_t=3, protect_key="preset")
+    s = ParetoASHA("accuracy", max_t=3, protect_key="preset", second_chance=False)
     _report(s, "best", 0.80, 1e3)
     protected = Trial("__fake", stub=True, trial_id="bitfit", config={"preset": "bitfit"})
     result = {"accuracy": 0.5, "trainable_params": 1e5, "epoch": 1}
@@ -162,6 +201,23 @@ def test_a_real_search_stops_a_dominated_sub_network_and_optuna_records_it_prune
     finals = trials[trials["final"]]
     stopped = finals[finals["status"] == "stopped"]
     assert len(stopped) >= 1 and stopped["preset"].isna().all() and (stopped["epoch"] < 3).all()
+
+    # The second chance, in a real Tuner: the trials Pareto-ASHA judged below the cut on arrival were paused;
+    # once the rung had filled, those ranking within its cut were resumed; the rest were stopped at the end.
+    import json
+
+    from search import SCHEDULER_STATE_FILE
+    state = json.loads((tmp_path / "pruned" / SCHEDULER_STATE_FILE).read_text())
+    arrivals = list(state["rungs"]["1"].items())
+    judge, below = ParetoASHA("accuracy", max_t=3), set()
+    for trial_id, values in arrivals:
+        judge.rungs[1][trial_id] = tuple(values)
+        if judge.decide(1, trial_id) == STOP:
+            below.add(trial_id)
+    last_epoch = trials.groupby("trial_id")["epoch"].max()
+    promoted = {t for t in below if last_epoch[t] > 1}
+    assert promoted and set(stopped["trial_id"]) == below - promoted
+    assert judge.promotions(list(stopped["trial_id"])) == []  # none left behind that ranks within the cut
 
     journal = JournalStorage(JournalFileBackend(str(tmp_path / "pruned" / OPTUNA_JOURNAL_FILE)))
     study = optuna.load_study(study_name="pruned", storage=journal)

@@ -126,6 +126,23 @@ def test_trial_seconds_add_up_and_no_sub_network_is_trained_twice(bench, tmp_pat
             assert c["seconds"][-1] <= table.exhaustive_seconds + 1.5
 
 
+def test_the_simulated_search_gives_the_product_s_second_chance(bench, tmp_path):
+    """Pareto-ASHA's pauses free a worker; a paused trial resumes, at its next epoch, once it ranks
+    within its rung's cut; the ablation without a second chance resumes none."""
+    table = bench.Table(str(_table(tmp_path / "table.parquet")))
+    run = bench.run_once(table, "default", bench.STRATEGIES["default"], 1, False, 3, table.exhaustive_seconds)
+    stop = bench.run_once(table, "default-stop", bench.STRATEGIES["default-stop"], 1, False, 3,
+                          table.exhaustive_seconds)
+    assert run["promoted"] >= 1 and stop["promoted"] == 0
+    resumed = 0
+    for trial in {e["trial"] for e in run["events"]}:
+        times = [e["time"] for e in run["events"] if e["trial"] == trial]
+        # a trial that kept its worker has one epoch right after the other (epoch e + 1 takes 0.5 * (e + 1) s)
+        gaps = [later - earlier - 0.5 * (i + 2) for i, (earlier, later) in enumerate(zip(times, times[1:]))]
+        resumed += any(g > 1e-9 for g in gaps)
+    assert resumed == run["promoted"]
+
+
 def test_the_benchmark_writes_its_results_and_computes_its_quartiles(bench, tmp_path):
     path = _table(tmp_path / "table.parquet")
     out = tmp_path / "out"
