@@ -101,6 +101,7 @@ class ParetoASHA(FIFOScheduler):
         self._loaded = False
         self.second_chance = second_chance
         self.decisions = {"continue": 0, "stop": 0, "promote": 0}
+        self.paused: set[str] = set()  # below the cut and not promoted (yet): kept paused across a --resume
         self._version = 0  # bumped at every record: promotions are recomputed only when a rung changed
         self._promotions: tuple[tuple, list[str]] = ((), [])
 
@@ -131,9 +132,20 @@ class ParetoASHA(FIFOScheduler):
                 self.decisions["continue" if action == TrialScheduler.CONTINUE else "stop"] += 1
                 self._save()
                 if action == TrialScheduler.STOP and self.second_chance:
+                    self.paused.add(trial.trial_id)
+                    self._save()
                     return TrialScheduler.PAUSE
                 return action
         return TrialScheduler.CONTINUE
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        """A run continued with --resume: Ray requeues its paused trials as PENDING, and would start them
+        all; a trial this scheduler paused stays paused until it is promoted."""
+        self._load_once()
+        from ray.tune.experiment import Trial
+
+        if self.second_chance and trial.trial_id in self.paused and trial.status == Trial.PENDING:
+            trial.set_status(Trial.PAUSED)
 
     def choose_trial_to_run(self, tune_controller):
         """A paused trial that now ranks within its rung's cut, else a new trial (FIFO); when the searcher
@@ -148,7 +160,10 @@ class ParetoASHA(FIFOScheduler):
             self._load_once()
             promoted = self.promotions(list(paused))
             if promoted:
-                self.decisions["promote"] += 1
+                if promoted[0] in self.paused:  # chosen again until it starts: count and save it once
+                    self.decisions["promote"] += 1
+                    self.paused.discard(promoted[0])
+                    self._save()
                 return paused[promoted[0]]
         for trial in trials:
             if trial.status == Trial.PENDING:
@@ -218,7 +233,7 @@ class ParetoASHA(FIFOScheduler):
     def _save(self) -> None:
         if not self.state_path:
             return
-        state = {"milestones": list(self.milestones),
+        state = {"milestones": list(self.milestones), "paused": sorted(self.paused),
                  "rungs": {str(m): {t: list(v) for t, v in r.items()} for m, r in self.rungs.items()}}
         tmp = f"{self.state_path}.tmp"
         Path(tmp).write_text(json.dumps(state))
@@ -233,4 +248,5 @@ class ParetoASHA(FIFOScheduler):
             for milestone, recorded in state["rungs"].items():
                 rung = self.rungs.setdefault(float(milestone) if "." in milestone else int(milestone), {})
                 rung.update({t: tuple(v) for t, v in recorded.items()})
+            self.paused |= set(state.get("paused", ()))  # states saved before the second chance have none
             self._version += 1

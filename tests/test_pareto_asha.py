@@ -119,6 +119,13 @@ def test_promotions_go_highest_rung_first_and_survive_a_restore(tmp_path):
     assert restored.promotions(["b", "c", "x"]) == []  # nothing loaded yet: loading happens at Ray's hooks
     restored._load_once()
     assert restored.promotions(["b", "c", "x"]) == ["x", "b"]
+    # --resume: Ray requeues every unfinished trial as PENDING; those this scheduler paused stay paused
+    again = pickle.loads(blank)
+    requeued = {t: _trial(t) for t in ("b", "x", "y", "new")}
+    for trial in requeued.values():
+        again.on_trial_add(None, trial)
+    assert {t: trial.status for t, trial in requeued.items()} == {
+        "b": Trial.PAUSED, "x": Trial.PAUSED, "y": Trial.PAUSED, "new": Trial.PENDING}
 
 
 def test_ranks_and_crowding():
