@@ -2,16 +2,17 @@
 
 `cls` is the architecture's own head: the first token, through the base model's pooler where it
 has one (BERT's dense + tanh). `mean` is the average of the last layer's token states over the
-real (unmasked) tokens, fed to the head in place of the first token; a BERT-style pooler is then
-removed, because it was trained (if at all) for the first token only. Sentence-transformers
+real (unmasked) tokens, fed to the head in place of the first token; a BERT-style pooler (ALBERT's
+too) is then removed, because it was trained (if at all) for the first token only. Sentence-transformers
 checkpoints such as all-MiniLM-L6-v2 are trained with mean pooling: their folder says so
 (`modules.json` names a Pooling module whose `config.json` sets `pooling_mode_mean_tokens`), and
 `auto` reads that, else takes `cls`.
 
 Mean pooling works for any encoder whose head reads the first token's state: a hook on the last
-layer writes the masked mean into position 0, and a hook on the base model keeps the batch's
-attention mask for it. Nothing else in the model changes, so the units, the frozen-prefix cache
-and checkpoints work the same way; only the pooler's parameters go (they are not in the taxonomy).
+layer (on the encoder, where the layers are shared, as ALBERT's) writes the masked mean into
+position 0, and a hook on the base model keeps the batch's attention mask for it. Nothing else in
+the model changes, so the units, the frozen-prefix cache and checkpoints work the same way; only
+the pooler's parameters go (they are not in the taxonomy).
 """
 
 from __future__ import annotations
@@ -87,14 +88,30 @@ class _FirstToken(nn.Module):
         return hidden_states[:, 0]
 
 
-def _last_layer(base: nn.Module) -> nn.Module:
-    """The last block of the base model's largest list of identical blocks (its layer stack)."""
+def _last_states(base: nn.Module) -> nn.Module:
+    """The module whose output is the sequence's last hidden states: the last block of the layer stack
+    (the frozen-prefix cache relies on this: a cache of the layers below it never runs it), unless the
+    blocks are shared, as ALBERT runs one layer 12 times and a hook on it would fire at every depth;
+    then the encoder that runs them all."""
+    last, blocks = _last_layer(base)
+    if blocks >= getattr(getattr(base, "config", None), "num_hidden_layers", blocks):
+        return last
+    for name in ("encoder", "transformer"):
+        stack = getattr(base, name, None)
+        if isinstance(stack, nn.Module) and any(m is last for m in stack.modules()):
+            return stack
+    raise UsageError(f"mean pooling: {type(base).__name__} shares its layers and has no encoder to pool after")
+
+
+def _last_layer(base: nn.Module) -> tuple[nn.Module, int]:
+    """The last block of the base model's largest list of identical blocks (its layer stack), and how many
+    blocks that list holds."""
     lists = [m for m in base.modules() if isinstance(m, nn.ModuleList) and len(m) and len({type(x) for x in m}) == 1]
     if not lists:
         raise UsageError(f"mean pooling needs a layer stack; {type(base).__name__} has none")
     layers = max(lists, key=lambda m: sum(p.numel() for p in m.parameters()))
     last = layers[-1]
-    return last[-1] if isinstance(last, nn.ModuleList) else last
+    return (last[-1] if isinstance(last, nn.ModuleList) else last), len(layers)
 
 
 def apply_pooling(model: nn.Module, pooling: str) -> nn.Module:
@@ -109,6 +126,8 @@ def apply_pooling(model: nn.Module, pooling: str) -> nn.Module:
     pooler = getattr(base, "pooler", None)
     if isinstance(pooler, nn.Module) and hasattr(pooler, "dense"):  # BERT-style: dense + tanh on the first token
         base.pooler = _FirstToken()
+    elif isinstance(pooler, nn.Linear) and hasattr(base, "pooler_activation"):  # ALBERT: the same, as two modules
+        base.pooler, base.pooler_activation = nn.Identity(), nn.Identity()
     mask: dict[str, torch.Tensor | None] = {"value": None}
 
     def keep_mask(module, args, kwargs):
@@ -135,6 +154,6 @@ def apply_pooling(model: nn.Module, pooling: str) -> nn.Module:
         return output
 
     base.register_forward_pre_hook(keep_mask, with_kwargs=True)
-    _last_layer(base).register_forward_hook(mean_into_first)
+    _last_states(base).register_forward_hook(mean_into_first)
     base._ticketsearch_pooling = "mean"
     return model

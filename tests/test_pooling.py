@@ -39,7 +39,7 @@ def test_mean_pooling_has_no_pooler_unit(tiny_bert):
     assert mean.fingerprint != cls.fingerprint  # a spec of one cannot be applied to the other
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "electra"])
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "electra", "albert"])
 def test_mean_pooling_feeds_the_head_the_masked_mean(tiny_models, text_csv, family):
     """The head reads the mean of the last layer's real tokens (padding left out), nothing else."""
     model_dir = tiny_models(family)
@@ -60,7 +60,7 @@ def test_mean_pooling_feeds_the_head_the_masked_mean(tiny_models, text_csv, fami
     mask = batch["attention_mask"][..., None].float()
     mean = (states * mask).sum(1) / mask.sum(1)
     seen = pooled["input"]
-    if family in ("bert", "distilbert"):  # read directly: BERT's pooler is gone; DistilBERT's pre_classifier
+    if family in ("bert", "distilbert", "albert"):  # read directly: BERT's and ALBERT's poolers are gone
         torch.testing.assert_close(seen if seen.ndim == 2 else seen[:, 0], mean, atol=1e-5, rtol=1e-4)
     else:  # RoBERTa's and ELECTRA's heads take the first position of the states, which now holds the mean
         torch.testing.assert_close(seen[:, 0], mean, atol=1e-5, rtol=1e-4)
