@@ -96,6 +96,24 @@ def test_searches_replay_on_the_surrogate_beyond_the_recorded_sub_networks(bench
     assert hv > 0 and size >= 1
 
 
+def test_the_surrogate_s_answers_are_not_counted_as_the_searcher_s_driver_seconds(bench, tmp_path):
+    import time
+
+    table = bench.Table(str(_layer_table(tmp_path / "t.parquet")), surrogate=True)
+    predict = table.surrogate.curve
+
+    def slow_curve(selection, params):  # 30 ms of CPU per answer, far more than a random proposal costs
+        until = time.process_time() + 0.03
+        while time.process_time() < until:
+            pass
+        return predict(selection, params)
+
+    table.surrogate.curve = slow_curve
+    run = bench.run_once(table, "random", bench.STRATEGIES["random"], 0, False, 2, 2 * table.exhaustive_seconds)
+    assert table.lookup_seconds > 0.3  # answered at least ten sub-networks the table lacks
+    assert run["driver_seconds"] < table.lookup_seconds / 2
+
+
 def test_bad_input_to_the_surrogate_is_one_line_and_exit_2(tmp_path):
     path = _layer_table(tmp_path / "t.parquet")
     pq.write_table(pq.read_table(path).drop(["switches"]), tmp_path / "bad.parquet")
