@@ -277,7 +277,8 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         return True
 
     def resume_promoted() -> bool:
-        """As ParetoASHA.choose_trial_to_run: a paused trial that now ranks within its rung's cut goes first."""
+        """As ParetoASHA.choose_trial_to_run: with no new proposal to start, a paused trial that now ranks
+        within its rung's cut."""
         nonlocal running, promoted
         if not paused or spent >= budget_seconds:
             return False
@@ -292,7 +293,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         return True
 
     def fill() -> None:
-        while running < workers and (resume_promoted() or start_next()):
+        while running < workers and (start_next() or resume_promoted()):
             pass
 
     fill()
@@ -313,7 +314,8 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
             timed(searcher.on_trial_complete, trial_id, result)
             running -= 1
             fill()
-        elif action == TrialScheduler.PAUSE:  # frees its worker; the searcher hears of it when it ends
+        elif action == TrialScheduler.PAUSE:  # frees its worker; the searcher is told, as Pareto-ASHA tells it
+            timed(searcher.on_trial_paused, trial_id)
             paused[trial_id] = epoch
             running -= 1
             fill()

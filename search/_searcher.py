@@ -36,6 +36,11 @@ class ParetoOptunaSearch(OptunaSearch):
     the full budget, which poisons the sampler. Here such a trial is told as PRUNED (no values),
     an errored trial as FAIL, and only a trial that reached `max_epochs` as COMPLETE.
 
+    A trial Pareto-ASHA pauses (below its rung's cut, kept for a second chance) is told as PRUNED at
+    once, as a stop is, so the sampler learns from it while the search goes on (`on_trial_paused`);
+    should it be promoted and reach `max_epochs`, its values are added to the study as a trial of
+    their own.
+
     Optuna's samplers re-propose configurations already tried, often in small discrete spaces. A
     repeat (same units, learning rate and seed) is never trained again: it is answered from what the
     run measured (the same values, or PRUNED/FAIL as the original ended), at once if the original
@@ -83,7 +88,30 @@ class ParetoOptunaSearch(OptunaSearch):
                        MAX_REPEATS_IN_A_ROW)
         return Searcher.FINISHED
 
+    def on_trial_paused(self, trial_id: str) -> None:
+        """Told by Pareto-ASHA (Ray has no pause hook for searchers): Optuna hears PRUNED now."""
+        if trial_id in self._ot_trials and trial_id not in self._completed_trials:
+            self.on_trial_complete(trial_id, None)
+            self._told_paused = getattr(self, "_told_paused", set()) | {trial_id}  # getattr: older states
+
+    def _promoted_complete(self, trial_id: str, result: dict | None, error: bool) -> None:
+        """A paused trial told PRUNED has ended: if it was promoted and finished, its values join the study."""
+        self._told_paused.discard(trial_id)
+        if error or (result or {}).get(self._budget_attr, 0) < self._max_epochs or FAILED in (result or {}):
+            return
+        import optuna
+
+        asked = self._ot_trials[trial_id]
+        values = [result[m] for m in self._metric]
+        self._ot_study.add_trial(optuna.trial.create_trial(
+            params=asked.params, distributions=asked.distributions, values=values))
+        key = self._key_of.get(trial_id)
+        if key is not None:
+            self._outcome[key] = (TrialState.COMPLETE, values)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if trial_id in getattr(self, "_told_paused", ()):
+            return self._promoted_complete(trial_id, result, error)
         if trial_id not in self._ot_trials:
             # A restored run whose experiment state was saved after this searcher's (Ray uploads a
             # snapshot file by file): a trial this searcher never proposed. Nothing to tell Optuna.

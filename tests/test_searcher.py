@@ -31,6 +31,25 @@ def test_states_told_to_optuna(tiny_bert):
     assert searcher.study.best_trials == [trials[0]]
 
 
+def test_a_paused_trial_is_pruned_at_once_and_its_values_join_the_study_if_it_finishes(tiny_bert):
+    """Pareto-ASHA's second chance: the sampler hears PRUNED when a trial is paused; a promoted trial that
+    reaches the full budget is added as a trial of its own with its values; one stopped at the end adds nothing."""
+    searcher = _searcher(tiny_bert)
+    for trial_id in ("promoted", "left"):
+        searcher.suggest(trial_id)
+    searcher.on_trial_paused("promoted")
+    searcher.on_trial_paused("left")
+    assert [t.state for t in searcher.study.trials] == [TrialState.PRUNED, TrialState.PRUNED]
+    searcher.on_trial_complete("promoted", {"accuracy": 0.9, "trainable_params": 50, "epoch": 3})
+    searcher.on_trial_complete("left")  # stopped while paused, at the end of the search
+    trials = searcher.study.trials
+    assert [t.state for t in trials] == [TrialState.PRUNED, TrialState.PRUNED, TrialState.COMPLETE]
+    assert trials[2].values == [0.9, 50] and trials[2].params == trials[0].params
+    assert searcher.study.best_trials == [trials[2]]
+    # a later proposal of the promoted sub-network is answered from its full-budget values, not trained
+    assert searcher._outcome[searcher._key_of["promoted"]] == (TrialState.COMPLETE, [0.9, 50])
+
+
 def test_reference_points_are_suggested_first(tiny_bert):
     space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
     seeds = space.seed_points()
