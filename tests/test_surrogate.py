@@ -78,6 +78,20 @@ def test_the_surrogate_ranks_held_out_sub_networks_and_knows_the_seed_noise(surr
     assert abs(model.curve(missing, params)[3][0] - _truth(missing)) < 0.05
 
 
+def test_the_flat_forest_predicts_what_the_forest_does(surrogate):
+    from sklearn.ensemble import RandomForestRegressor
+
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.integers(0, 2, (200, 6)), rng.uniform(2, 7, 200)])  # switch bits, log10 params
+    y = x[:, :6] @ rng.normal(size=6) + np.sin(x[:, 6]) + rng.normal(0, 0.1, 200)
+    forest = surrogate._forest(0, 50).fit(x, y)
+    flat = surrogate.FlatForest(forest)
+    rows = np.column_stack([rng.integers(0, 2, (40, 6)), rng.uniform(2, 7, 40)])
+    assert np.allclose([flat.predict_one(r) for r in rows], forest.predict(rows), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="single-output"):
+        surrogate.FlatForest(RandomForestRegressor(n_estimators=3).fit(x, np.column_stack([y, y])))
+
+
 def test_searches_replay_on_the_surrogate_beyond_the_recorded_sub_networks(bench, tmp_path):
     table = bench.Table(str(_layer_table(tmp_path / "t.parquet")), surrogate=True)
     presets = table.presets()
