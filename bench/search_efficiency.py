@@ -71,6 +71,7 @@ class Strategy:
     presets_only: bool = False
     spread: int = 0  # the first proposals, filled up to this many with settings spread over parameter budgets
     second_chance: bool = True  # Pareto-ASHA pauses below its cut and promotes later (False: stops for good)
+    fill_gaps: int = 0  # every K-th proposal fills the widest gap of the front so far (search.run's --fill-gaps)
 
 
 STRATEGIES = {
@@ -85,6 +86,7 @@ STRATEGIES = {
     "tpe+pareto-asha": Strategy("tpe", "pareto-asha"),  # the default without its spread start (ablation)
     "default": Strategy("tpe", "pareto-asha", spread=5),  # what `python -m search.run` does
     "default-stop": Strategy("tpe", "pareto-asha", spread=5, second_chance=False),  # ablation: no second chance
+    "default+gaps": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4),  # --fill-gaps 4
 }
 
 
@@ -222,7 +224,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
     from ray.tune.schedulers import TrialScheduler
     from ray.tune.search import Searcher
 
-    from spaces import spread_selections
+    from spaces import gap_selection, spread_selections
 
     space = TableSpace(table, label_presets=seeded)
     arm_points = [space.switch_values(on) for on in table.presets()] if seeded else None
@@ -231,15 +233,22 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
     if strategy.presets_only and not seeded:
         raise ValueError(f"{name} trains the presets: it has only a seeded arm")
     start = list(arm_points or [])
+
+    def cost(values: dict[str, str]) -> int:  # known before anything trains
+        return table.params_of(frozenset(s for s, v in values.items() if v != "off"))
+
     if strategy.spread > len(start):  # as search.run's --spread-points: from the parameter counts alone
-        cost = lambda values: table.params_of(frozenset(s for s, v in values.items() if v != "off"))  # noqa: E731
         spread = [v for v in spread_selections(table.switches, ("off", "all"), cost, strategy.spread, seed)
                   if v not in start]
         start += spread[: strategy.spread - len(start)]
+    def gap_point(low: float, high: float, rng):  # as SubnetworkSpace.gap_point, over the table's switches
+        return gap_selection(table.switches, ("off", "all"), cost, low, high, rng)
+
     searcher = ParetoOptunaSearch(
         space=space, metric=[table.metric, "trainable_params"], mode=["max", "min"],
         points_to_evaluate=start or None, max_epochs=table.epochs,
         sampler=make_sampler(strategy.sampler, seed, **strategy.sampler_options),
+        fill_gaps=strategy.fill_gaps, gap_point=gap_point, seed=seed,
     )
     scheduler = make_scheduler(strategy.scheduler, table.metric, table.epochs,
                                protect_key=PRESET_KEY if seeded else None, second_chance=strategy.second_chance)
@@ -326,7 +335,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         timed(searcher.on_trial_complete, trial_id, None)
     return {"strategy": name, "seed": seed, "seeded": seeded, "events": events, "repeats": searcher.repeats,
             "driver_seconds": driver, "labelled": labelled, "protected": getattr(scheduler, "protect_key", None),
-            "promoted": promoted, "definition": repr(strategy)}
+            "promoted": promoted, "gap_proposals": searcher.gap_proposals, "definition": repr(strategy)}
 
 
 def curve(table: Table, events: list[dict], best_hv: float) -> dict[str, np.ndarray]:

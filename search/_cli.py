@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--spread-points", type=int, default=5,
                         help="the first proposals, where fewer reference points are given: this many sub-networks "
                         "spread over parameter budgets, cheapest and largest first (default 5; 0: the sampler's own)")
+    search.add_argument("--fill-gaps", type=int, default=0, metavar="K",
+                        help="every K-th proposal fills the widest gap (in parameters) of the front found so far "
+                        "with a random sub-network of a size inside it (default 0: off)")
     search.add_argument("--batch-size", type=int, default=32)
     search.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
                         help="train the new classification head at no less than 5e-3 x the trial's lr scale, the "

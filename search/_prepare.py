@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, n
     from trainables import Encoded, ModelFiles, Task
 
 # What runs started before an option existed did, so that they resume (and export) the same way.
-LEGACY_OPTIONS = {"pooling": "cls", "lr_groups": False, "spread_points": 0}
+LEGACY_OPTIONS = {"pooling": "cls", "lr_groups": False, "spread_points": 0, "fill_gaps": 0}
 # Reference points a search keeps first when --num-samples cannot hold them all.
 KEEP_FIRST = ("full", "head", "layernorm", "bitfit")
 

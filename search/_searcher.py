@@ -8,11 +8,13 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from search import compat
+from search._pareto import pareto_mask
 from search._storage import RunLocation
 from trainables import FAILED
 
@@ -47,6 +49,13 @@ class ParetoOptunaSearch(OptunaSearch):
     has finished, or when it does. `repeats` counts them. After MAX_REPEATS_IN_A_ROW repeats in a
     row the searcher reports that it is finished.
 
+    `fill_gaps` (K > 0): every K-th proposal, once two sub-networks have finished, fills the widest gap
+    of the front found so far: `gap_point(low, high, rng)` (the space's) gives a setting whose
+    trainable parameters lie between two neighbouring front points (in log10 parameters, the
+    widest such gap), and Optuna is asked for it (`enqueue_trial`; the sampler draws the rest,
+    such as the learning-rate scale). Parameter counts are known before anything trains, and a
+    log-parameter hypervolume rewards a front without holes.
+
     `store`: with remote storage, the run's location; the journal and the scheduler's rungs
     (`store_files`) go up at every snapshot, before this searcher's state, so the uploaded journal
     always holds every trial that state knows. `relocate(folder)` keeps them in another folder
@@ -55,8 +64,13 @@ class ParetoOptunaSearch(OptunaSearch):
     """
 
     def __init__(self, *args, max_epochs: int, budget_attr: str = "epoch", store: RunLocation | None = None,
-                 store_files: tuple[str, ...] = (), **kwargs):
+                 store_files: tuple[str, ...] = (), fill_gaps: int = 0, gap_point=None, seed: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fill_gaps, self._gap_point = int(fill_gaps), gap_point
+        self._gap_rng = np.random.default_rng(seed)
+        self._finals: list[tuple[float, float]] = []  # (metric, trainable params) of full-budget trials
+        self._proposed = 0
+        self.gap_proposals = 0
         self.store, self.store_files = store, tuple(store_files)
         self._driver_dir: str | None = None
         self._max_epochs = max_epochs
@@ -66,7 +80,33 @@ class ParetoOptunaSearch(OptunaSearch):
         self._waiting: dict[str, list] = {}  # proposal key -> Optuna trials of repeats, told when it ends
         self.repeats = 0
 
+    def _widest_gap(self) -> tuple[float, float] | None:
+        """The two neighbouring front points (by trainable parameters) furthest apart in log10 parameters."""
+        if len(self._finals) < 2:
+            return None
+        metric, params = zip(*self._finals)
+        keep = pareto_mask(list(metric), list(params))
+        front = sorted({p for p, k in zip(params, keep) if k})
+        if len(front) < 2:
+            return None
+        widths = np.diff(np.log10(front))
+        i = int(np.argmax(widths))
+        return (front[i], front[i + 1]) if widths[i] > np.log10(2) else None
+
+    def _maybe_fill_gap(self) -> None:
+        self._proposed += 1
+        if not self.fill_gaps or self._gap_point is None or self._proposed % self.fill_gaps:
+            return
+        if self._ot_study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):  # given points go first
+            return
+        gap = self._widest_gap()
+        setting = self._gap_point(*gap, self._gap_rng) if gap else None
+        if setting is not None:
+            self._ot_study.enqueue_trial(setting, skip_if_exists=False)
+            self.gap_proposals += 1
+
     def suggest(self, trial_id: str):
+        self._maybe_fill_gap()
         for _ in range(MAX_REPEATS_IN_A_ROW):
             config = super().suggest(trial_id)
             if not isinstance(config, dict):
@@ -103,6 +143,7 @@ class ParetoOptunaSearch(OptunaSearch):
 
         asked = self._ot_trials[trial_id]
         values = [result[m] for m in self._metric]
+        self._finals.append((float(values[0]), float(values[1])))
         self._ot_study.add_trial(optuna.trial.create_trial(
             params=asked.params, distributions=asked.distributions, values=values))
         key = self._key_of.get(trial_id)
@@ -128,6 +169,7 @@ class ParetoOptunaSearch(OptunaSearch):
         else:
             super().on_trial_complete(trial_id, result, error)
             state, values = TrialState.COMPLETE, [result[m] for m in self._metric]
+            self._finals.append((float(values[0]), float(values[1])))
         key = self._key_of.get(trial_id)
         if key is not None:
             self._outcome[key] = (state, values)

@@ -32,6 +32,9 @@ def build_tuner(prep: Prepared, callbacks: list):
         points_to_evaluate=list(prep.seeds.values()) or None,
         sampler=make_sampler(args.sampler, args.seed),
         max_epochs=args.max_epochs,
+        fill_gaps=args.fill_gaps,
+        gap_point=prep.space.gap_point,
+        seed=args.seed,
         store=prep.location if prep.location.is_remote else None,
         store_files=(OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE),
     )

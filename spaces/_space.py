@@ -167,14 +167,38 @@ def spread_selections(names: list[str], values: tuple[str, ...], cost, k: int, s
     on_values = [v for v in values if v != "off"]
     targets = np.exp(low + (high - low) * (np.arange(1, k - 1) - rng.uniform(0, 1, max(k - 2, 0))) / max(k - 2, 1))
     for target in rng.permutation(targets):
-        chosen = dict(cheapest)
-        for i in rng.permutation(len(names)):
-            trial = {**chosen, names[i]: on_values[rng.integers(len(on_values))]}
-            if cost(trial) <= target:
-                chosen = trial
+        chosen = _fill_to(names, on_values, cost, target, rng)
         if chosen not in out:
             out.append(chosen)
     return out
+
+
+def _fill_to(names: list[str], on_values: list[str], cost, target: float, rng) -> dict[str, str]:
+    """From every switch off, random (switch, value) choices added while the cost stays within `target`."""
+    chosen = {n: "off" for n in names}
+    for i in rng.permutation(len(names)):
+        trial = {**chosen, names[i]: on_values[rng.integers(len(on_values))]}
+        if cost(trial) <= target:
+            chosen = trial
+    return chosen
+
+
+def gap_selection(names: list[str], values: tuple[str, ...], cost, low: float, high: float, rng,
+                  tries: int = 20) -> dict[str, str] | None:
+    """A random switch setting whose cost lies strictly between `low` and `high` (a gap of a front, in
+    trainable parameters): budgets drawn log-uniformly in the gap, each filled as `spread_selections`
+    fills its strata. None when `tries` budgets found no setting inside the gap. Uses the costs alone."""
+    import numpy as np
+
+    on_values = [v for v in values if v != "off"]
+    if high <= low or not names or not on_values:
+        return None
+    for _ in range(tries):
+        target = float(np.exp(rng.uniform(np.log(max(low, 1.0)), np.log(high))))
+        chosen = _fill_to(names, on_values, cost, target, rng)
+        if low < cost(chosen) < high:
+            return chosen
+    return None
 
 
 def describe_switches(values: dict[str, str]) -> str:
@@ -288,6 +312,15 @@ class SubnetworkSpace:
 
         points = spread_selections(list(self.switch_units), self.config.values, cost, k, seed)
         return [{**self.fit_budget(values), "lr_scale": 1.0} for values in points]
+
+    def gap_point(self, low: float, high: float, rng) -> dict | None:
+        """A setting with trainable parameters strictly between `low` and `high` (`gap_selection`), within
+        `max_params`, learning-rate scale left to the sampler; None if none was found."""
+        def cost(values: dict[str, str]) -> int:
+            return self.taxonomy.count(refs_from_switches(self.switch_units, self.fit_budget(values)))
+
+        values = gap_selection(list(self.switch_units), self.config.values, cost, low, high, rng)
+        return None if values is None else self.fit_budget(values)
 
     def seed_points(self) -> dict[str, dict]:
         """Presets as points to evaluate: switch values, learning rate `reference_lr` (scale 1).

@@ -50,6 +50,28 @@ def test_a_paused_trial_is_pruned_at_once_and_its_values_join_the_study_if_it_fi
     assert searcher._outcome[searcher._key_of["promoted"]] == (TrialState.COMPLETE, [0.9, 50])
 
 
+def test_every_kth_proposal_fills_the_widest_gap_of_the_front(tiny_bert):
+    from spaces import refs_from_switches
+
+    taxonomy = load_taxonomy(tiny_bert, 2)
+    space = SubnetworkSpace(taxonomy)
+    searcher = ParetoOptunaSearch(
+        space=space, metric=["accuracy", "trainable_params"], mode=["max", "min"],
+        sampler=optuna.samplers.RandomSampler(seed=0), max_epochs=3, fill_gaps=2, gap_point=space.gap_point)
+    full = taxonomy.count(refs_from_switches(space.switch_units, {n: "all" for n in space.switch_units}))
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", {"accuracy": 0.6, "trainable_params": taxonomy.head_params, "epoch": 3})
+    searcher.suggest("b")  # the 2nd proposal: one finished trial is no front with a gap yet
+    assert searcher.gap_proposals == 0
+    searcher.on_trial_complete("b", {"accuracy": 0.9, "trainable_params": full, "epoch": 3})
+    searcher.suggest("c")  # the 3rd: not a multiple of 2
+    for k in range(2):
+        config = searcher.suggest(f"gap{k}")  # every 2nd: inside the one gap, head only .. full
+        assert taxonomy.head_params < config["trainable_params"] < full
+        searcher.suggest(f"other{k}")
+    assert searcher.gap_proposals == 2
+
+
 def test_reference_points_are_suggested_first(tiny_bert):
     space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
     seeds = space.seed_points()

@@ -12,6 +12,7 @@ from spaces import (
     Spec,
     SubnetworkSpace,
     UsageError,
+    gap_selection,
     load_taxonomy,
     presets,
     reference_lr,
@@ -252,3 +253,24 @@ def test_spread_selections_are_stratified_over_log_budgets():
     assert logs[0] == pytest.approx(2.0) and logs[-1] == pytest.approx(np.log10(cost({n: "all" for n in names})))
     assert np.max(np.diff(logs)) < 1.2  # no decade of budgets left empty (8 strata over ~2.6 decades)
     assert spread_selections(names, ("off", "all"), cost, 0) == []
+
+
+def test_a_gap_selection_lands_inside_the_gap_from_the_counts_alone(tiny):
+    names = [f"s{i}" for i in range(12)]
+    size = {n: 10 ** (1 + i % 4) for i, n in enumerate(names)}
+
+    def cost(values):
+        return 100 + sum(size[n] for n, v in values.items() if v != "off")
+
+    rng = np.random.default_rng(0)
+    for low, high in [(100, 1_000), (1_000, 20_000), (20_000, 40_000)]:
+        for _ in range(5):
+            assert low < cost(gap_selection(names, ("off", "all"), cost, low, high, rng)) < high
+    assert gap_selection(names, ("off", "all"), cost, 100, 110, rng) is None  # nothing costs 101..109
+    assert gap_selection(names, ("off", "all"), cost, 500, 400, rng) is None
+    # the space's own: within max_params, its switch values, the learning-rate scale left to the sampler
+    space = SubnetworkSpace(tiny, SpaceConfig())
+    full = tiny.count(refs_from_switches(space.switch_units, {n: "all" for n in space.switch_units}))
+    point = space.gap_point(tiny.head_params, full, rng)
+    assert set(point) == set(space.switch_units)
+    assert tiny.head_params < tiny.count(refs_from_switches(space.switch_units, point)) < full
