@@ -84,9 +84,9 @@ STRATEGIES = {
     "asha+tpe": Strategy("tpe", "asha"),
     "random+pareto-asha": Strategy("random", "pareto-asha"),
     "tpe+pareto-asha": Strategy("tpe", "pareto-asha"),  # the default without its spread start (ablation)
-    "default": Strategy("tpe", "pareto-asha", spread=5),  # what `python -m search.run` does
-    "default-stop": Strategy("tpe", "pareto-asha", spread=5, second_chance=False),  # ablation: no second chance
-    "default+gaps": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4),  # --fill-gaps 4
+    "default": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4),  # what `python -m search.run` does
+    "default-nogaps": Strategy("tpe", "pareto-asha", spread=5),  # ablation: --fill-gaps 0
+    "default-stop": Strategy("tpe", "pareto-asha", spread=5, second_chance=False),  # ablation: neither
 }
 
 

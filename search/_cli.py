@@ -78,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--spread-points", type=int, default=5,
                         help="the first proposals, where fewer reference points are given: this many sub-networks "
                         "spread over parameter budgets, cheapest and largest first (default 5; 0: the sampler's own)")
-    search.add_argument("--fill-gaps", type=int, default=0, metavar="K",
+    search.add_argument("--fill-gaps", type=int, default=4, metavar="K",
                         help="every K-th proposal fills the widest gap (in parameters) of the front found so far "
-                        "with a random sub-network of a size inside it (default 0: off)")
+                        "with a random sub-network of a size inside it (default 4; 0: off)")
     search.add_argument("--batch-size", type=int, default=32)
     search.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
                         help="train the new classification head at no less than 5e-3 x the trial's lr scale, the "
@@ -144,6 +144,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("num_samples", "max_epochs", "train_size", "eval_size", "test_size", "max_length", "batch_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.fill_gaps < 0 or args.spread_points < 0:
+        raise UsageError("--fill-gaps and --spread-points must not be negative (0: off)")
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise UsageError("--cpus-per-trial must be positive and --gpus-per-trial not negative")
     return args

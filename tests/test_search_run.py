@@ -107,6 +107,7 @@ def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_c
         ["--granularity", "neuron"],
         ["--num-samples", "0"],
         ["--pooling", "max"],
+        ["--fill-gaps", "-1"],
     ]
     (tmp_path / "one-class.csv").write_text("review,sentiment\n" + "nice film,pos\n" * 40)
     for i, extra in enumerate(bad_inputs):
