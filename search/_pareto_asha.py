@@ -132,10 +132,11 @@ class ParetoASHA(FIFOScheduler):
                 if self.protect_key and (getattr(trial, "config", None) or {}).get(self.protect_key):
                     action = TrialScheduler.CONTINUE
                 self.decisions["continue" if action == TrialScheduler.CONTINUE else "stop"] += 1
-                self._save()
-                if action == TrialScheduler.STOP and self.second_chance:
+                pause = action == TrialScheduler.STOP and self.second_chance
+                if pause:
                     self.paused.add(trial.trial_id)
-                    self._save()
+                self._save()
+                if pause:
                     searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
                     if hasattr(searcher, "on_trial_paused"):  # Ray tells searchers of no pause: this does
                         searcher.on_trial_paused(trial.trial_id)
