@@ -71,6 +71,7 @@ class ParetoOptunaSearch(OptunaSearch):
         self._finals: list[tuple[float, float]] = []  # (metric, trainable params) of full-budget trials
         self._proposed = 0
         self.gap_proposals = 0
+        self._told_paused: set[str] = set()  # paused trials Optuna was told PRUNED (restore keeps __init__'s)
         self.store, self.store_files = store, tuple(store_files)
         self._driver_dir: str | None = None
         self._max_epochs = max_epochs
@@ -132,7 +133,7 @@ class ParetoOptunaSearch(OptunaSearch):
         """Told by Pareto-ASHA (Ray has no pause hook for searchers): Optuna hears PRUNED now."""
         if trial_id in self._ot_trials and trial_id not in self._completed_trials:
             self.on_trial_complete(trial_id, None)
-            self._told_paused = getattr(self, "_told_paused", set()) | {trial_id}  # getattr: older states
+            self._told_paused.add(trial_id)
 
     def _promoted_complete(self, trial_id: str, result: dict | None, error: bool) -> None:
         """A paused trial told PRUNED has ended: if it was promoted and finished, its values join the study."""
@@ -151,7 +152,7 @@ class ParetoOptunaSearch(OptunaSearch):
             self._outcome[key] = (TrialState.COMPLETE, values)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        if trial_id in getattr(self, "_told_paused", ()):
+        if trial_id in self._told_paused:
             return self._promoted_complete(trial_id, result, error)
         if trial_id not in self._ot_trials:
             # A restored run whose experiment state was saved after this searcher's (Ray uploads a
