@@ -5,7 +5,10 @@
 
 Only the word-embedding rows of tokens that occur in the tokenised data travel (the rest are
 zeros after unpacking); for that data the unpacked model computes exactly what the original
-does, and every tensor keeps its shape, so parameter counts and unit ids are unchanged.
+does, and every tensor keeps its shape, so parameter counts and unit ids are unchanged. The
+folder's small JSON files travel too (config.json, and a sentence-transformers checkpoint's
+modules.json and pooling config, which decide the head's pooling; the tokenizer's files do not),
+so a table recorded from the unpacked folder trains what a search of the original does.
 Float tensors are stored as byte planes, which compress better than interleaved float bytes.
 Used to record benchmark tables on a GPU machine that has PyTorch but no hub and no packages
 of this project's data; needs only numpy, torch and safetensors there.
@@ -40,7 +43,8 @@ def pack(model: str, data: str, out: str) -> None:
     tensors = load_file(str(folder / "model.safetensors"))
     with np.load(data) as arrays:
         used = np.unique(np.concatenate([arrays[k].reshape(-1) for k in arrays if k.endswith(".input_ids")]))
-    arrays = {"config": np.frombuffer((folder / "config.json").read_bytes(), dtype=np.uint8)}
+    arrays = {"file:" + str(path.relative_to(folder)): np.frombuffer(path.read_bytes(), dtype=np.uint8)
+              for path in sorted(folder.rglob("*.json")) if _travels(path)}
     for name, value in tensors.items():
         arrays["shape:" + name] = np.asarray(value.shape)  # the full shape, restored on unpacking
         if name.endswith(EMBEDDING):
@@ -53,6 +57,14 @@ def pack(model: str, data: str, out: str) -> None:
           f"{Path(out).stat().st_size / 1e6:.1f} MB")
 
 
+SIDE_FILE_LIMIT = 64_000
+
+
+def _travels(path: Path) -> bool:
+    """A JSON file beside the weights that says how the model is built or pooled (not the tokenizer's)."""
+    return not path.name.startswith(("tokenizer", "special_tokens", "vocab")) and path.stat().st_size < SIDE_FILE_LIMIT
+
+
 def unpack(path: str, folder: str) -> None:
     import torch
     from safetensors.torch import save_file
@@ -61,8 +73,11 @@ def unpack(path: str, folder: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tensors = {}
     with np.load(path) as arrays:
-        (out / "config.json").write_bytes(arrays["config"].tobytes())
         for key in arrays:
+            if key.startswith("file:"):
+                side = out / key.removeprefix("file:")
+                side.parent.mkdir(parents=True, exist_ok=True)
+                side.write_bytes(arrays[key].tobytes())
             if not key.startswith("planes:"):
                 continue
             name = key.removeprefix("planes:")
