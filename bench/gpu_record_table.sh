@@ -6,6 +6,8 @@
 # There, with .carry/ copied over:
 #     bash bench/gpu_record_table.sh OUT_DIR [WORKERS]
 #     SPACE=layers bash bench/gpu_record_table.sh OUT_DIR [WORKERS]   # the 660-training layer-granular table
+# Another task: tokenise it here (record_table.py --data FILE --save-data .carry/T.npz), pack the model with
+# that data, and name both there: DATA=.carry/T.npz TASK=T SPACE=layers bash bench/gpu_record_table.sh OUT_DIR
 # Parts are kept in OUT_DIR/parts.tgz; an interrupted recording continues from PARTS=FILE (an earlier parts.tgz,
 # carried over in .carry/), or from the table alone if it is at /tmp/table/ (record_table.py restores its parts).
 set -euo pipefail
@@ -13,6 +15,7 @@ cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 out=$1; workers=${2:-14}
 space=${SPACE:-modules}
+task=${TASK:-rotten_tomatoes}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$out" /tmp/table
 [ -d /tmp/minilm ] || "$PYTHON" bench/device_pack.py unpack .carry/minilm.npz /tmp/minilm
@@ -21,7 +24,7 @@ status=0
 # No training starts after RECORD_SECONDS (those running finish and are kept); `timeout` is the hard cap.
 seconds=${RECORD_SECONDS:-300}
 timeout "$((seconds + 120))" "$PYTHON" bench/record_table.py --model /tmp/minilm --data-cache "${DATA:-.carry/rt-4096.npz}" \
-    --space "$space" --out "/tmp/table/minilm-rotten_tomatoes-$space.parquet" --workers "$workers" --threads 1 \
+    --space "$space" --out "/tmp/table/minilm-$task-$space.parquet" --workers "$workers" --threads 1 \
     --stop-after "$seconds" || status=$?
 tar czf "$out/parts.tgz" -C /tmp/table .
 cp /tmp/table/*.parquet "$out/" 2>/dev/null || true

@@ -26,7 +26,8 @@ what one sitting hands to the next. `--stop-after SECONDS` starts no training af
 SIGSTOP, do not inflate it) and says so in the table's metadata (`cost_column`), which the
 benchmarks read; a GPU recording's cost is its wall seconds (`epoch_seconds`).
 `--workers K` trains K selections at once in separate processes (several per GPU on a GPU).
-`--save-data FILE` writes the tokenised data (`.npz`) and exits; `--data-cache FILE` trains
+`--data FILE` records another task (a local file, `--text-column`/`--label-column`, split as search.run
+splits it). `--save-data FILE` writes the tokenised data (`.npz`) and exits; `--data-cache FILE` trains
 from such a file, for machines without the tokenizer or the dataset packages.
 """
 
@@ -220,6 +221,10 @@ def record(argv=None) -> int:
     parser.add_argument("--selections", type=int, default=600, help="layers: how many selections (default 600)")
     parser.add_argument("--repeats", type=int, default=30,
                         help="layers: selections also recorded at seeds 1 and 2 (default 30)")
+    parser.add_argument("--data", help="a local text-classification file (CSV, JSON lines, Parquet) instead of "
+                        "Rotten Tomatoes, split as search.run splits it")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
     parser.add_argument("--out", default="bench/tables/minilm-rotten_tomatoes-modules.parquet")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-rows", type=int, default=4096)
@@ -243,7 +248,7 @@ def record(argv=None) -> int:
     else:
         from trainables import encode, load_task, load_tokenizer
 
-        task, splits = load_task()
+        task, splits = load_task(data=args.data, text_column=args.text_column, label_column=args.label_column)
         data = encode(task, splits, load_tokenizer(args.model), args.max_length, args.train_rows, args.eval_rows)
         data_path = args.save_data or str(Path(args.out).with_suffix(".data.npz"))
         Path(data_path).parent.mkdir(parents=True, exist_ok=True)

@@ -78,3 +78,20 @@ def test_a_recording_continues_from_its_table_alone_and_refuses_other_settings(t
     assert capsys.readouterr().err.strip() == (
         f"error: {out} was recorded with (train rows, eval rows) [(48, 12)] and 2 epochs, not (48, 12) and 3: "
         "give the same --train-rows/--eval-rows/--epochs, or another --out")
+
+
+def test_another_task_is_recorded_from_a_local_file(tiny_bert_3_layers, text_csv, tmp_path, capsys):
+    """`--data FILE` tokenises a user's file, split as search.run splits it; a column it lacks is one error line."""
+    from trainables import Encoded
+
+    recorder = load_bench("record_table")
+    out = tmp_path / "reviews.npz"
+    common = ["--model", tiny_bert_3_layers, "--data", str(text_csv), "--train-rows", "40", "--eval-rows", "10"]
+    assert recorder.main([*common, "--text-column", "review", "--label-column", "sentiment",
+                          "--save-data", str(out)]) == 0
+    data = Encoded.load(str(out))
+    assert (len(data.train), len(data.validation)) == (40, 10) and set(data.train.labels.tolist()) == {0, 1}
+    capsys.readouterr()
+    assert recorder.main([*common, "--text-column", "body", "--save-data", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "body" in err and len(err.splitlines()) == 1
