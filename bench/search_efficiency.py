@@ -513,6 +513,22 @@ def plot(table: Table, runs: list[dict], best_hv: float, budget: float, path: Pa
     plt.close(fig)
 
 
+_JOB_TABLE: Table | None = None
+
+
+def _init_job(path: str, surrogate: bool) -> None:
+    """A job process: its own copy of the table (and surrogate, fitted with the same seed: the same answers)."""
+    global _JOB_TABLE
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    _JOB_TABLE = Table(path, surrogate=surrogate)
+
+
+def _job(name: str, seed: int, seeded: bool, workers: int, budget: float) -> dict:
+    return run_once(_JOB_TABLE, name, STRATEGIES[name], seed, seeded, workers, budget)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="bench/search_efficiency.py", description=__doc__.splitlines()[0])
     parser.add_argument("--table", default="bench/tables/minilm-rotten_tomatoes-modules.parquet")
@@ -529,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--surrogate", action="store_true",
                         help="answer sub-networks the table lacks with bench/surrogate.py's model (a large space)")
     parser.add_argument("--fresh", action="store_true", help="ignore the searches logged by an earlier run")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="searches at once, each in its own process (default 1); each search's driver "
+                        "seconds are its own process's CPU time, so give at most one job per core")
 
     def body() -> int:
         args = parser.parse_args(argv)
@@ -536,8 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [s for s in strategies if s not in STRATEGIES]
         if unknown:
             raise UsageError(f"unknown strategy '{unknown[0]}' (known: {', '.join(STRATEGIES)})")
-        if args.seeds < 1 or args.workers < 1:
-            raise UsageError("--seeds and --workers must be at least 1")
+        if args.seeds < 1 or args.workers < 1 or args.jobs < 1:
+            raise UsageError("--seeds, --workers and --jobs must be at least 1")
         try:
             seeds_for = {k.strip(): int(v) for k, v in (p.split("=") for p in args.seeds_for.split(",") if p.strip())}
         except ValueError:
@@ -562,23 +581,37 @@ def main(argv: list[str] | None = None) -> int:
                 known = STRATEGIES.get(record["strategy"])  # a strategy since redefined is searched again
                 if record.pop("setting") == setting and known and record.get("definition") == repr(known):
                     done[(record["strategy"], record["seed"], record["seeded"])] = record
-        runs, started = [], time.perf_counter()
-        for seed in range(args.seeds):
-            for name in strategies:
-                if seed >= seeds_for.get(name, args.seeds):
-                    continue
-                for seeded in (True,) if STRATEGIES[name].presets_only else (False, True):
-                    if ("seeded" if seeded else "unseeded") not in arms and not STRATEGIES[name].presets_only:
-                        continue
-                    if (name, seed, seeded) in done:
-                        runs.append(done[(name, seed, seeded)])
-                        continue
-                    runs.append(run_once(table, name, STRATEGIES[name], seed, seeded, args.workers, budget))
-                    with log.open("a") as f:
-                        f.write(json.dumps({"setting": setting, **runs[-1]}, default=str) + "\n")
-                    print(f"  [{time.perf_counter() - started:5.0f}s] seed {seed} {name:<18} "
-                          f"{'presets first' if seeded else 'unseeded':<13} {len(runs[-1]['events']):>4} "
-                          f"trial-epochs, driver {runs[-1]['driver_seconds']:.1f}s", flush=True)
+        plan = [(name, seed, seeded) for seed in range(args.seeds) for name in strategies
+                if seed < seeds_for.get(name, args.seeds)
+                for seeded in ((True,) if STRATEGIES[name].presets_only else (False, True))
+                if STRATEGIES[name].presets_only or ("seeded" if seeded else "unseeded") in arms]
+        found, started = {key: done[key] for key in plan if key in done}, time.perf_counter()
+
+        def keep(key: tuple, run: dict) -> None:
+            found[key] = run
+            with log.open("a") as f:
+                f.write(json.dumps({"setting": setting, **run}, default=str) + "\n")
+            name, seed, seeded = key
+            print(f"  [{time.perf_counter() - started:5.0f}s] seed {seed} {name:<18} "
+                  f"{'presets first' if seeded else 'unseeded':<13} {len(run['events']):>4} "
+                  f"trial-epochs, driver {run['driver_seconds']:.1f}s", flush=True)
+
+        todo = [key for key in plan if key not in found]
+        if args.jobs > 1 and len(todo) > 1:  # each search in its own process; the same results in any order
+            import concurrent.futures
+            import multiprocessing
+
+            with concurrent.futures.ProcessPoolExecutor(
+                    min(args.jobs, len(todo)), multiprocessing.get_context("spawn"), _init_job,
+                    (args.table, args.surrogate)) as pool:
+                futures = {pool.submit(_job, name, seed, seeded, args.workers, budget): (name, seed, seeded)
+                           for name, seed, seeded in todo}
+                for future in concurrent.futures.as_completed(futures):
+                    keep(futures[future], future.result())
+        else:
+            for name, seed, seeded in todo:
+                keep((name, seed, seeded), run_once(table, name, STRATEGIES[name], seed, seeded, args.workers, budget))
+        runs = [found[key] for key in plan]
         best_hv, front_size = best_known(table, runs)
         rows = summarise(table, runs, best_hv, budget)
         shares = front_shares(table, runs)

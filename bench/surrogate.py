@@ -1,6 +1,6 @@
 """A surrogate benchmark from a recorded table, as YAHPO Gym and NAS-Bench-301 build theirs.
 
-    .venv/bin/python bench/surrogate.py TABLE [--folds 5] [--out bench/results]
+    .venv/bin/python bench/surrogate.py TABLE [--folds 5] [--out bench/results] [--against OTHER_TABLE]
 
 A table recorded over a large space (`bench/record_table.py --space layers`: 24 switches, 2^24
 sub-networks) holds a few hundred of them. The surrogate answers for any other: per epoch, a
@@ -11,6 +11,9 @@ Validated on held-out sub-networks (K-fold over selections, seed 0): Spearman ra
 mean absolute error of the final-epoch metric, next to the seed noise measured by the table's
 repeats (the same selections at seeds 1 and 2): the standard deviation over seeds, and the rank
 correlation between two seeds. A surrogate is good enough when its error is near the seed noise.
+`--against OTHER_TABLE` compares the final metrics of the (selection, seed) pairs both tables hold,
+for the same data recorded on another device (a GPU's bf16 against a CPU's float32): the mean and
+standard deviation of the differences and their rank correlation, next to the seed noise.
 `bench/search_efficiency.py --surrogate` replays searches on it. Writes NAME.surrogate.json.
 """
 
@@ -175,6 +178,18 @@ def seed_noise(by_seed: dict[int, dict[frozenset, dict]], epochs: int) -> dict:
             "spearman_between_seeds": float(spearmanr(*zip(*pairs)).statistic) if len(pairs) > 2 else None}
 
 
+def agreement(by_seed: dict[int, dict[frozenset, dict]], other: dict[int, dict[frozenset, dict]], epochs: int) -> dict:
+    """The final metrics of the (selection, seed) pairs two recordings share: differences and rank correlation."""
+    pairs = [(entry["curve"][epochs][0], other[seed][key]["curve"][epochs][0])
+             for seed, entries in by_seed.items() for key, entry in entries.items() if key in other.get(seed, {})]
+    if len(pairs) < 3:
+        raise UsageError(f"the two tables share {len(pairs)} trainings: too few to compare")
+    mine, theirs = np.array(pairs).T
+    return {"shared": len(pairs), "mean_difference": float(np.mean(mine - theirs)),
+            "std_difference": float(np.std(mine - theirs, ddof=1)),
+            "spearman": float(spearmanr(mine, theirs).statistic)}
+
+
 def validate(switches: list[str], epochs: int, curves: dict[frozenset, dict], folds: int = 5, seed: int = 0,
              trees: int = TREES) -> dict:
     """K-fold over selections: the final metric predicted for held-out sub-networks vs recorded."""
@@ -199,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--trees", type=int, default=TREES, help=f"trees per random forest (default {TREES})")
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--against", metavar="OTHER_TABLE",
+                        help="the same data recorded elsewhere: compare the trainings both tables hold")
 
     def body() -> int:
         args = parser.parse_args(argv)
@@ -206,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         report = {"table": args.table, "switches": len(switches), "epochs": epochs,
                   "validation": validate(switches, epochs, by_seed[min(by_seed)], args.folds, trees=args.trees),
                   "seed_noise": seed_noise(by_seed, epochs)}
+        if args.against:
+            other_switches, other_epochs, other = read_curves(args.against)
+            if other_epochs != epochs or set(other_switches) - set(switches):
+                raise UsageError(f"{args.against} is not a recording of {args.table}'s space and epochs")
+            report["against"] = {"table": args.against, **agreement(by_seed, other, epochs)}
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{Path(args.table).stem}.surrogate.json"
@@ -220,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"two seeds {'-' if between is None else f'{between:.3f}'}")
         else:
             print("no repeated sub-networks: the seed noise is unknown")
+        if args.against:
+            a = report["against"]
+            print(f"against {args.against}: {a['shared']} shared trainings, final metric difference mean "
+                  f"{a['mean_difference']:+.4f}, std {a['std_difference']:.4f}, Spearman {a['spearman']:.3f}")
         print(f"wrote {path}")
         return 0
 

@@ -182,13 +182,27 @@ def test_the_benchmark_writes_its_results_and_computes_its_quartiles(bench, tmp_
     assert (out / "table.search_efficiency.png").stat().st_size > 0
 
 
+def test_searches_run_in_parallel_jobs_give_the_same_results(bench, tmp_path):
+    """--jobs: each search in its own process, logged as it ends; the same events as one after another."""
+    path = _table(tmp_path / "table.parquet")
+    common = ["--table", str(path), "--seeds", "2", "--strategies", "default,random", "--arms", "unseeded",
+              "--workers", "2"]
+    assert bench.main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert bench.main([*common, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    one, two = (json.loads((tmp_path / d / "table.search_efficiency.json").read_text())["runs"] for d in ("one", "two"))
+    assert [(r["strategy"], r["seed"], r["events"]) for r in one] == [(r["strategy"], r["seed"], r["events"])
+                                                                      for r in two]
+    assert len((tmp_path / "two" / "table.search_efficiency.runs.jsonl").read_text().splitlines()) == 4
+
+
 def test_bad_input_to_the_benchmark_is_one_line_and_exit_2(bench, tmp_path, capsys):
     path = _table(tmp_path / "table.parquet")
     pq.write_table(pq.read_table(path).drop(["epoch_seconds"]), tmp_path / "bad.parquet")
     for args, message in ((["--table", str(tmp_path / "bad.parquet")], "lacks column(s) epoch_seconds"),
                           (["--table", str(path), "--strategies", "default,magic"], "unknown strategy 'magic'"),
                           (["--table", str(tmp_path / "none.parquet")], "cannot read table"),
-                          (["--table", str(path), "--seeds-for", "gp"], "--seeds-for takes NAME=K")):
+                          (["--table", str(path), "--seeds-for", "gp"], "--seeds-for takes NAME=K"),
+                          (["--table", str(path), "--jobs", "0"], "--jobs must be at least 1")):
         assert bench.main([*args, "--out", str(tmp_path / "o")]) == 2
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines

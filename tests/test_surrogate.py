@@ -163,3 +163,28 @@ def test_a_table_naming_its_cost_column_is_costed_by_it(surrogate, bench, tmp_pa
     pq.write_table(empty, tmp_path / "empty.parquet")
     with pytest.raises(UsageError, match="its cost column epoch_cpu_seconds is missing or has empty rows"):
         surrogate.read_curves(str(tmp_path / "empty.parquet"))
+
+
+def test_two_recordings_of_the_same_trainings_are_compared(surrogate, tmp_path, capsys):
+    """--against: the shared (selection, seed) trainings of another device's recording, their final metrics'
+    differences and rank agreement; a table of another space is one error line."""
+    path = _layer_table(tmp_path / "t.parquet")
+    table = pq.read_table(path)
+    shifted = table.set_column(table.schema.get_field_index("metric"), "metric",
+                               pa.compute.add(table.column("metric"), 0.01))
+    pq.write_table(shifted.slice(0, 60), tmp_path / "gpu.parquet")  # 20 trainings of 3 epochs
+    _, epochs, mine = surrogate.read_curves(str(tmp_path / "gpu.parquet"))
+    _, _, theirs = surrogate.read_curves(str(path))
+    seen = surrogate.agreement(mine, theirs, epochs)
+    assert seen["shared"] == 20 and seen["mean_difference"] == pytest.approx(0.01)
+    assert seen["std_difference"] < 1e-9 and seen["spearman"] == pytest.approx(1.0)
+    assert surrogate.main([str(path), "--against", str(tmp_path / "gpu.parquet"), "--out", str(tmp_path),
+                           "--folds", "3", "--trees", "20"]) == 0
+    assert "20 shared trainings, final metric difference mean -0.0100" in capsys.readouterr().out
+    assert json.loads((tmp_path / "t.surrogate.json").read_text())["against"]["shared"] == 20
+
+    other = table.set_column(table.schema.get_field_index("switches"), "switches",
+                             pa.array([[f"x{s}" for s in row] for row in table.column("switches").to_pylist()]))
+    pq.write_table(other, tmp_path / "other.parquet")
+    assert surrogate.main([str(path), "--against", str(tmp_path / "other.parquet"), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().endswith("is not a recording of " + str(path) + "'s space and epochs")
