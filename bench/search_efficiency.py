@@ -488,7 +488,8 @@ def plot(table: Table, runs: list[dict], best_hv: float, budget: float, path: Pa
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    colors = dict(zip(STRATEGIES, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 2))
+    palette = plt.get_cmap("tab20").colors  # 20: the strong ten, then their light pairs (one colour per strategy)
+    colors = dict(zip(STRATEGIES, palette[::2] + palette[1::2]))
     grid = np.linspace(0, budget, 200)
     for ax, seeded in zip(axes, (False, True)):
         for strategy in dict.fromkeys(r["strategy"] for r in runs):
