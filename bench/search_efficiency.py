@@ -58,6 +58,9 @@ from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402
 
 TARGET = 0.95
 NEEDED_COLUMNS = ("switches", "units", "trainable_params", "lr", "epoch", "metric", "epoch_seconds")
+# The product's code a simulated search runs through: a logged search made by other code is searched again.
+SEARCH_CODE = ("search/_strategies.py", "search/_searcher.py", "search/_pareto_asha.py", "search/_pareto.py",
+               "search/compat.py", "spaces/_space.py")
 PRESET_KEY = "preset"
 
 
@@ -517,6 +520,16 @@ def plot(table: Table, runs: list[dict], best_hv: float, budget: float, path: Pa
 _JOB_TABLE: Table | None = None
 
 
+def code_fingerprint(root: Path = Path(__file__).resolve().parents[1]) -> str:
+    """A hash of SEARCH_CODE's files: what a logged search was made with."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in SEARCH_CODE:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _init_job(path: str, surrogate: bool) -> None:
     """A job process: its own copy of the table (and surrogate, fitted with the same seed: the same answers)."""
     global _JOB_TABLE
@@ -575,20 +588,34 @@ def main(argv: list[str] | None = None) -> int:
         stem = out / f"{table.name}.search_efficiency"
         # Each finished search is appended to a log, so an interrupted benchmark continues where it stopped.
         log, setting = Path(f"{stem}.runs.jsonl"), {"table": table.name, "budget": budget, "workers": args.workers}
-        done = {}
+        done, code, older = {}, code_fingerprint(), set()
         if log.exists() and not args.fresh:
             for line in log.read_text().splitlines():
                 record = json.loads(line)
                 known = STRATEGIES.get(record["strategy"])  # a strategy since redefined is searched again
-                if record.pop("setting") == setting and known and record.get("definition") == repr(known):
-                    done[(record["strategy"], record["seed"], record["seeded"])] = record
+                if record.pop("setting") != setting or not known or record.get("definition") != repr(known):
+                    continue
+                key = (record["strategy"], record["seed"], record["seeded"])
+                if record.get("code", code) != code:  # made by other product code: searched again
+                    older.add(key)
+                    continue
+                done[key] = record
+        older -= set(done)
         plan = [(name, seed, seeded) for seed in range(args.seeds) for name in strategies
                 if seed < seeds_for.get(name, args.seeds)
                 for seeded in ((True,) if STRATEGIES[name].presets_only else (False, True))
                 if STRATEGIES[name].presets_only or ("seeded" if seeded else "unseeded") in arms]
         found, started = {key: done[key] for key in plan if key in done}, time.perf_counter()
+        if older & set(plan):
+            print(f"{len(older & set(plan))} logged search(es) were made by other code than {', '.join(SEARCH_CODE)} "
+                  "now hold: searching them again", flush=True)
+        unmarked = sum("code" not in found[key] for key in found)
+        if unmarked:
+            print(f"{unmarked} logged search(es) predate code fingerprints and are reused (--fresh: search again)",
+                  flush=True)
 
         def keep(key: tuple, run: dict) -> None:
+            run = {**run, "code": code}
             found[key] = run
             with log.open("a") as f:
                 f.write(json.dumps({"setting": setting, **run}, default=str) + "\n")

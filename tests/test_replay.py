@@ -195,6 +195,38 @@ def test_searches_run_in_parallel_jobs_give_the_same_results(bench, tmp_path):
     assert len((tmp_path / "two" / "table.search_efficiency.runs.jsonl").read_text().splitlines()) == 4
 
 
+def test_a_search_logged_by_other_product_code_is_searched_again(bench, tmp_path, monkeypatch, capsys):
+    """The log is reused only for searches made by the same code of search/ and spaces/ a search runs through."""
+    path = _table(tmp_path / "table.parquet")
+    common = ["--table", str(path), "--seeds", "1", "--strategies", "random", "--arms", "unseeded",
+              "--out", str(tmp_path)]
+    log = tmp_path / "table.search_efficiency.runs.jsonl"
+    assert bench.main(common) == 0
+    first = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["code"] for r in first] == [bench.code_fingerprint()]
+    assert bench.main(common) == 0  # the same code: reused, nothing searched
+    assert len(log.read_text().splitlines()) == 1
+    capsys.readouterr()
+    monkeypatch.setattr(bench, "code_fingerprint", lambda: "changed")
+    assert bench.main(common) == 0
+    assert "1 logged search(es) were made by other code" in capsys.readouterr().out
+    assert [json.loads(line)["code"] for line in log.read_text().splitlines()] == [first[0]["code"], "changed"]
+    monkeypatch.undo()
+    # A search logged before fingerprints is reused, and said to be.
+    log.write_text(json.dumps({k: v for k, v in first[0].items() if k != "code"}) + "\n")
+    assert bench.main(common) == 0
+    assert "1 logged search(es) predate code fingerprints" in capsys.readouterr().out
+    assert len(log.read_text().splitlines()) == 1
+    # The fingerprint follows the files' contents.
+    root = tmp_path / "copy"
+    for name in bench.SEARCH_CODE:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes((REPO / name).read_bytes())
+    assert bench.code_fingerprint(root) == bench.code_fingerprint()
+    (root / "search" / "_pareto_asha.py").write_text((REPO / "search" / "_pareto_asha.py").read_text() + "\n# x\n")
+    assert bench.code_fingerprint(root) != bench.code_fingerprint()
+
+
 def test_bad_input_to_the_benchmark_is_one_line_and_exit_2(bench, tmp_path, capsys):
     path = _table(tmp_path / "table.parquet")
     pq.write_table(pq.read_table(path).drop(["epoch_seconds"]), tmp_path / "bad.parquet")
