@@ -600,14 +600,14 @@ def main(argv: list[str] | None = None) -> int:
                     older.add(key)
                     continue
                 done[key] = record
-        older -= set(done)
         plan = [(name, seed, seeded) for seed in range(args.seeds) for name in strategies
                 if seed < seeds_for.get(name, args.seeds)
                 for seeded in ((True,) if STRATEGIES[name].presets_only else (False, True))
                 if STRATEGIES[name].presets_only or ("seeded" if seeded else "unseeded") in arms]
         found, started = {key: done[key] for key in plan if key in done}, time.perf_counter()
-        if older & set(plan):
-            print(f"{len(older & set(plan))} logged search(es) were made by other code than {', '.join(SEARCH_CODE)} "
+        stale = (older - set(done)) & set(plan)  # logged by other code, with no later search by this code
+        if stale:
+            print(f"{len(stale)} logged search(es) were made by other code than {', '.join(SEARCH_CODE)} "
                   "now hold: searching them again", flush=True)
         unmarked = sum("code" not in found[key] for key in found)
         if unmarked:
