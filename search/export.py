@@ -21,6 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import torch
+
 from search._files import EXPORT_DIR, FRONTIER_FILE, RUN_FILE
 from search._storage import RunLocation
 from spaces import SPEC_FILE, TENSORS_FILE, ArgumentParser, Spec, UsageError, load_taxonomy, run_cli
@@ -73,9 +75,12 @@ def _test_metrics(frontier: dict, point: dict) -> dict:
 
 
 def export(run_path: str | Path, out: Path | None = None, max_params: int | None = None,
-           min_metric: float | None = None, local_dir: str = "results", within_noise: str | None = None) -> Path:
+           min_metric: float | None = None, local_dir: str = "results", within_noise: str | None = None,
+           with_model: bool = False) -> Path:
     """Export a frontier point of the run at `run_path` (a folder, or its storage URI: what is needed
-    is downloaded into `local_dir`)."""
+    is downloaded into `local_dir`); `with_model`: the complete model folder too (`save_model`).
+
+    A folder that holds another ticket is refused; when writing fails, what this call wrote is removed."""
     location = RunLocation.existing(str(run_path), local_dir)
     location.pull((RUN_FILE, FRONTIER_FILE))
     run_dir = location.local
@@ -110,28 +115,118 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
         tensors=TENSORS_FILE,
     )
     out = Path(out) if out else run_dir / EXPORT_DIR / f"trial_{point['trial_id']}"
+    _refuse_another_ticket(out, spec)
+    existed = out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(tensors, out / TENSORS_FILE)
-    spec.save(out / SPEC_FILE)
+    try:
+        shutil.copyfile(tensors, out / TENSORS_FILE)
+        spec.save(out / SPEC_FILE)
+        if with_model:
+            save_model(out)
+    except BaseException:
+        if existed:
+            for name in (SPEC_FILE, TENSORS_FILE):
+                (out / name).unlink(missing_ok=True)
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return out
 
 
-def save_model(out: Path) -> Path:
-    """Apply the exported spec and tensors to a fresh pre-trained model and save it whole, with its tokenizer."""
+def _refuse_another_ticket(out: Path, spec: Spec) -> None:
+    """UsageError when `out` already holds the export of another sub-network or run (the same one is rewritten)."""
+    if not (out / SPEC_FILE).is_file():
+        return
+    try:
+        held = Spec.load(out / SPEC_FILE)
+    except UsageError:
+        raise UsageError(f"{out} holds a {SPEC_FILE} that is not a ticket; choose another --out") from None
+    same = (held.model.get("fingerprint"), held.units, held.source.get("run"), held.source.get("trial")) == (
+        spec.model.get("fingerprint"), spec.units, spec.source.get("run"), spec.source.get("trial"))
+    if not same:
+        raise UsageError(f"{out} already holds another ticket (trial {held.source.get('trial')} of run "
+                         f"{held.source.get('run')}); choose another --out or remove it")
+
+
+MODEL_DIR = "model"  # the complete fine-tuned folder `--save-model` writes beside the spec
+MODELING_FILE = "modeling_ticketsearch.py"  # the mean-pooling head's code, carried by a mean-pooled folder
+# Sentences every saved folder is checked on: it must give the ticket's own logits before its load line is printed.
+_PROBE_TEXTS = ("a moving, beautifully acted film", "dull and far too long", "not bad at all", "the plot? what plot?")
+_PROBE_TOLERANCE = 1e-5
+
+
+def load_ticket(export_dir: str | Path):
+    """The exported ticket in `export_dir` (spec.json and its tensors), ready to predict: `(model, tokenizer)`.
+
+    One call, as PEFT's `from_pretrained`: the pre-trained model with the spec's head and pooling, the
+    spec's parameters replaced by the trained tensors, in eval mode, its labels named as the task's.
+    """
     from trainables import load_model, load_tensors, load_tokenizer
 
-    spec = Spec.load(out / SPEC_FILE)
+    export_dir = Path(export_dir)
+    spec = Spec.load(export_dir / SPEC_FILE)
+    if not spec.tensors or not (export_dir / spec.tensors).is_file():
+        raise UsageError(f"{export_dir} has no trained tensors ({spec.tensors or 'the spec names none'})")
     name, num_labels = spec.model["name"], spec.model["num_labels"]
     pooling = spec.model.get("pooling", "cls")
     model, _ = load_model(name, num_labels, pooling)
     spec.apply(model, load_taxonomy(name, num_labels, pooling))
-    load_tensors(model, out / spec.tensors)
+    load_tensors(model, export_dir / spec.tensors)
     labels = spec.source.get("label_names") or [str(i) for i in range(num_labels)]
     model.config.id2label = dict(enumerate(labels))
     model.config.label2id = {label: i for i, label in enumerate(labels)}
-    model.save_pretrained(out / "model")
-    load_tokenizer(name).save_pretrained(out / "model")
-    return out / "model"
+    return model.eval(), load_tokenizer(name)
+
+
+def model_load_line(folder: Path, pooling: str) -> str:
+    """The one line that loads a folder `save_model` wrote, as users are told to."""
+    remote = ", trust_remote_code=True" if pooling == "mean" else ""
+    return f"AutoModelForSequenceClassification.from_pretrained({str(folder)!r}{remote})"
+
+
+def _logits(model, tokenizer) -> torch.Tensor:
+    batch = tokenizer(list(_PROBE_TEXTS), padding=True, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        return model(**batch).logits.float()
+
+
+def save_model(out: Path) -> Path:
+    """Write `OUT/model`: the ticket as a complete Hugging Face folder, with its tokenizer.
+
+    A `cls`-pooled ticket is the architecture's own model. A mean-pooled one (all-MiniLM-L6-v2, any
+    sentence-transformers checkpoint) is a head plain transformers has no class for, so the folder carries
+    its code (`modeling_ticketsearch.py`, named by `auto_map`) and loads with `trust_remote_code=True`.
+    That is transformers' own way to ship a custom head, and unlike a sentence-transformers layout it gives
+    users the classifier itself (`pipeline("text-classification", ...)` works). The folder is loaded back
+    the way users are told to and must give the ticket's logits; otherwise it is removed and export fails.
+    """
+    import transformers
+
+    from spaces import modeling_ticketsearch
+
+    model, tokenizer = load_ticket(out)
+    pooling = Spec.load(out / SPEC_FILE).model.get("pooling", "cls")
+    folder = out / MODEL_DIR
+    if folder.exists():
+        shutil.rmtree(folder)
+    try:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        if pooling == "mean":
+            shutil.copyfile(modeling_ticketsearch.__file__, folder / MODELING_FILE)
+            config = json.loads((folder / "config.json").read_text())
+            config.update(modeling_ticketsearch.auto_map(type(model).__name__, Path(MODELING_FILE).stem))
+            (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        reloaded = transformers.AutoModelForSequenceClassification.from_pretrained(
+            folder, trust_remote_code=pooling == "mean").eval()
+        difference = (_logits(reloaded, tokenizer) - _logits(model, tokenizer)).abs().max().item()
+        if difference > _PROBE_TOLERANCE:
+            raise UsageError(f"the saved model folder does not reproduce the ticket (logits differ by "
+                             f"{difference:.2g}); use the spec and tensors instead (search.load_ticket)")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,13 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-dir", default="results",
                         help="for a storage URI: where the run's files are downloaded (and the default --out)")
     parser.add_argument("--save-model", action="store_true",
-                        help="also write a complete fine-tuned HF model folder (OUT/model, save_pretrained)")
+                        help="also write a complete fine-tuned HF model folder (OUT/model; a mean-pooled ticket carries its "
+                        "head's code and loads with trust_remote_code=True)")
 
     def body() -> int:
         args = parser.parse_args(argv)
-        out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir, args.within_noise)
-        if args.save_model:
-            save_model(out)
+        out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir, args.within_noise,
+                     with_model=args.save_model)
         spec = Spec.load(out / SPEC_FILE)
         metric, value = next(iter(spec.metrics.items()))
         test = spec.metrics.get(f"test_{metric}")
@@ -164,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
                  f"{spec.metrics['test_rows']:,} {spec.metrics['test_split']} rows)"))
         print(f"wrote {out / SPEC_FILE}\n      {out / TENSORS_FILE}")
         if args.save_model:
-            print(f"      {out / 'model'} (complete model: AutoModelForSequenceClassification.from_pretrained)")
+            print(f"      {out / MODEL_DIR} (a complete model)")
+        print(f"load it: search.load_ticket({str(out)!r})  # (model, tokenizer)")
+        if args.save_model:
+            print(f"     or: {model_load_line(out / MODEL_DIR, spec.model.get('pooling', 'cls'))}")
         return 0
 
     return run_cli(body)

@@ -9,7 +9,7 @@ import pytest
 
 import search
 from search import export, pareto_mask, run
-from spaces import MODULE_TYPES, Spec, load_taxonomy, refs_from_switches
+from spaces import MODULE_TYPES, SPEC_FILE, Spec, UsageError, load_taxonomy, refs_from_switches
 from trainables import encode, evaluate, load_model, load_task, load_tensors, load_tokenizer
 
 
@@ -142,6 +142,28 @@ def test_export_a_complete_model_folder(finished_run, text_csv, tmp_path):
     task, splits = load_task(data=text_csv, text_column="review", label_column="sentiment")
     data = encode(task, splits, tokenizer, 16, 64, 24)
     assert evaluate(model, data.validation)["accuracy"] == pytest.approx(spec.metrics["accuracy"])
+
+
+def test_export_refuses_a_folder_holding_another_ticket(finished_run, tiny_bert, tmp_path, capsys):
+    from test_ticket_export import make_export
+
+    other = make_export(tmp_path / "e", tiny_bert, "cls", ["0.query"], seed=3)
+    before = sorted(p.name for p in other.iterdir())
+    assert export.main([str(finished_run), "--out", str(other)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "already holds another ticket" in err and "\n" not in err
+    assert sorted(p.name for p in other.iterdir()) == before
+    assert Spec.load(other / SPEC_FILE).source["trial"] == "t3"  # untouched
+
+
+def test_a_failed_save_leaves_no_half_written_export(finished_run, tmp_path, monkeypatch, capsys):
+    def broken(out):
+        raise UsageError("the saved model folder does not reproduce the ticket (logits differ by 0.5)")
+
+    monkeypatch.setattr(export, "save_model", broken)  # what a folder that fails its check leads to
+    assert export.main([str(finished_run), "--out", str(tmp_path / "x"), "--save-model"]) == 2
+    assert "does not reproduce" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_spec_check_cli(finished_run, tiny_bert, tiny_bert_3_layers, tmp_path, capsys):
