@@ -54,7 +54,20 @@ import pyarrow.compute  # noqa: E402,F401  (pa.compute)
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
-from spaces import ArgumentParser, UsageError, load_taxonomy, reference_lr, resolve_model, resolve_pooling, run_cli  # noqa: E402
+from spaces import (  # noqa: E402
+    GRANULARITIES,
+    ArgumentParser,
+    SpaceConfig,
+    SubnetworkSpace,
+    UsageError,
+    describe_switches,
+    load_taxonomy,
+    reference_lr,
+    refs_from_switches,
+    resolve_model,
+    resolve_pooling,
+    run_cli,
+)
 from trainables import Encoded, TrialRun, TrialSettings  # noqa: E402
 
 NORMS = "norms"
@@ -64,7 +77,7 @@ SCHEMA = pa.schema([
     ("metric_name", pa.string()), ("eval_loss", pa.float64()), ("train_loss", pa.float64()),
     ("epoch_seconds", pa.float64()), ("epoch_cpu_seconds", pa.float64()), ("train_rows", pa.int64()),
     ("eval_rows", pa.int64()), ("model", pa.string()),
-    ("seed", pa.int64()), ("device", pa.string()),
+    ("seed", pa.int64()), ("device", pa.string()), ("lr_scale", pa.float64()),
 ])
 
 
@@ -135,8 +148,33 @@ def repeat_plan(chosen: list[tuple[str, ...]], repeats: int, seeds=(1, 2), seed:
     return [(s, 0) for s in chosen] + [(s, k) for k in seeds for s in picked[:repeats]]
 
 
-def part_name(selection: tuple[str, ...], seed: int = 0) -> str:
+RATE_PRESETS = ("head", "layernorm", "bitfit", "value", "attn.out", "ffn.in", "full")
+
+
+def product_plan(space, spread: int, scales: tuple[float, ...], seed: int = 0) -> list[tuple[dict, float]]:
+    """The product-space table's trainings: (switch values, lr_scale) pairs over the product's own space
+    (`space`, a `spaces.SubnetworkSpace`: its switches and switch values, e.g. off/bias/all per module type).
+    The selections are the reference points of `RATE_PRESETS` that the space has and `spread` more from
+    the product's own spread start (`SubnetworkSpace.spread_points`: budgets log-uniform over the space,
+    filled with random three-valued switches), each at every scale of `scales`; cheapest first."""
+    seeds = space.seed_points()
+    chosen = [seeds[name] for name in RATE_PRESETS if name in seeds]
+    for point in space.spread_points(spread + 2, seed):  # its first two are head only and everything
+        if point not in chosen:
+            chosen.append(point)
+    chosen = chosen[: len([n for n in RATE_PRESETS if n in seeds]) + spread]
+
+    def size(point):
+        return space.taxonomy.count(refs_from_switches(space.switch_units, point))
+
+    values = [{k: v for k, v in point.items() if k != "lr_scale"} for point in sorted(chosen, key=size)]
+    return [(point, scale) for point in values for scale in scales]
+
+
+def part_name(selection: tuple[str, ...], seed: int = 0, lr_scale: float | None = None) -> str:
     key = json.dumps(selection) if seed == 0 else json.dumps([selection, seed])  # seed 0: the first tables' names
+    if lr_scale is not None:
+        key = json.dumps([selection, seed, lr_scale])
     return hashlib.sha1(key.encode()).hexdigest()[:16] + ".parquet"
 
 
@@ -149,10 +187,13 @@ def _init_worker(data_path: str, threads: int) -> None:
     _DATA = Encoded.load(data_path)
 
 
-def train_selection(selection, units, lr, settings: TrialSettings, parts: str, device_name: str) -> str:
-    """Train one selection for `settings.max_epochs` epochs (at `settings.seed`) and write its rows as one part."""
+def train_selection(selection, units, lr, settings: TrialSettings, parts: str, device_name: str,
+                    lr_scale: float | None = None) -> str:
+    """Train one selection for `settings.max_epochs` epochs (at `settings.seed`) and write its rows as one part.
+    `lr_scale`: the product-space table's scale of the size rule's rate (`lr` is already scaled)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    run = TrialRun.start({"units": list(units), "lr": lr}, len(_DATA.train), settings, device)
+    config = {"units": list(units), "lr": lr, **({} if lr_scale is None else {"lr_scale": lr_scale})}
+    run = TrialRun.start(config, len(_DATA.train), settings, device)
     rows = []
     cpu = time.process_time()
     for result in run.epochs(_DATA, settings):
@@ -176,12 +217,13 @@ def train_selection(selection, units, lr, settings: TrialSettings, parts: str, d
             "model": Path(settings.model).name if os.sep in settings.model else settings.model,
             "seed": settings.seed,
             "device": device_name,
+            "lr_scale": lr_scale,
         })
-    path = Path(parts) / part_name(selection, settings.seed)
+    path = Path(parts) / part_name(selection, settings.seed, lr_scale)
     temporary = path.with_suffix(".tmp")
     pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), temporary)
     temporary.replace(path)  # a part is there whole or not at all
-    return rows[-1]["selection"]
+    return rows[-1]["selection"] + ("" if lr_scale is None else f" @ lr_scale {lr_scale:g}")
 
 
 def read_part(path: Path) -> pa.Table:
@@ -211,9 +253,14 @@ def main(argv=None) -> int:
 def record(argv=None) -> int:
     parser = ArgumentParser(prog="bench/record_table.py", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="minilm")
-    parser.add_argument("--space", choices=("modules", "layers"), default="modules",
+    parser.add_argument("--space", choices=("modules", "layers", "product"), default="modules",
                         help="modules: every subset of the module-type switches (128 for BERT-like encoders); "
-                        "layers: per layer value, attn.out, ffn.out and LayerNorms, --selections of them")
+                        "layers: per layer value, attn.out, ffn.out and LayerNorms, --selections of them; "
+                        "product: search.run's own space (--granularity, switch values off/bias/all), reference "
+                        "points and --selections spread ones, each at every --lr-scales")
+    parser.add_argument("--granularity", choices=GRANULARITIES, default="module", help="product: the space's")
+    parser.add_argument("--lr-scales", default="0.1,0.3,1,3,10",
+                        help="product: the scales of the size rule's rate each selection is trained at")
     parser.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto",
                         help="what the head reads, as search.run's --pooling (default auto: the model's own)")
     parser.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
@@ -269,7 +316,22 @@ def record(argv=None) -> int:
     def params(selection) -> int:
         return taxonomy.count([u for name in selection for u in switch_units[name]])
 
-    if args.space == "modules":
+    scales: dict[tuple, float] = {}  # product space: a selection's lr_scale, by (selection, scale) key
+    if args.space == "product":
+        space = SubnetworkSpace(taxonomy, SpaceConfig(granularity=args.granularity))
+        switch_units = {}
+        plan = []
+        for values, scale in product_plan(space, args.selections, tuple(float(x) for x in args.lr_scales.split(","))):
+            on = tuple(name + ("" if v == "all" else f":{v}") for name, v in values.items() if v != "off")
+            switch_units.update({name: tuple(refs_from_switches(space.switch_units, {name.split(":")[0]: v}))
+                                 for name, v in zip(on, [values[n.split(":")[0]] for n in on])})
+            key = (*on, f"@{scale:g}")
+            scales[key] = scale
+            plan.append((key, 0))
+        switch_units.update({f"@{float(x):g}": () for x in args.lr_scales.split(",")})
+        print(f"product space: {describe_switches({n: 'all' for n in space.switch_units})}; values "
+              f"{'/'.join(space.config.values)}", flush=True)
+    elif args.space == "modules":
         switch_units = module_switches(taxonomy)
         plan = [(s, 0) for s in selections(switch_units)]
     else:
@@ -281,7 +343,8 @@ def record(argv=None) -> int:
                              device_name(args.threads))
     if restored:
         print(f"{restored} trainings restored from {args.out}", flush=True)
-    todo = [(s, k) for s, k in plan if not (parts / part_name(s, k)).exists()]
+    todo = [(s, k) for s, k in plan
+            if not (parts / (part_name(s, k) if s not in scales else part_name(s[:-1], k, scales[s]))).exists()]
     if args.space == "modules":
         todo.sort(key=lambda item: -params(item[0]))  # longest first: the pool's tail is short
     todo = todo[: args.limit]
@@ -303,9 +366,10 @@ def record(argv=None) -> int:
                 if selection is None:
                     return None
                 units = [u for name in selection for u in switch_units[name]]
-                lr = reference_lr(taxonomy.count(units), taxonomy.total_params)
-                return pool.submit(train_selection, selection, units, lr, dataclasses.replace(settings, seed=seed),
-                                   str(parts), where)
+                scale = scales.get(selection)
+                lr = reference_lr(taxonomy.count(units), taxonomy.total_params) * (scale or 1.0)
+                return pool.submit(train_selection, selection if scale is None else selection[:-1], units, lr,
+                                   dataclasses.replace(settings, seed=seed), str(parts), where, scale)
 
             # As many in flight as workers (a stopped recording leaves no queue behind), the table rebuilt
             # every `REBUILD_EVERY` trainings, so what is recorded so far is one file at any time.
@@ -335,7 +399,7 @@ def write_table(parts: Path, out: str, epochs: int, data: Encoded, taxonomy, qui
     if not tables:
         return
     table = pa.concat_tables(tables).sort_by([("trainable_params", "ascending"), ("selection", "ascending"),
-                                              ("seed", "ascending"), ("epoch", "ascending")])
+                                              ("lr_scale", "ascending"), ("seed", "ascending"), ("epoch", "ascending")])
     # A trial's cost: on a GPU its wall seconds; on a CPU its process seconds (one thread per worker),
     # which other jobs sharing the machine during a long recording do not inflate.
     on_cpu = devices(table) == {"cpu"} and not table.column("epoch_cpu_seconds").null_count
@@ -370,10 +434,12 @@ def restore_parts(out: Path, parts: Path, settings: TrialSettings, train_rows: i
         raise UsageError(f"{out} was recorded on {kind}, this is {where}: one table holds the costs of "
                          "one kind of device; give another --out")
     restored = 0
-    for group in table.group_by(["selection", "seed"]).aggregate([]).to_pylist():
+    for group in table.group_by(["selection", "seed", "lr_scale"]).aggregate([]).to_pylist():
+        same_scale = (pa.compute.is_null(pa.compute.field("lr_scale")) if group["lr_scale"] is None
+                      else pa.compute.field("lr_scale") == group["lr_scale"])
         rows = table.filter((pa.compute.field("selection") == group["selection"])
-                            & (pa.compute.field("seed") == group["seed"]))
-        path = parts / part_name(tuple(rows.column("switches")[0].as_py()), group["seed"])
+                            & (pa.compute.field("seed") == group["seed"]) & same_scale)
+        path = parts / part_name(tuple(rows.column("switches")[0].as_py()), group["seed"], group["lr_scale"])
         if not path.exists():
             pq.write_table(rows, path)
             restored += 1

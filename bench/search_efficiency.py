@@ -75,6 +75,7 @@ class Strategy:
     spread: int = 0  # the first proposals, filled up to this many with settings spread over parameter budgets
     second_chance: bool = True  # Pareto-ASHA pauses below its cut and promotes later (False: stops for good)
     fill_gaps: int = 0  # every K-th proposal fills the widest gap of the front so far (search.run's --fill-gaps)
+    grace_period: int = 1  # the first rung, in epochs (search.run's --grace-period)
 
 
 STRATEGIES = {
@@ -90,6 +91,7 @@ STRATEGIES = {
     "default": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4),  # what `python -m search.run` does
     "default-nogaps": Strategy("tpe", "pareto-asha", spread=5),  # ablation: --fill-gaps 0
     "default-stop": Strategy("tpe", "pareto-asha", spread=5, second_chance=False),  # ablation: neither
+    "default-grace2": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=2),  # first rung later
 }
 
 
@@ -210,6 +212,21 @@ class TableSpace:
     def switch_values(self, on: frozenset) -> dict[str, str]:
         return {s: ("all" if s in on else "off") for s in self.table.switches}
 
+    def _cost(self, values: dict[str, str]) -> int:  # known before anything trains
+        return self.table.params_of(frozenset(s for s, v in values.items() if v != "off"))
+
+    def spread_points(self, k: int, seed: int = 0) -> list[dict]:
+        """As SubnetworkSpace.spread_points, over the table's on/off switches."""
+        from spaces import spread_selections
+
+        return spread_selections(self.table.switches, ("off", "all"), self._cost, k, seed)
+
+    def gap_point(self, low: float, high: float, rng) -> dict | None:
+        """As SubnetworkSpace.gap_point, over the table's on/off switches."""
+        from spaces import gap_selection
+
+        return gap_selection(self.table.switches, ("off", "all"), self._cost, low, high, rng)
+
 
 def _stub_trial(trial_id: str, config: dict):
     from ray.tune.experiment import Trial
@@ -227,34 +244,27 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
     from ray.tune.schedulers import TrialScheduler
     from ray.tune.search import Searcher
 
-    from spaces import gap_selection, spread_selections
+    from spaces import start_points
 
     space = TableSpace(table, label_presets=seeded)
-    arm_points = [space.switch_values(on) for on in table.presets()] if seeded else None
+    arm = {name: space.switch_values(on) for on, name in table.presets().items()} if seeded else {}
+    arm_points = list(arm.values()) if seeded else None
     if points is not None and points != arm_points:
         raise ValueError(f"{name}: a strategy is given only its arm's points ({'the presets' if seeded else 'none'})")
     if strategy.presets_only and not seeded:
         raise ValueError(f"{name} trains the presets: it has only a seeded arm")
-    start = list(arm_points or [])
-
-    def cost(values: dict[str, str]) -> int:  # known before anything trains
-        return table.params_of(frozenset(s for s, v in values.items() if v != "off"))
-
-    if strategy.spread > len(start):  # as search.run's --spread-points: from the parameter counts alone
-        spread = [v for v in spread_selections(table.switches, ("off", "all"), cost, strategy.spread, seed)
-                  if v not in start]
-        start += spread[: strategy.spread - len(start)]
-    def gap_point(low: float, high: float, rng):  # as SubnetworkSpace.gap_point, over the table's switches
-        return gap_selection(table.switches, ("off", "all"), cost, low, high, rng)
+    # The product's own start (search.run's): the arm's points, filled up with settings spread over budgets.
+    start = list(start_points(space, arm, strategy.spread, math.inf, seed).values())
 
     searcher = ParetoOptunaSearch(
         space=space, metric=[table.metric, "trainable_params"], mode=["max", "min"],
         points_to_evaluate=start or None, max_epochs=table.epochs,
         sampler=make_sampler(strategy.sampler, seed, **strategy.sampler_options),
-        fill_gaps=strategy.fill_gaps, gap_point=gap_point, seed=seed,
+        fill_gaps=strategy.fill_gaps, gap_point=space.gap_point, seed=seed,
     )
     scheduler = make_scheduler(strategy.scheduler, table.metric, table.epochs,
-                               protect_key=PRESET_KEY if seeded else None, second_chance=strategy.second_chance)
+                               protect_key=PRESET_KEY if seeded else None, second_chance=strategy.second_chance,
+                               grace_period=strategy.grace_period)
     planned = len(arm_points) if strategy.presets_only else math.inf
     events, queue, trials, running, paused, promoted = [], [], {}, 0, {}, 0
     now, spent, driver, started, finished, counter, labelled = 0.0, 0.0, 0.0, 0, False, 0, 0
@@ -289,15 +299,14 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         return True
 
     def resume_promoted() -> bool:
-        """As ParetoASHA.choose_trial_to_run: with no new proposal to start, a paused trial that now ranks
-        within its rung's cut."""
+        """As ParetoASHA.choose_trial_to_run, through the same ParetoASHA.promote: with no new proposal to
+        start, a paused trial that now ranks within its rung's cut."""
         nonlocal running, promoted
         if not paused or spent >= budget_seconds:
             return False
-        chosen = timed(scheduler.promotions, list(paused))
-        if not chosen:
+        trial_id = timed(scheduler.promote, list(paused))
+        if trial_id is None:
             return False
-        trial_id = chosen[0]
         epoch = paused.pop(trial_id)
         heapq.heappush(queue, (now + table.entry(trials[trial_id][1])["curve"][epoch + 1][1], trial_id, epoch + 1))
         running += 1

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import yaml
 
-from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, UsageError
+from search._strategies import GRACE_PERIOD
+from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, SpaceConfig, UsageError
+
+LR_SCALE_RANGE = f"{SpaceConfig.lr_scale_min:g},{SpaceConfig.lr_scale_max:g}"
 
 SCHEDULERS = ("pareto-asha", "asha", "none")
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
@@ -84,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--fill-gaps", type=int, default=4, metavar="K",
                         help="every K-th proposal fills the widest gap (in parameters) of the front found so far "
                         "with a random sub-network of a size inside it (default 4; 0: off)")
+    search.add_argument("--lr-scale-range", default=LR_SCALE_RANGE, metavar="LOW,HIGH",
+                        help="each proposal's learning rate is the size rule's (spaces.reference_lr) times a scale "
+                        f"the sampler draws log-uniformly from LOW..HIGH, which must contain 1 (default {LR_SCALE_RANGE}"
+                        "; 1,1: the size rule alone)")
+    search.add_argument("--grace-period", type=int, default=GRACE_PERIOD, metavar="EPOCHS",
+                        help="early stopping's first decision comes after this many epochs (ASHA's grace period; "
+                        f"default {GRACE_PERIOD}; rungs at GRACE x 3^k below --max-epochs; --max-epochs or more: none)")
     search.add_argument("--batch-size", type=int, default=32)
     search.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
                         help="train the new classification head at no less than 5e-3 x the trial's lr scale, the "
@@ -122,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def lr_scale_range(text: str) -> tuple[float, float]:
+    """`--lr-scale-range LOW,HIGH` as numbers; UsageError unless 0 < LOW <= 1 <= HIGH (the size rule's rate,
+    scale 1, is always in the range: the reference points train at it)."""
+    try:
+        low, high = (float(x) for x in str(text).split(","))
+    except ValueError:
+        raise UsageError(f"--lr-scale-range takes LOW,HIGH (two numbers), not '{text}'") from None
+    if not 0 < low <= 1 <= high:
+        raise UsageError(f"--lr-scale-range {text} must contain 1, the size rule's rate (0 < LOW <= 1 <= HIGH)")
+    return low, high
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     first, _ = parser.parse_known_args(argv)
@@ -149,6 +171,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if args.fill_gaps < 0 or args.spread_points < 0:
         raise UsageError("--fill-gaps and --spread-points must not be negative (0: off)")
+    if args.grace_period < 1:
+        raise UsageError(f"--grace-period must be at least 1 epoch (got {args.grace_period})")
+    lr_scale_range(args.lr_scale_range)
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise UsageError("--cpus-per-trial must be positive and --gpus-per-trial not negative")
     return args

@@ -167,12 +167,9 @@ class ParetoASHA(FIFOScheduler):
         paused = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
         if paused:
             self._load_once()
-            promoted = self.promotions(list(paused))
-            if promoted:
-                self.decisions["promote"] += 1
-                self.paused.discard(promoted[0])
-                self._save()
-                return paused[promoted[0]]
+            promoted = self.promote(list(paused))
+            if promoted is not None:
+                return paused[promoted]
         if paused and tune_controller.search_alg.is_finished() and not any(
                 t.status == Trial.RUNNING for t in trials):
             for trial in paused.values():
@@ -193,6 +190,18 @@ class ParetoASHA(FIFOScheduler):
         if order.index(index) < keep or front_end[index]:
             return TrialScheduler.CONTINUE
         return TrialScheduler.STOP
+
+    def promote(self, paused: list[str]) -> str | None:
+        """The paused trial to resume now (the first of `promotions`), recorded as promoted; None if none
+        ranks within its rung's cut. What a free worker runs when no new proposal waits (the search's
+        choose_trial_to_run, and bench/search_efficiency.py's simulated workers)."""
+        promoted = self.promotions(paused)
+        if not promoted:
+            return None
+        self.decisions["promote"] += 1
+        self.paused.discard(promoted[0])
+        self._save()
+        return promoted[0]
 
     def promotions(self, paused: list[str]) -> list[str]:
         """Of the `paused` trial ids, those that now rank within the top ceil(n / reduction_factor) of the

@@ -14,18 +14,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search._cli import build_parser
+from search._cli import build_parser, lr_scale_range
 from search._files import PREFIX_CACHE_DIR, RUN_FILE
 from search._storage import RunLocation
-from spaces import SpaceConfig, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy, resolve_model, resolve_pooling
+from spaces import (
+    SpaceConfig,
+    SubnetworkSpace,
+    Taxonomy,
+    UsageError,
+    load_taxonomy,
+    resolve_model,
+    resolve_pooling,
+    start_points,
+)
 
 if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, not at CLI start
     from trainables import Encoded, ModelFiles, Task
 
 # What runs started before an option existed did, so that they resume (and export) the same way.
-LEGACY_OPTIONS = {"pooling": "cls", "lr_groups": False, "spread_points": 0, "fill_gaps": 0}
-# Reference points a search keeps first when --num-samples cannot hold them all.
-KEEP_FIRST = ("full", "head", "layernorm", "bitfit")
+LEGACY_OPTIONS = {"pooling": "cls", "lr_groups": False, "spread_points": 0, "fill_gaps": 0,
+                  "lr_scale_range": "0.1,10", "grace_period": 1}
 
 
 @dataclass
@@ -124,6 +132,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
         layers=_layer_range(args.layers),
         max_params=args.max_params,
         seeds=args.study_seeds if paper else 1,
+        **dict(zip(("lr_scale_min", "lr_scale_max"), lr_scale_range(args.lr_scale_range))),
     ))
     seeds = space.seed_points() if args.reference_points or args.study != "search" else {}
     if paper:  # every point of the study once per seed
@@ -133,16 +142,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
         args.num_samples, args.scheduler = len(seeds), "none"
         study_note = ", ".join(filter(None, [study_note, f"--num-samples {len(seeds)} (its points)",
                                               "--scheduler none"]))
-    if len(seeds) > args.num_samples:
-        seeds = {k: v for k, v in seeds.items() if k in KEEP_FIRST} | {
-            k: v for k, v in seeds.items() if k not in KEEP_FIRST}
-        seeds = dict(list(seeds.items())[: args.num_samples])
-    if args.study == "search" and len(seeds) < min(args.spread_points, args.num_samples):
-        # The first proposals cover the cost axis (known before training): the cheapest sub-network anchors
-        # every front's cheap end, and a few budgets in between beat random startup trials (README).
-        spread = [p for p in space.spread_points(args.spread_points, args.seed) if p not in seeds.values()]
-        seeds |= {f"spread-{i}": p for i, p in enumerate(spread[: min(args.spread_points, args.num_samples)
-                                                                 - len(seeds)], 1)}
+    seeds = start_points(space, seeds, args.spread_points if args.study == "search" else 0, args.num_samples,
+                         args.seed)
     data = encode(task, splits, load_tokenizer(model), args.max_length, args.train_size, args.eval_size,
                   args.test_size)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

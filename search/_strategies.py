@@ -6,6 +6,9 @@ compare, so a benchmarked strategy is exactly the product's.
 
 from __future__ import annotations
 
+# Early stopping's first rung, in epochs (see search.run --grace-period).
+GRACE_PERIOD = 1
+
 
 def make_sampler(name: str, seed: int, **options):
     """Optuna's sampler of that name, set for small budgets; `options` override its settings."""
@@ -26,26 +29,28 @@ def make_sampler(name: str, seed: int, **options):
 
 
 def make_scheduler(name: str, metric: str, max_epochs: int, state_path: str | None = None,
-                   protect_key: str | None = "preset", second_chance: bool = True):
+                   protect_key: str | None = "preset", second_chance: bool = True, grace_period: int = GRACE_PERIOD):
     """The early-stopping scheduler: `pareto-asha` (the default), `asha` (on the metric alone) or `none`.
 
     `protect_key`: the result key naming a reference point, which Pareto-ASHA never stops (None: none is).
     `second_chance`: Pareto-ASHA pauses the trials below its cut and promotes them later, as ASHA does,
-    instead of stopping them for good (False: the benchmark's ablation).
+    instead of stopping them for good (False: the benchmark's ablation). `grace_period`: the first rung, in
+    epochs (`asha` too); at `max_epochs` or beyond, nothing is stopped early.
     """
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from search._pareto_asha import ParetoASHA
 
+    grace_period = min(grace_period, max_epochs)  # max_epochs: no rung below the full budget
     if name == "pareto-asha":
         return ParetoASHA(
             metric=metric, mode="max", tie_breaker="eval_loss", cost_attr="trainable_params", time_attr="epoch",
-            max_t=max_epochs, grace_period=1, reduction_factor=3, protect_key=protect_key, state_path=state_path,
-            second_chance=second_chance,
+            max_t=max_epochs, grace_period=grace_period, reduction_factor=3, protect_key=protect_key,
+            state_path=state_path, second_chance=second_chance,
         )
     if name == "asha":
-        return ASHAScheduler(metric=metric, mode="max", time_attr="epoch", max_t=max_epochs, grace_period=1,
-                             reduction_factor=3)
+        return ASHAScheduler(metric=metric, mode="max", time_attr="epoch", max_t=max_epochs,
+                             grace_period=grace_period, reduction_factor=3)
     if name == "none":
         return FIFOScheduler()
     raise ValueError(f"unknown scheduler {name!r}")

@@ -38,7 +38,8 @@ def build_tuner(prep: Prepared, callbacks: list):
         store=prep.location if prep.location.is_remote else None,
         store_files=(OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE),
     )
-    scheduler = make_scheduler(args.scheduler, metric, args.max_epochs, str(prep.run_dir / SCHEDULER_STATE_FILE))
+    scheduler = make_scheduler(args.scheduler, metric, args.max_epochs, str(prep.run_dir / SCHEDULER_STATE_FILE),
+                               grace_period=args.grace_period)
     return tune.Tuner(
         build_trainable(prep),
         tune_config=tune.TuneConfig(

@@ -9,6 +9,7 @@ from spaces._models import DEFAULT_MODEL, is_local, load_config, model_file_list
 from spaces._pooling import POOLINGS, apply_pooling, folder_pooling, resolve_pooling
 from spaces._space import (
     GRANULARITIES,
+    KEEP_FIRST,
     SWITCH_VALUES,
     SpaceConfig,
     SubnetworkSpace,
@@ -18,6 +19,7 @@ from spaces._space import (
     reference_lr,
     refs_from_switches,
     spread_selections,
+    start_points,
     switch_presets,
     switches,
 )
@@ -27,6 +29,7 @@ from spaces._taxonomy import MODULE_TYPES, Taxonomy, Unit, load_taxonomy
 __all__ = [
     "DEFAULT_MODEL",
     "GRANULARITIES",
+    "KEEP_FIRST",
     "MODULE_TYPES",
     "POOLINGS",
     "SPEC_FILE",
@@ -55,6 +58,7 @@ __all__ = [
     "run_cli",
     "gap_selection",
     "spread_selections",
+    "start_points",
     "switch_presets",
     "switches",
 ]

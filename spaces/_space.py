@@ -201,6 +201,32 @@ def gap_selection(names: list[str], values: tuple[str, ...], cost, low: float, h
     return None
 
 
+# Reference points a search keeps first when its trial budget cannot hold them all.
+KEEP_FIRST = ("full", "head", "layernorm", "bitfit")
+
+
+def start_points(space, given: dict[str, dict], spread_points: int, num_samples: float, seed: int = 0
+                 ) -> dict[str, dict]:
+    """A search's first proposals, by name: the `given` points (reference points; `KEEP_FIRST` ones first
+    when `num_samples` cannot hold them all), then, where fewer than `spread_points` are given, settings
+    spread over parameter budgets (`space.spread_points(k, seed)`: from the parameter counts alone) named
+    `spread-1`, ... up to `spread_points`. `space`: a `SubnetworkSpace`, or any space with `spread_points`
+    (the benchmark's recorded tables): `python -m search.run` and bench/search_efficiency.py both start here.
+    """
+    points = dict(given)
+    if len(points) > num_samples:
+        points = {k: v for k, v in points.items() if k in KEEP_FIRST} | {
+            k: v for k, v in points.items() if k not in KEEP_FIRST}
+        points = dict(list(points.items())[: int(num_samples)])
+    wanted = min(spread_points, num_samples)
+    if len(points) < wanted:
+        # The first proposals cover the cost axis (known before training): the cheapest sub-network anchors
+        # every front's cheap end, and a few budgets in between beat random startup trials (README).
+        spread = [p for p in space.spread_points(spread_points, seed) if p not in points.values()]
+        points |= {f"spread-{i}": p for i, p in enumerate(spread[: int(wanted) - len(points)], 1)}
+    return points
+
+
 def describe_switches(values: dict[str, str]) -> str:
     """A short human description of switch values: `"query, ffn.norm:bias"`, or `"head only"`."""
     on = [name + ("" if v == "all" else f":{v}") for name, v in values.items() if v != "off"]

@@ -23,6 +23,18 @@ def test_rungs():
     assert ParetoASHA("accuracy", max_t=3).milestones == (1,)
 
 
+def test_the_grace_period_sets_the_first_rung():
+    from search import make_scheduler
+
+    assert make_scheduler("pareto-asha", "accuracy", 9, grace_period=2).milestones == (2, 6)
+    assert make_scheduler("pareto-asha", "accuracy", 3, grace_period=2).milestones == (2,)
+    # at or beyond the full budget: no rung, nothing stopped early
+    none = make_scheduler("pareto-asha", "accuracy", 3, grace_period=5)
+    assert none.milestones == () and _report(none, "t", 0.5, 10, epoch=1) == CONTINUE
+    with pytest.raises(ValueError, match="grace_period"):
+        ParetoASHA("accuracy", max_t=3, grace_period=0)
+
+
 def test_dominated_trial_stops_cheap_non_dominated_one_continues():
     s = ParetoASHA("accuracy", max_t=3, reduction_factor=3, second_chance=False)
     assert _report(s, "full", 0.80, 22_000_000) == CONTINUE  # first at the rung

@@ -143,6 +143,37 @@ def test_the_simulated_search_gives_the_product_s_second_chance(bench, tmp_path)
     assert resumed == run["promoted"]
 
 
+def test_the_simulated_search_starts_fills_gaps_and_promotes_through_the_product_s_code(bench, tmp_path, monkeypatch):
+    """The harness has no start, gap or promotion rule of its own: changing the product's changes the simulation."""
+    import spaces
+    from search import ParetoASHA, ParetoOptunaSearch
+
+    table = bench.Table(str(_table(tmp_path / "table.parquet")))
+
+    def simulate():
+        return bench.run_once(table, "default", bench.STRATEGIES["default"], 1, False, 3, table.exhaustive_seconds)
+
+    def first_selections(run, k=5):
+        return [e["selection"] for e in run["events"] if e["epoch"] == 1][:k]
+
+    before = simulate()
+    assert first_selections(before)[:2] == ["head only", "a + b + c + d"]  # the product's spread start
+    assert before["promoted"] >= 1 and before["gap_proposals"] >= 1
+    # the start: spaces.start_points, which search.run's prepare calls too
+    monkeypatch.setattr(spaces, "start_points", lambda space, given, spread, num_samples, seed: dict(given))
+    assert first_selections(simulate())[:2] != ["head only", "a + b + c + d"]
+    monkeypatch.undo()
+    # promotion: ParetoASHA.promote, which the scheduler's choose_trial_to_run calls in a real search
+    monkeypatch.setattr(ParetoASHA, "promote", lambda self, paused: None)
+    assert simulate()["promoted"] == 0
+    monkeypatch.undo()
+    # gap filling: the searcher's own widest-gap rule
+    monkeypatch.setattr(ParetoOptunaSearch, "_widest_gap", lambda self: None)
+    assert simulate()["gap_proposals"] == 0
+    monkeypatch.undo()
+    assert simulate()["events"] == before["events"]  # and the simulation is deterministic
+
+
 def test_the_benchmark_writes_its_results_and_computes_its_quartiles(bench, tmp_path):
     path = _table(tmp_path / "table.parquet")
     out = tmp_path / "out"

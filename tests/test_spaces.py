@@ -241,6 +241,38 @@ def test_spread_points_cover_the_cost_axis_from_the_counts_alone(tiny):
                for p in capped.spread_points(6))
 
 
+def test_start_points_keep_the_anchors_and_fill_up_with_spread_ones(tiny):
+    from spaces import start_points
+
+    space = SubnetworkSpace(tiny, SpaceConfig())
+    given = space.seed_points()
+    # enough trials: every reference point, nothing spread (there are more than 5)
+    assert start_points(space, given, 5, 100) == given
+    # a small budget keeps full, head, layernorm and bitfit first
+    assert list(start_points(space, given, 5, 4)) == ["full", "head", "bitfit", "layernorm"]
+    # no reference points: the spread start, cheapest and largest first, as many as asked
+    spread = start_points(space, {}, 3, 100, seed=2)
+    assert list(spread) == ["spread-1", "spread-2", "spread-3"]
+    assert list(spread.values()) == space.spread_points(3, 2)[:3]
+    assert start_points(space, {"head": given["head"]}, 3, 2) == {"head": given["head"],
+                                                                 "spread-1": space.spread_points(3)[1]}
+
+
+def test_the_learning_rate_scale_stays_in_its_range(tiny):
+    import optuna
+
+    for low, high in ((1.0, 1.0), (0.5, 2.0)):
+        space = SubnetworkSpace(tiny, SpaceConfig(lr_scale_min=low, lr_scale_max=high))
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(20):
+            config = space(study.ask())
+            assert low <= config["lr_scale"] <= high
+            assert config["lr"] == pytest.approx(config["lr_scale"] * reference_lr(config["trainable_params"],
+                                                                                   tiny.total_params))
+    with pytest.raises(UsageError, match="lr_scale_min <= 1 <= lr_scale_max"):
+        SubnetworkSpace(tiny, SpaceConfig(lr_scale_min=2.0, lr_scale_max=5.0))
+
+
 def test_spread_selections_are_stratified_over_log_budgets():
     names = [f"s{i}" for i in range(12)]
     size = {n: 10 ** (1 + i % 4) for i, n in enumerate(names)}
