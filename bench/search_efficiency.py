@@ -46,7 +46,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # the GP sampler's torch: one cor
 import numpy as np  # noqa: E402
 
 from search import (  # noqa: E402
+    GRACE_PERIOD,
     ParetoOptunaSearch,
+    first_rung,
     hypervolume,
     hypervolume_curve,
     make_sampler,
@@ -75,7 +77,7 @@ class Strategy:
     spread: int = 0  # the first proposals, filled up to this many with settings spread over parameter budgets
     second_chance: bool = True  # Pareto-ASHA pauses below its cut and promotes later (False: stops for good)
     fill_gaps: int = 0  # every K-th proposal fills the widest gap of the front so far (search.run's --fill-gaps)
-    grace_period: int = 1  # the first rung, in epochs (search.run's --grace-period)
+    grace_period: int | str = 1  # the first rung, in epochs, or auto (search.run's --grace-period)
 
 
 STRATEGIES = {
@@ -88,11 +90,15 @@ STRATEGIES = {
     "asha+tpe": Strategy("tpe", "asha"),
     "random+pareto-asha": Strategy("random", "pareto-asha"),
     "tpe+pareto-asha": Strategy("tpe", "pareto-asha"),  # the default without its spread start (ablation)
-    "default": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4),  # what `python -m search.run` does
+    # what `python -m search.run` does
+    "default": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD),
     "default-nogaps": Strategy("tpe", "pareto-asha", spread=5),  # ablation: --fill-gaps 0
     "default-stop": Strategy("tpe", "pareto-asha", spread=5, second_chance=False),  # ablation: neither
-    "default-grace2": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=2),  # first rung later
+    "default-grace1": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4),  # ablation: the first rung at epoch 1
+    "default-grace2": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=2),  # ... at epoch 2
+    "default-nostop": Strategy("tpe", "none", spread=5, fill_gaps=4),  # ablation: no early stopping
 }
+BATCH_SIZE = 32  # the recorder's and search.run's batch size: a rung counted in steps needs it
 
 
 class Table:
@@ -110,6 +116,7 @@ class Table:
         self.path = path
         self.name = Path(path).stem
         self.epochs = max(r["epoch"] for r in rows)
+        self.train_rows = rows[0].get("train_rows")  # a rung counted in optimizer steps needs it
         self.metric = rows[0].get("metric_name") or "accuracy"
         self.entries: dict[frozenset, dict] = {}
         for r in rows:
@@ -262,9 +269,12 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         sampler=make_sampler(strategy.sampler, seed, **strategy.sampler_options),
         fill_gaps=strategy.fill_gaps, gap_point=space.gap_point, seed=seed,
     )
+    if strategy.grace_period == "auto" and not table.train_rows:
+        raise UsageError(f"table {table.path} does not say how many training rows it was recorded with: "
+                         f"{name}'s first rung (--grace-period auto) is counted in optimizer steps")
     scheduler = make_scheduler(strategy.scheduler, table.metric, table.epochs,
                                protect_key=PRESET_KEY if seeded else None, second_chance=strategy.second_chance,
-                               grace_period=strategy.grace_period)
+                               grace_period=first_rung(strategy.grace_period, table.train_rows or 0, BATCH_SIZE))
     planned = len(arm_points) if strategy.presets_only else math.inf
     events, queue, trials, running, paused, promoted = [], [], {}, 0, {}, 0
     now, spent, driver, started, finished, counter, labelled = 0.0, 0.0, 0.0, 0, False, 0, 0

@@ -22,7 +22,7 @@ _EXPORTS = {
                       "REPORT_FILE", "RUN_FILE", "SCHEDULER_STATE_FILE", "STUDY_FILE", "TRIALS_FILE"),
     "search._prepare": ("LEGACY_OPTIONS", "Prepared", "prepare", "saved_options", "study_points",
                         "study_settings", "write_run_info"),
-    "search._strategies": ("make_sampler", "make_scheduler"),
+    "search._strategies": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "first_rung", "make_sampler", "make_scheduler"),
     "search._trials": ("build_trainable", "init_ray", "trial_settings"),
     "search._tuner": ("build_tuner",),
     "search._finish": ("finish", "print_frontier"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from search._strategies import GRACE_PERIOD
+from search._strategies import GRACE_PERIOD, MIN_RUNG_STEPS
 from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, SpaceConfig, UsageError
 
 LR_SCALE_RANGE = f"{SpaceConfig.lr_scale_min:g},{SpaceConfig.lr_scale_max:g}"
@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--study-seeds", type=int, default=3, help="seeds per point of a paper study (default 3)")
     search.add_argument("--num-samples", type=int, default=18, help="trials, reference points included (default 18)")
     search.add_argument("--max-epochs", type=int, default=3, help="full budget of a trial, in epochs")
+    search.add_argument("--trial-seconds", type=float, default=None, metavar="SECONDS",
+                        help="a compute budget: once the trials have trained this many seconds in all (each epoch's "
+                        "seconds, summed over trials), no trial starts and none is promoted; running ones finish "
+                        "(default: none; --num-samples still caps the trials)")
     search.add_argument("--scheduler", choices=SCHEDULERS, default="pareto-asha",
                         help="early stopping: pareto-asha (ranks on metric and trainable params; default), "
                         "asha (metric only), none")
@@ -91,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="each proposal's learning rate is the size rule's (spaces.reference_lr) times a scale "
                         f"the sampler draws log-uniformly from LOW..HIGH, which must contain 1 (default {LR_SCALE_RANGE}"
                         "; 1,1: the size rule alone)")
-    search.add_argument("--grace-period", type=int, default=GRACE_PERIOD, metavar="EPOCHS",
+    search.add_argument("--grace-period", default=GRACE_PERIOD, metavar="EPOCHS|auto",
                         help="early stopping's first decision comes after this many epochs (ASHA's grace period; "
-                        f"default {GRACE_PERIOD}; rungs at GRACE x 3^k below --max-epochs; --max-epochs or more: none)")
+                        "rungs at GRACE x 3^k below --max-epochs; --max-epochs or more: none). Default auto: after "
+                        f"the fewest epochs that hold {MIN_RUNG_STEPS} optimizer steps (at 512 rows in batches of 32, "
+                        "4 epochs)")
     search.add_argument("--batch-size", type=int, default=32)
     search.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
                         help="train the new classification head at no less than 5e-3 x the trial's lr scale, the "
@@ -171,8 +177,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if args.fill_gaps < 0 or args.spread_points < 0:
         raise UsageError("--fill-gaps and --spread-points must not be negative (0: off)")
-    if args.grace_period < 1:
-        raise UsageError(f"--grace-period must be at least 1 epoch (got {args.grace_period})")
+    if args.trial_seconds is not None and args.trial_seconds <= 0:
+        raise UsageError(f"--trial-seconds must be positive (got {args.trial_seconds:g})")
+    if str(args.grace_period) != "auto":
+        try:
+            args.grace_period = int(args.grace_period)
+        except ValueError:
+            raise UsageError(f"--grace-period takes a number of epochs or auto, not '{args.grace_period}'") from None
+        if args.grace_period < 1:
+            raise UsageError(f"--grace-period must be at least 1 epoch (got {args.grace_period})")
     lr_scale_range(args.lr_scale_range)
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise UsageError("--cpus-per-trial must be positive and --gpus-per-trial not negative")

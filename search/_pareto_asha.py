@@ -165,7 +165,8 @@ class ParetoASHA(FIFOScheduler):
             if trial.status == Trial.PENDING:
                 return trial
         paused = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
-        if paused:
+        searcher = getattr(tune_controller.search_alg, "searcher", None)
+        if paused and not getattr(searcher, "budget_spent", False):  # a spent compute budget promotes nothing
             self._load_once()
             promoted = self.promote(list(paused))
             if promoted is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from search._strategies import first_rung
 from spaces import UsageError
 
 ADDRESS = re.compile(r"^(auto|local|(ray|ray\+ssl)://[^\s:/]+:\d+|[^\s:/]+:\d+)$")
@@ -80,7 +81,14 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
     print(f"  space: {args.granularity} granularity, {len(space.switch_units)} switches "
           f"({', '.join(space.config.values)} each) and a learning-rate scale: {space.size():,} sub-networks")
     print(f"  trials: {args.num_samples} ({len(prep.seeds)} reference points), up to {args.max_epochs} epochs each "
-          f"({trial_epochs} trial-epochs at most); scheduler {args.scheduler}, sampler {args.sampler}")
+          f"({trial_epochs} trial-epochs at most); scheduler {args.scheduler}, sampler {args.sampler}; "
+          f"learning-rate scale {args.lr_scale_range.replace(',', '-')} x the size rule's")
+    if args.scheduler != "none":
+        rung = first_rung(args.grace_period, len(prep.data.train), args.batch_size)
+        print("  early stopping: " + (f"first decision after epoch {rung} (--grace-period {args.grace_period})"
+                                       if rung < args.max_epochs else
+                                       f"none: its first rung (--grace-period {args.grace_period}: epoch {rung}) is "
+                                       f"not below --max-epochs {args.max_epochs}"))
     print(f"  each trial: {args.cpus_per_trial:g} CPU, {args.gpus_per_trial:g} GPU; {len(prep.data.train):,} training "
           f"rows in batches of {args.batch_size}, {len(prep.data.validation):,} validation rows")
     fits = min(resources.get("CPU", 0) // args.cpus_per_trial,

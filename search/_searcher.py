@@ -49,6 +49,10 @@ class ParetoOptunaSearch(OptunaSearch):
     has finished, or when it does. `repeats` counts them. After MAX_REPEATS_IN_A_ROW repeats in a
     row the searcher reports that it is finished.
 
+    `trial_seconds`: a compute budget. Once the reported epochs' seconds (`seconds_attr`), summed over all
+    trials, reach it, the searcher proposes nothing more (running trials finish; Pareto-ASHA promotes no
+    paused one, see `budget_spent`), so strategies compared at one budget spend the same trial-seconds.
+
     `fill_gaps` (K > 0): every K-th proposal, once two sub-networks have finished, fills the widest gap
     of the front found so far: `gap_point(low, high, rng)` (the space's) gives a setting whose
     trainable parameters lie between two neighbouring front points (in log10 parameters, the
@@ -64,8 +68,11 @@ class ParetoOptunaSearch(OptunaSearch):
     """
 
     def __init__(self, *args, max_epochs: int, budget_attr: str = "epoch", store: RunLocation | None = None,
-                 store_files: tuple[str, ...] = (), fill_gaps: int = 0, gap_point=None, seed: int = 0, **kwargs):
+                 store_files: tuple[str, ...] = (), fill_gaps: int = 0, gap_point=None, seed: int = 0,
+                 trial_seconds: float | None = None, seconds_attr: str = "epoch_seconds", **kwargs):
         super().__init__(*args, **kwargs)
+        self.trial_seconds, self._seconds_attr = trial_seconds, seconds_attr
+        self.spent_seconds = 0.0  # every reported epoch's seconds, summed over the trials
         self.fill_gaps, self._gap_point = int(fill_gaps), gap_point
         self._gap_rng = np.random.default_rng(seed)
         self._finals: list[tuple[float, float]] = []  # (metric, trainable params) of full-budget trials
@@ -106,7 +113,23 @@ class ParetoOptunaSearch(OptunaSearch):
             self._ot_study.enqueue_trial(setting, skip_if_exists=False)
             self.gap_proposals += 1
 
+    @property
+    def budget_spent(self) -> bool:
+        """True once the trials have trained for `trial_seconds` in all: no new proposal, no promotion."""
+        budget = getattr(self, "trial_seconds", None)  # getattr: searchers pickled before the budget existed
+        return budget is not None and getattr(self, "spent_seconds", 0.0) >= budget
+
+    def on_trial_result(self, trial_id: str, result: dict):
+        seconds = result.get(getattr(self, "_seconds_attr", "epoch_seconds"))
+        if isinstance(seconds, (int, float)):
+            self.spent_seconds = getattr(self, "spent_seconds", 0.0) + float(seconds)
+        return super().on_trial_result(trial_id, result)
+
     def suggest(self, trial_id: str):
+        if self.budget_spent:
+            logger.info("the trials have trained for %.0f s (--trial-seconds %g): no new proposal",
+                        self.spent_seconds, self.trial_seconds)
+            return Searcher.FINISHED
         self._maybe_fill_gap()
         for _ in range(MAX_REPEATS_IN_A_ROW):
             config = super().suggest(trial_id)

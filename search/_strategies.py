@@ -6,8 +6,24 @@ compare, so a benchmarked strategy is exactly the product's.
 
 from __future__ import annotations
 
-# Early stopping's first rung, in epochs (see search.run --grace-period).
-GRACE_PERIOD = 1
+import math
+
+# Early stopping's first rung (search.run --grace-period): `auto` puts it after MIN_RUNG_STEPS optimizer steps.
+GRACE_PERIOD = "auto"
+# Measured by bench/rates_and_rungs.py on three recorded tables (bench/results/rates_and_rungs.md): a first
+# rung after 16 or 32 optimizer steps stopped 31-58% of the trainings that end on a table's front; after 64
+# to 256 steps, 0-23%, with no gain beyond 64.
+MIN_RUNG_STEPS = 64
+
+
+def first_rung(grace_period: int | str, train_rows: int, batch_size: int) -> int:
+    """The first rung in epochs: `grace_period` itself, or for `auto` the fewest epochs that hold at least
+    MIN_RUNG_STEPS optimizer steps (`train_rows` rows in batches of `batch_size`): a rung counted in the
+    updates a sub-network has had, not in passes over however much data there is."""
+    if grace_period != "auto":
+        return int(grace_period)
+    steps_per_epoch = max(1, math.ceil(train_rows / batch_size))
+    return max(1, math.ceil(MIN_RUNG_STEPS / steps_per_epoch))
 
 
 def make_sampler(name: str, seed: int, **options):
@@ -29,7 +45,7 @@ def make_sampler(name: str, seed: int, **options):
 
 
 def make_scheduler(name: str, metric: str, max_epochs: int, state_path: str | None = None,
-                   protect_key: str | None = "preset", second_chance: bool = True, grace_period: int = GRACE_PERIOD):
+                   protect_key: str | None = "preset", second_chance: bool = True, grace_period: int = 1):
     """The early-stopping scheduler: `pareto-asha` (the default), `asha` (on the metric alone) or `none`.
 
     `protect_key`: the result key naming a reference point, which Pareto-ASHA never stops (None: none is).

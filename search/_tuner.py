@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from search._files import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE
 from search._prepare import Prepared
-from search._strategies import make_sampler, make_scheduler
+from search._strategies import first_rung, make_sampler, make_scheduler
 from search._trials import build_trainable, trial_dirname
 
 
@@ -35,11 +35,12 @@ def build_tuner(prep: Prepared, callbacks: list):
         fill_gaps=args.fill_gaps,
         gap_point=prep.space.gap_point,
         seed=args.seed,
+        trial_seconds=args.trial_seconds,
         store=prep.location if prep.location.is_remote else None,
         store_files=(OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE),
     )
     scheduler = make_scheduler(args.scheduler, metric, args.max_epochs, str(prep.run_dir / SCHEDULER_STATE_FILE),
-                               grace_period=args.grace_period)
+                               grace_period=first_rung(args.grace_period, len(prep.data.train), args.batch_size))
     return tune.Tuner(
         build_trainable(prep),
         tune_config=tune.TuneConfig(

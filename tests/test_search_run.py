@@ -110,6 +110,7 @@ def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_c
         ["--fill-gaps", "-1"],
         ["--grace-period", "-1"],
         ["--lr-scale-range", "2,5"],  # excludes the size rule's own rate (scale 1)
+        ["--trial-seconds", "0"],
     ]
     (tmp_path / "one-class.csv").write_text("review,sentiment\n" + "nice film,pos\n" * 40)
     for i, extra in enumerate(bad_inputs):
@@ -124,6 +125,7 @@ def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_c
     assert len(err) == len(bad_inputs) + 2 and all(line.startswith("error: ") for line in err)
     assert "test split has 6 rows" in err[-1]
     assert "--grace-period must be at least 1" in err[6] and "must contain 1, the size rule's rate" in err[7]
+    assert "--trial-seconds must be positive" in err[8]
     assert "Traceback" not in "".join(err)
     assert not (tmp_path / "r").exists()  # every bad input was refused before any run folder was made
     assert export.main([str(tmp_path / "nothing-here")]) == 2

@@ -50,6 +50,24 @@ def test_a_paused_trial_is_pruned_at_once_and_its_values_join_the_study_if_it_fi
     assert searcher._outcome[searcher._key_of["promoted"]] == (TrialState.COMPLETE, [0.9, 50])
 
 
+def test_a_spent_trial_seconds_budget_ends_the_proposals(tiny_bert):
+    from ray.tune.search import Searcher
+
+    space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
+    searcher = ParetoOptunaSearch(
+        space=space, metric=["accuracy", "trainable_params"], mode=["max", "min"],
+        sampler=optuna.samplers.RandomSampler(seed=0), max_epochs=3, trial_seconds=10.0)
+    assert isinstance(searcher.suggest("a"), dict) and isinstance(searcher.suggest("b"), dict)
+    searcher.on_trial_result("a", {"accuracy": 0.6, "trainable_params": 10, "epoch": 1, "epoch_seconds": 6.0})
+    assert not searcher.budget_spent and isinstance(searcher.suggest("c"), dict)
+    searcher.on_trial_result("b", {"accuracy": 0.6, "trainable_params": 10, "epoch": 1, "epoch_seconds": 4.5})
+    assert searcher.budget_spent and searcher.spent_seconds == 10.5
+    assert searcher.suggest("d") == Searcher.FINISHED
+    # running trials still report and finish as usual
+    searcher.on_trial_complete("a", {"accuracy": 0.7, "trainable_params": 10, "epoch": 3})
+    assert searcher.study.trials[0].state == TrialState.COMPLETE
+
+
 def test_every_kth_proposal_fills_the_widest_gap_of_the_front(tiny_bert):
     from spaces import refs_from_switches
 
