@@ -38,7 +38,8 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402
 
-RULES = {"size rule alone (1,1)": (1.0, 1.0), "0.5,2": (0.5, 2.0), "0.3,3": (0.3, 3.0), "0.1,10": (0.1, 10.0)}
+RULES = {"size rule alone (1,1)": (1.0, 1.0), "1,3": (1.0, 3.0), "0.5,2": (0.5, 2.0), "0.3,3": (0.3, 3.0),
+         "0.1,10": (0.1, 10.0)}
 NEAR_BEST = 0.01
 MAJORITY_SLACK = 0.005  # a metric within this of the majority class's counts as "at the majority class"
 

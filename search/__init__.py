@@ -35,7 +35,8 @@ _EXPORTS = {
                         "read_trials", "study_table", "trial_rows"),
     "search._figures": ("FIGURES", "module_transfer", "search_progress", "ticket_map", "weight_magnitudes"),
     "search._holdout": ("compare", "holdout_trials", "trial_data", "with_test_columns"),
-    "search._uncertainty": ("interval", "metric_function", "not_worse", "paired_difference", "paired_test"),
+    "search._uncertainty": ("interval", "metric_function", "not_worse", "paired_difference", "paired_test",
+                            "predictions"),
     "search._storage": ("RunLocation", "join_uri", "open_uri", "split_uri"),
     "search._hub": ("CONNECT_TIMEOUT_S", "HubUnreachable", "decide_hub_mode", "hub_reachable", "start_cli"),
 }

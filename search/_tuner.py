@@ -65,12 +65,19 @@ def build_tuner(prep: Prepared, callbacks: list):
 
 
 def interrupted(run_path: str, planned: int) -> bool:
-    """True when the search ended before every planned trial did (Ctrl-C: Ray stops gracefully).
+    """True when the search ended before every planned trial did and its searcher had more to propose
+    (Ctrl-C: Ray stops gracefully).
 
     Read from the experiment state Ray saved last, the one `--resume` would continue: the
     in-memory ResultGrid reports interrupted trials as terminated.
     """
     from ray.tune import ExperimentAnalysis
 
+    from search import compat
+
     trials = ExperimentAnalysis(run_path).trials
-    return len(trials) < planned or any(t.status not in ("TERMINATED", "ERROR") for t in trials)
+    if any(t.status not in ("TERMINATED", "ERROR") for t in trials):
+        return True
+    # fewer trials than planned is a finished search when the searcher said it had no more to propose
+    # (a spent --trial-seconds budget, a sampler with nothing new); else the driver stopped early
+    return len(trials) < planned and not compat.search_finished(run_path)

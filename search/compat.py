@@ -106,3 +106,23 @@ def stop_paused_trial(tune_controller, trial) -> None:
 # The subclass tells Optuna its trials itself (repeats, early stops as PRUNED), so it works on the
 # state OptunaSearch keeps: these attribute names are its extension contract, checked by the tests.
 OPTUNA_SEARCH_STATE = ("_ot_study", "_ot_trials", "_completed_trials", "_metric")
+
+
+# ---- Ray ==2.60.0: whether the search algorithm had finished when the experiment was last saved ----
+# A search can end before --num-samples (a spent --trial-seconds budget, a sampler with nothing new):
+# the searcher returns Searcher.FINISHED and Ray's SearchGenerator marks itself finished. Ray saves that
+# flag beside the experiment state (`search_gen_state-<session>.json`, cloudpickled by
+# ray.tune.utils.util._atomic_save), and no public API reads a saved experiment's search state back.
+def search_finished(run_path: str) -> bool:
+    """True when the newest saved search-generator state of the experiment at `run_path` says finished."""
+    import glob
+    import os
+
+    import ray.cloudpickle as cloudpickle
+
+    saved = sorted(glob.glob(os.path.join(str(run_path), "search_gen_state-*.json")), key=os.path.getmtime)
+    if not saved:
+        return False
+    with open(saved[-1], "rb") as f:
+        state = cloudpickle.load(f)
+    return bool(state.get("finished")) if isinstance(state, dict) else False

@@ -63,6 +63,33 @@ def test_a_restored_tuner_shows_its_searcher_and_scheduler(ray_session, tmp_path
     assert config is not None and isinstance(config.scheduler, FIFOScheduler) and config.search_alg is not None
 
 
+def test_a_search_that_ran_out_of_proposals_is_saved_finished(ray_session, tmp_path):
+    from ray import tune
+    from ray.tune.search import Searcher
+
+    class Two(Searcher):  # proposes two trials, then has nothing more
+        def __init__(self):
+            super().__init__(metric="x", mode="max")
+            self.given = 0
+
+        def suggest(self, trial_id):
+            self.given += 1
+            return {"i": self.given} if self.given <= 2 else Searcher.FINISHED
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            pass
+
+    def trainable(config):
+        tune.report({"x": config["i"]})
+
+    for name, searcher, samples in (("done", Two(), 10), ("all", Two(), 2)):
+        tune.Tuner(trainable, run_config=tune.RunConfig(storage_path=str(tmp_path), name=name, verbose=0),
+                   tune_config=tune.TuneConfig(search_alg=searcher, num_samples=samples)).fit()
+    assert compat.search_finished(str(tmp_path / "done"))
+    assert not compat.search_finished(str(tmp_path / "all"))  # it ended on num_samples, never asked for a third
+    assert not compat.search_finished(str(tmp_path / "nothing-here"))
+
+
 def test_ray_optuna_search_keeps_the_state_the_searcher_extends():
     from ray.tune.search.optuna import OptunaSearch
 

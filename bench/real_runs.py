@@ -1,0 +1,195 @@
+"""Real searches against the presets and against random search, at the same compute, scored on test rows.
+
+    .venv/bin/python bench/real_runs.py [--task rotten_tomatoes | --data FILE --text-column C --label-column L]
+        [--granularity unit] [--seeds 0,1,2] [--budget-factor 4] [--results-dir results/real_runs]
+        [--out bench/results/real_runs-TASK-GRANULARITY.json] [-- MORE SEARCH.RUN OPTIONS]
+
+Everything runs through `python -m search.run`, as a user runs it, one run at a time on this machine:
+
+- `presets`: `--study presets` (the paper's reference points, to the full budget, no search);
+- `default`: the product's defaults with `--trial-seconds B`;
+- `random`: random search as its own users set it up (Optuna's random sampler over the same space, no early
+  stopping, no reference points, no spread start, no gap filling) with the same `--trial-seconds B`;
+
+where B is `--budget-factor` times the trial-seconds the presets run spent (each epoch's seconds, summed over
+its trials), per seed. Each run scores its frontier (and its reference points) on the held-out test split.
+
+Reported per strategy and seed, from what the runs wrote (trials.parquet, frontier.json, test_outputs.npz):
+- the hypervolume of the returned front on the test split (each frontier point's test metric; against the
+  run's reference point: majority class, log10 of all parameters), with a 95% percentile bootstrap interval
+  over test rows (1,000 resamples, the same rows resampled for every point);
+- the cheapest scored sub-network not significantly worse than full fine-tuning on the test rows (the presets
+  run's `full`, same seed and rows; one-sided paired randomisation test, p >= 0.05, search._uncertainty);
+- the trial-seconds spent, and the default's validation hypervolume once it had spent what the presets did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402
+
+STRATEGIES = {
+    "presets": ["--study", "presets"],
+    "default": [],
+    "random": ["--sampler", "random", "--scheduler", "none", "--no-reference-points", "--spread-points", "0",
+               "--fill-gaps", "0"],
+}
+RESAMPLES = 1000
+MANY_TRIALS = "10000"  # a budgeted run ends on its trial-seconds, not on --num-samples
+
+
+def search_run(name: str, options: list[str], results_dir: Path) -> Path:
+    """Run `python -m search.run` (unless the run already finished) and return its folder."""
+    run_dir = results_dir / name
+    if (run_dir / "frontier.json").is_file():
+        print(f"  {name}: finished before, reused", flush=True)
+        return run_dir
+    if run_dir.exists():
+        raise UsageError(f"{run_dir} holds an unfinished run: continue it with --resume, or remove it")
+    command = [sys.executable, "-m", "search.run", "--results-dir", str(results_dir), "--name", name, *options]
+    started = time.monotonic()
+    print(f"  {name}: {' '.join(command[1:])}", flush=True)
+    log = results_dir / f"{name}.log"
+    with log.open("w") as out:
+        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy()).returncode
+    if code != 0:
+        raise UsageError(f"search.run {name} ended with exit code {code}; see {log}")
+    print(f"  {name}: {time.monotonic() - started:.0f} s", flush=True)
+    return run_dir
+
+
+def trial_seconds(run_dir: Path) -> float:
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    return float(trials["epoch_seconds"].sum())
+
+
+def _scored(run_dir: Path) -> tuple[dict, dict[str, np.ndarray], np.ndarray]:
+    front = json.loads((run_dir / "frontier.json").read_text())
+    outputs = dict(np.load(run_dir / "test_outputs.npz"))
+    return front, outputs, outputs.pop("labels")
+
+
+def test_hypervolume(run_dir: Path, regression: bool = False, seed: int = 0) -> dict:
+    """The returned front's hypervolume on the test split, with a bootstrap interval over test rows."""
+    from search import hypervolume, metric_function, predictions  # the product's own scoring
+
+    front, outputs, labels = _scored(run_dir)
+    reference = (front["reference_point"]["metric"], front["reference_point"]["log10_params"])
+    points = [p for p in front["points"] if p["trial_id"] in outputs]
+    params = [p["trainable_params"] for p in points]
+    preds = np.stack([predictions(outputs[p["trial_id"]], regression) for p in points])
+    score = metric_function(front["metric"], regression, 0 if regression else int(max(labels.max(), preds.max())) + 1)
+    value = hypervolume(list(score(preds, labels)), params, reference)
+    rng = np.random.default_rng(seed)
+    resampled = []
+    for _ in range(RESAMPLES):
+        rows = rng.integers(0, len(labels), len(labels))
+        resampled.append(hypervolume(list(score(preds[:, rows], labels[rows])), params, reference))
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return {"test_hypervolume": float(value), "low": float(low), "high": float(high), "front_points": len(points)}
+
+
+def cheapest_within_noise(run_dir: Path, full_run: Path, regression: bool = False) -> dict | None:
+    """The fewest-parameter scored sub-network of a run not significantly worse than the presets run's full
+    fine-tuning on the same test rows."""
+    from search import not_worse, paired_test
+
+    front, outputs, labels = _scored(run_dir)
+    full_front, full_outputs, full_labels = _scored(full_run)
+    if not np.array_equal(labels, full_labels):
+        raise UsageError(f"{run_dir} and {full_run} were scored on different test rows")
+    full_id = next(p["trial_id"] for p in full_front["references"] if (p.get("preset") or "").split("#")[0] == "full")
+    scored = {p["trial_id"]: p for p in [*front.get("references", []), *front["points"]] if p["trial_id"] in outputs}
+    within = [p for t, p in scored.items()
+              if not_worse(paired_test(outputs[t], full_outputs[full_id], labels, front["metric"], regression))]
+    if not within:
+        return None
+    pick = min(within, key=lambda p: (p["trainable_params"], -p["test_metric"]))
+    return {"selection": pick["selection"], "trainable_params": pick["trainable_params"],
+            "test_metric": pick["test_metric"], "preset": pick.get("preset")}
+
+
+def validation_hypervolume_at(run_dir: Path, seconds: float) -> float:
+    """The run's validation hypervolume over the trials that reached the full budget once `seconds`
+    trial-seconds were spent (epochs counted in the order they were reported)."""
+    from search import hypervolume
+
+    front = json.loads((run_dir / "frontier.json").read_text())
+    trials = pd.read_parquet(run_dir / "trials.parquet").dropna(subset=["timestamp"]).sort_values("timestamp")
+    trials = trials[np.cumsum(trials["epoch_seconds"].to_numpy()) <= seconds + 1e-9]
+    done = trials[trials["epoch"] >= front["max_epochs"]]
+    if done.empty:
+        return 0.0
+    reference = (front["reference_point"]["metric"], front["reference_point"]["log10_params"])
+    return float(hypervolume(list(done["metric"]), list(done["trainable_params"]), reference))
+
+
+def main(argv=None) -> int:
+    parser = ArgumentParser(prog="bench/real_runs.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="rotten_tomatoes")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--granularity", default="unit")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--budget-factor", type=float, default=4.0,
+                        help="the default's and random search's trial-seconds, as a multiple of the presets' (4)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--results-dir", type=Path, default=Path("results/real_runs"))
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("extra", nargs="*", help="after --: more search.run options, for every run")
+
+    def body() -> int:
+        args = parser.parse_args(argv)
+        data = (["--data", args.data, "--text-column", args.text_column, "--label-column", args.label_column]
+                if args.data else ["--task", args.task])
+        task = Path(args.data).stem if args.data else args.task
+        common = [*data, "--granularity", args.granularity, *args.extra]
+        wanted = args.strategies.split(",")
+        if "presets" not in wanted:
+            raise UsageError("the presets run sets the budget and the full fine-tuning reference: keep it")
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        out = args.out or Path("bench/results") / f"real_runs-{task}-{args.granularity}.json"
+        runs = []
+        for seed in (int(s) for s in args.seeds.split(",")):
+            prefix = f"{task}-{args.granularity}-seed{seed}"
+            presets = search_run(f"{prefix}-presets", [*common, "--seed", str(seed), *STRATEGIES["presets"]],
+                                 args.results_dir)
+            budget = args.budget_factor * trial_seconds(presets)
+            for name in wanted:
+                run_dir = presets if name == "presets" else search_run(
+                    f"{prefix}-{name}", [*common, "--seed", str(seed), "--trial-seconds", f"{budget:.0f}",
+                                         "--num-samples", MANY_TRIALS, *STRATEGIES[name]], args.results_dir)
+                trials = pd.read_parquet(run_dir / "trials.parquet")
+                row = {"strategy": name, "seed": seed, "run": run_dir.name, "budget_seconds": budget,
+                       "trial_seconds": trial_seconds(run_dir), "trials": int(trials["trial_id"].nunique()),
+                       "full_budget_trials": int((trials["epoch"] >= trials["epoch"].max()).sum()),
+                       **test_hypervolume(run_dir, seed=seed),
+                       "cheapest_within_noise_of_full": cheapest_within_noise(run_dir, presets),
+                       "validation_hypervolume_at_presets_cost": validation_hypervolume_at(
+                           run_dir, trial_seconds(presets))}
+                runs.append(row)
+                print(f"  {name} seed {seed}: test HV {row['test_hypervolume']:.4f} ({row['low']:.4f}-"
+                      f"{row['high']:.4f}), {row['trials']} trials, {row['trial_seconds']:.0f} trial-s", flush=True)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps({"command": "bench/real_runs.py " + " ".join(
+                    argv if argv is not None else sys.argv[1:]), "runs": runs}, indent=1) + "\n")
+        print(f"wrote {out}")
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
