@@ -46,7 +46,6 @@ STRATEGIES = {
                "--fill-gaps", "0"],
 }
 RESAMPLES = 1000
-MANY_TRIALS = "10000"  # a budgeted run ends on its trial-seconds, not on --num-samples
 
 
 def search_run(name: str, options: list[str], results_dir: Path) -> Path:
@@ -170,7 +169,7 @@ def main(argv=None) -> int:
             for name in wanted:
                 run_dir = presets if name == "presets" else search_run(
                     f"{prefix}-{name}", [*common, "--seed", str(seed), "--trial-seconds", f"{budget:.0f}",
-                                         "--num-samples", MANY_TRIALS, *STRATEGIES[name]], args.results_dir)
+                                         *STRATEGIES[name]], args.results_dir)
                 trials = pd.read_parquet(run_dir / "trials.parquet")
                 row = {"strategy": name, "seed": seed, "run": run_dir.name, "budget_seconds": budget,
                        "trial_seconds": trial_seconds(run_dir), "trials": int(trials["trial_id"].nunique()),

@@ -12,6 +12,8 @@ from search._strategies import GRACE_PERIOD, MIN_RUNG_STEPS
 from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, SpaceConfig, UsageError
 
 LR_SCALE_RANGE = f"{SpaceConfig.lr_scale_min:g},{SpaceConfig.lr_scale_max:g}"
+NUM_SAMPLES = 18  # trials of a run without a compute budget
+BUDGETED_NUM_SAMPLES = 100_000  # with --trial-seconds: the budget, not a count, ends the search
 
 SCHEDULERS = ("pareto-asha", "asha", "none")
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
@@ -70,12 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "paper-modules: the paper's module-wise study (each module type alone, full, head, BitFit, "
                         "all LayerNorms) over --study-seeds seeds; paper-layers: the LayerNorms of each single layer")
     search.add_argument("--study-seeds", type=int, default=3, help="seeds per point of a paper study (default 3)")
-    search.add_argument("--num-samples", type=int, default=18, help="trials, reference points included (default 18)")
+    search.add_argument("--num-samples", type=int, default=None,
+                        help=f"trials, reference points included (default {NUM_SAMPLES}; with --trial-seconds, "
+                        f"{BUDGETED_NUM_SAMPLES:,}: the budget ends the search)")
     search.add_argument("--max-epochs", type=int, default=3, help="full budget of a trial, in epochs")
     search.add_argument("--trial-seconds", type=float, default=None, metavar="SECONDS",
                         help="a compute budget: once the trials have trained this many seconds in all (each epoch's "
                         "seconds, summed over trials), no trial starts and none is promoted; running ones finish "
-                        "(default: none; --num-samples still caps the trials)")
+                        "(default: none; --num-samples, if given, still caps the trials)")
     search.add_argument("--scheduler", choices=SCHEDULERS, default="pareto-asha",
                         help="early stopping: pareto-asha (ranks on metric and trainable params; default), "
                         "asha (metric only), none")
@@ -131,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--name", default=None, help="run name (default: model-task-time)")
     where.add_argument("--resume", metavar="RUN", default=None,
                        help="continue an interrupted run: its folder, or its URI (RESULTS_DIR/NAME)")
+    where.add_argument("--verbose", action="store_true",
+                       help="show Ray Tune's own console output (its experiment banner, TensorBoard hint and tables) "
+                       "and Optuna's info messages; by default one line per finished trial and the final tables")
     where.add_argument("--dry-run", action="store_true",
                        help="print the plan (space, trials and resources, what the cluster offers, an estimate of "
                        "trial-hours from timing a few real steps) and exit without training")
@@ -172,6 +179,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             defaults[dest] = value
         parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
+    if args.num_samples is None:
+        args.num_samples = NUM_SAMPLES if args.trial_seconds is None else BUDGETED_NUM_SAMPLES
     for name in ("num_samples", "max_epochs", "train_size", "eval_size", "test_size", "max_length", "batch_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")

@@ -84,7 +84,12 @@ def write_outputs(prep: Prepared, results, elapsed: float) -> int:
     location.push((FRONTIER_FILE,))
     print(f"\nwrote {run_dir / TRIALS_FILE}\n      {run_dir / FRONTIER_FILE}\n      {run_dir / PARETO_PLOT}"
           f"\n      {report_path} (and {REPORT_FIGURES})" + (f"\nuploaded to {location}" if location.is_remote else ""))
-    print(f"export the best: python -m search.export {location.quoted} [--max-params N | --min-metric X]")
+    if document.get("test") and any((p.get("preset") or "").split("#")[0] == "full" for p in document["references"]):
+        print(f"the winning ticket (fewest parameters, not significantly worse than full fine-tuning on test rows):\n"
+              f"  python -m search.export {location.quoted} --within-noise full --save-model")
+    else:
+        print(f"export a frontier point: python -m search.export {location.quoted} [--max-params N | --min-metric X]")
+    print(f"open the report: {report_path}")
     return 0
 
 

@@ -21,8 +21,11 @@ def _short(n: float) -> str:
 class Progress(Callback):
     """Prints one line whenever a trial ends: counts, best metric, and the current frontier's ends."""
 
-    def __init__(self, metric: str, max_epochs: int, total_trials: int, reference=None, stream=None):
+    def __init__(self, metric: str, max_epochs: int, total_trials: int, reference=None, stream=None,
+                 trial_seconds: float | None = None):
         self.metric = metric
+        self.trial_seconds = trial_seconds  # a compute budget: progress is the share of it spent
+        self.spent = 0.0
         self.reference = reference  # (majority metric, log10 all params): for the hypervolume so far
         self.max_epochs = max_epochs
         self.total_trials = total_trials
@@ -37,8 +40,14 @@ class Progress(Callback):
         running = sum(1 for t in trials if t.status == "RUNNING" and t.trial_id not in self._ended)
         ended = len(self.finished) + self.stopped + self.errored
         elapsed = time.monotonic() - self.started
-        remaining = elapsed / ended * (self.total_trials - ended) if ended else float("nan")
-        line = (f"[{elapsed:6.0f}s, ~{remaining:.0f}s left] {ended}/{self.total_trials} trials ended "
+        if self.trial_seconds:
+            share = min(self.spent / self.trial_seconds, 1.0)
+            remaining = elapsed / share * (1 - share) if share else float("nan")
+            done = f"{ended} trials ended, {self.spent:,.0f} of {self.trial_seconds:,.0f} trial-seconds spent "
+        else:
+            remaining = elapsed / ended * (self.total_trials - ended) if ended else float("nan")
+            done = f"{ended}/{self.total_trials} trials ended "
+        line = (f"[{elapsed:6.0f}s, ~{remaining:.0f}s left] {done}"
                 f"({len(self.finished)} full budget, {self.stopped} stopped early, {self.errored} failed), "
                 f"{running} running")
         paused = sum(1 for t in trials if t.status == "PAUSED")
@@ -55,6 +64,11 @@ class Progress(Callback):
                 volume = hypervolume([v[0] for v in values], [v[1] for v in values], self.reference)
                 line += f" | hypervolume {volume:.4f}"
         print(line, file=self.stream or sys.stdout, flush=True)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        seconds = result.get("epoch_seconds")
+        if isinstance(seconds, (int, float)):
+            self.spent += float(seconds)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._ended.add(trial.trial_id)

@@ -17,6 +17,7 @@ if __name__ == "__main__":  # before anything imports transformers (see search._
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 
@@ -30,10 +31,23 @@ from search._tuner import build_tuner
 from spaces import UsageError, run_cli
 
 
+def quiet_console(verbose: bool) -> None:
+    """One line per finished trial and the final tables: Ray Tune's banner, TensorBoard hint and tables, and
+    Optuna's info messages only with --verbose. (Ray reads RAY_AIR_NEW_OUTPUT when the Tuner runs; the old
+    output engine prints nothing at the Tuner's verbose=0. Warnings and errors still show.)"""
+    import logging
+
+    if verbose:
+        return
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+
+
 def run(args: argparse.Namespace) -> int:
     from search._plan import check_address, check_placement
     from search._progress import Progress
 
+    quiet_console(getattr(args, "verbose", False))
     if args.resume:
         return resume(args)
     check_address(args.address)
@@ -53,13 +67,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"ticketsearch: {args.model} ({prep.taxonomy.total_params:,} params, {len(prep.taxonomy.units)} units) "
           f"on {prep.task.name} ({len(data.train)} train / {len(data.validation)} validation / "
           f"{len(data.test) if data.test is not None else 0} held-out test rows; {prep.pooling} pooling); "
-          f"{args.granularity} granularity, {prep.space.size():,} sub-networks; {args.num_samples} trials "
-          f"({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {location}"
+          f"{args.granularity} granularity, {prep.space.size():,} sub-networks; "
+          + (f"{args.num_samples} trials" if args.trial_seconds is None else
+             f"trials for {args.trial_seconds:,.0f} trial-seconds")
+          + f" ({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {location}"
           + (f" (working copy {location.local})" if location.is_remote else ""), flush=True)
     started = time.monotonic()
     init_ray(args)
     check_placement(args)
-    tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, prep.reference)])
+    tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, prep.reference,
+                                        trial_seconds=args.trial_seconds)])
     return finish(prep, tuner.fit(), started)
 
 

@@ -152,5 +152,5 @@ def test_workers_may_touch_the_results_prefix_and_nothing_else():
     assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
     resources = {s["Resource"] for s in policy["Statement"]}
     assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/{prefix}/*"}  # no wildcard bucket
-    readme = (REPO / "README.md").read_text()
-    assert f"--instance-profile-name {profile}" in readme and "put-public-access-block" in readme
+    setup_steps = (REPO / "docs" / "cluster.md").read_text()  # the commands that make the profile and bucket
+    assert f"--instance-profile-name {profile}" in setup_steps and "put-public-access-block" in setup_steps
