@@ -119,10 +119,20 @@ class ParetoOptunaSearch(OptunaSearch):
         budget = getattr(self, "trial_seconds", None)  # getattr: searchers pickled before the budget existed
         return budget is not None and getattr(self, "spent_seconds", 0.0) >= budget
 
+    def _count_seconds(self, trial_id: str, result: dict | None) -> None:
+        """Add a result's epoch seconds to the budget spent, once per (trial, epoch): Ray passes a result the
+        scheduler stops on (a trial's last) to on_trial_complete only, others to both or to on_trial_result
+        only, and a retried trial reports an epoch again."""
+        seconds = (result or {}).get(getattr(self, "_seconds_attr", "epoch_seconds"))
+        epoch = (result or {}).get(self._budget_attr)
+        counted = self.__dict__.setdefault("_counted_epoch", {})  # searchers pickled before the budget lack it
+        if not isinstance(seconds, (int, float)) or epoch is None or epoch <= counted.get(trial_id, 0):
+            return
+        counted[trial_id] = epoch
+        self.spent_seconds = getattr(self, "spent_seconds", 0.0) + float(seconds)
+
     def on_trial_result(self, trial_id: str, result: dict):
-        seconds = result.get(getattr(self, "_seconds_attr", "epoch_seconds"))
-        if isinstance(seconds, (int, float)):
-            self.spent_seconds = getattr(self, "spent_seconds", 0.0) + float(seconds)
+        self._count_seconds(trial_id, result)
         return super().on_trial_result(trial_id, result)
 
     def suggest(self, trial_id: str):
@@ -175,6 +185,7 @@ class ParetoOptunaSearch(OptunaSearch):
             self._outcome[key] = (TrialState.COMPLETE, values)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        self._count_seconds(trial_id, result)
         if trial_id in self._told_paused:
             return self._promoted_complete(trial_id, result, error)
         if trial_id not in self._ot_trials:

@@ -63,9 +63,14 @@ def test_a_spent_trial_seconds_budget_ends_the_proposals(tiny_bert):
     searcher.on_trial_result("b", {"accuracy": 0.6, "trainable_params": 10, "epoch": 1, "epoch_seconds": 4.5})
     assert searcher.budget_spent and searcher.spent_seconds == 10.5
     assert searcher.suggest("d") == Searcher.FINISHED
-    # running trials still report and finish as usual
-    searcher.on_trial_complete("a", {"accuracy": 0.7, "trainable_params": 10, "epoch": 3})
-    assert searcher.study.trials[0].state == TrialState.COMPLETE
+    # running trials still report and finish as usual; a result seen twice (a trial's last, which Ray passes
+    # to on_trial_complete, or an epoch a retried trial reports again) is counted once
+    searcher.on_trial_result("b", {"accuracy": 0.6, "trainable_params": 10, "epoch": 1, "epoch_seconds": 4.5})
+    searcher.on_trial_complete("a", {"accuracy": 0.7, "trainable_params": 10, "epoch": 3, "epoch_seconds": 2.0})
+    assert searcher.study.trials[0].state == TrialState.COMPLETE and searcher.spent_seconds == 12.5
+    searcher.on_trial_result("c", {"accuracy": 0.6, "trainable_params": 10, "epoch": 1, "epoch_seconds": 1.0})
+    searcher.on_trial_complete("c", {"accuracy": 0.6, "trainable_params": 10, "epoch": 1, "epoch_seconds": 1.0})
+    assert searcher.spent_seconds == 13.5
 
 
 def test_every_kth_proposal_fills_the_widest_gap_of_the_front(tiny_bert):
