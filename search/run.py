@@ -35,12 +35,12 @@ def quiet_console(verbose: bool) -> None:
     """One line per finished trial and the final tables: Ray Tune's banner, TensorBoard hint and tables, and
     Optuna's info messages only with --verbose. (Ray reads RAY_AIR_NEW_OUTPUT when the Tuner runs; the old
     output engine prints nothing at the Tuner's verbose=0. Warnings and errors still show.)"""
-    import logging
+    import optuna
 
     if verbose:
         return
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    logging.getLogger("optuna").setLevel(logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def run(args: argparse.Namespace) -> int:
