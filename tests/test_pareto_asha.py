@@ -214,7 +214,8 @@ def test_a_real_search_stops_a_dominated_sub_network_and_optuna_records_it_prune
     code = run.main(["--model", tiny_bert, "--data", str(text_csv), "--text-column", "review", "--label-column",
                      "sentiment", "--modules", ",".join(modules), "--replay", str(table), "--results-dir",
                      str(tmp_path), "--name", "pruned", "--train-size", "32", "--eval-size", "16",
-                     "--num-samples", "12", "--sampler", "random", "--no-reference-points"])
+                     "--num-samples", "12", "--sampler", "random", "--no-reference-points",
+                     "--grace-period", "1"])  # 32 rows are 1 step an epoch: auto would put the first rung beyond 3
     assert code == 0
     trials = pd.read_parquet(tmp_path / "pruned" / TRIALS_FILE)
     finals = trials[trials["final"]]
