@@ -17,7 +17,8 @@ its trials), per seed. Each run scores its frontier (and its reference points) o
 Reported per strategy and seed, from what the runs wrote (trials.parquet, frontier.json, test_outputs.npz):
 - the hypervolume of the returned front on the test split (each frontier point's test metric; against the
   run's reference point: majority class, log10 of all parameters), with a 95% percentile bootstrap interval
-  over test rows (1,000 resamples, the same rows resampled for every point);
+  over test rows (1,000 resamples, the same rows resampled for every point), and its difference from the
+  presets front's on the same rows, with a paired interval (both fronts on each resample of the rows);
 - the cheapest scored sub-network not significantly worse than full fine-tuning on the test rows (the presets
   run's `full`, same seed and rows; one-sided paired randomisation test, p >= 0.05, search._uncertainty);
 - the trial-seconds spent, and the default's validation hypervolume once it had spent what the presets did.
@@ -79,24 +80,45 @@ def _scored(run_dir: Path) -> tuple[dict, dict[str, np.ndarray], np.ndarray]:
     return front, outputs, outputs.pop("labels")
 
 
-def test_hypervolume(run_dir: Path, regression: bool = False, seed: int = 0) -> dict:
-    """The returned front's hypervolume on the test split, with a bootstrap interval over test rows."""
-    from search import hypervolume, metric_function, predictions  # the product's own scoring
+def _front_on_test(run_dir: Path, regression: bool = False):
+    """The returned front's points: their test predictions, parameters, the labels, the metric and reference."""
+    from search import metric_function, predictions  # the product's own scoring
 
     front, outputs, labels = _scored(run_dir)
     reference = (front["reference_point"]["metric"], front["reference_point"]["log10_params"])
     points = [p for p in front["points"] if p["trial_id"] in outputs]
-    params = [p["trainable_params"] for p in points]
     preds = np.stack([predictions(outputs[p["trial_id"]], regression) for p in points])
     score = metric_function(front["metric"], regression, 0 if regression else int(max(labels.max(), preds.max())) + 1)
+    return preds, [p["trainable_params"] for p in points], labels, score, reference
+
+
+def test_hypervolume(run_dir: Path, regression: bool = False, seed: int = 0, against: Path | None = None) -> dict:
+    """The returned front's hypervolume on the test split, with a bootstrap interval over test rows; with
+    `against` (another run scored on the same rows), also the difference of the two hypervolumes with a
+    paired interval (the same resampled rows for both fronts)."""
+    from search import hypervolume
+
+    preds, params, labels, score, reference = _front_on_test(run_dir, regression)
+    other = _front_on_test(against, regression) if against is not None else None
+    if other is not None and not np.array_equal(other[2], labels):
+        raise UsageError(f"{run_dir} and {against} were scored on different test rows")
     value = hypervolume(list(score(preds, labels)), params, reference)
     rng = np.random.default_rng(seed)
-    resampled = []
+    resampled, differences = [], []
     for _ in range(RESAMPLES):
         rows = rng.integers(0, len(labels), len(labels))
-        resampled.append(hypervolume(list(score(preds[:, rows], labels[rows])), params, reference))
+        mine = hypervolume(list(score(preds[:, rows], labels[rows])), params, reference)
+        resampled.append(mine)
+        if other is not None:
+            differences.append(mine - hypervolume(list(other[3](other[0][:, rows], labels[rows])), other[1], reference))
     low, high = np.percentile(resampled, [2.5, 97.5])
-    return {"test_hypervolume": float(value), "low": float(low), "high": float(high), "front_points": len(points)}
+    out = {"test_hypervolume": float(value), "low": float(low), "high": float(high), "front_points": len(params)}
+    if other is not None:
+        difference = value - hypervolume(list(other[3](other[0], labels)), other[1], reference)
+        d_low, d_high = np.percentile(differences, [2.5, 97.5])
+        out["minus_presets"] = {"difference": float(difference), "low": float(d_low), "high": float(d_high),
+                                "above_in_resamples": float(np.mean(np.asarray(differences) > 0))}
+    return out
 
 
 def cheapest_within_noise(run_dir: Path, full_run: Path, regression: bool = False) -> dict | None:
@@ -174,7 +196,7 @@ def main(argv=None) -> int:
                 row = {"strategy": name, "seed": seed, "run": run_dir.name, "budget_seconds": budget,
                        "trial_seconds": trial_seconds(run_dir), "trials": int(trials["trial_id"].nunique()),
                        "full_budget_trials": int((trials["epoch"] >= trials["epoch"].max()).sum()),
-                       **test_hypervolume(run_dir, seed=seed),
+                       **test_hypervolume(run_dir, seed=seed, against=None if name == "presets" else presets),
                        "cheapest_within_noise_of_full": cheapest_within_noise(run_dir, presets),
                        "validation_hypervolume_at_presets_cost": validation_hypervolume_at(
                            run_dir, trial_seconds(presets))}

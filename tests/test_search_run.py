@@ -404,6 +404,26 @@ def test_export_the_winning_ticket_within_noise(finished_run, tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
 
 
+def test_the_real_run_benchmark_scores_fronts_as_the_product_does(finished_run):
+    """bench/real_runs.py's test-split figures, on a finished run: its front's hypervolume from the stored outputs
+    is the one its frontier's test metrics give, and the cheapest within noise of full is the product's choice."""
+    from conftest import load_bench
+
+    from search import hypervolume
+
+    bench = load_bench("real_runs")
+    front = _strict_json(finished_run / "frontier.json")
+    reference = (front["reference_point"]["metric"], front["reference_point"]["log10_params"])
+    expected = hypervolume([p["test_metric"] for p in front["points"]],
+                           [p["trainable_params"] for p in front["points"]], reference)
+    scored = bench.test_hypervolume(finished_run, against=finished_run)
+    assert scored["test_hypervolume"] == pytest.approx(expected) and scored["low"] <= expected <= scored["high"]
+    assert scored["minus_presets"] == {"difference": 0.0, "low": 0.0, "high": 0.0, "above_in_resamples": 0.0}
+    within = [p for p in front["references"] + front["points"] if p["not_worse_than_full"]]
+    pick = bench.cheapest_within_noise(finished_run, finished_run)
+    assert pick["trainable_params"] == min(p["trainable_params"] for p in within)
+
+
 def test_runs_written_before_test_numbers_still_load(finished_run, tmp_path, capsys):
     from search import report
 
