@@ -258,7 +258,9 @@ class ParetoASHA(FIFOScheduler):
         if self._loaded:
             return
         self._loaded = True
-        if self.state_path and Path(self.state_path).is_file():
+        if self.state_path and not Path(self.state_path).is_file():
+            self._save()  # a run holds its rungs from the start, even when none is below the full budget
+        elif self.state_path:
             state = json.loads(Path(self.state_path).read_text())
             for milestone, recorded in state["rungs"].items():
                 rung = self.rungs.setdefault(float(milestone) if "." in milestone else int(milestone), {})
