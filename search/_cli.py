@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--metric", default=None,
                       help="metric to optimise instead of the task's standard one: accuracy, f1, "
                       "matthews_correlation (classification), pearson, spearman (regression)")
-    # 512 / 256 keep the default run within 10 minutes on 2 CPU cores (README, "What the default run finds")
+    # 512 / 256 keep the default run within 10 minutes on 2 CPU cores (docs/measurements.md, "What the default run finds")
     what.add_argument("--train-size", type=int, default=512, help="training rows used (default 512)")
     what.add_argument("--eval-size", type=int, default=256,
                       help="validation rows the search chooses on (default 256)")

@@ -221,7 +221,7 @@ def start_points(space, given: dict[str, dict], spread_points: int, num_samples:
     wanted = min(spread_points, num_samples)
     if len(points) < wanted:
         # The first proposals cover the cost axis (known before training): the cheapest sub-network anchors
-        # every front's cheap end, and a few budgets in between beat random startup trials (README).
+        # every front's cheap end, and a few budgets in between beat random startup trials (docs/measurements.md).
         spread = [p for p in space.spread_points(spread_points, seed) if p not in points.values()]
         points |= {f"spread-{i}": p for i, p in enumerate(spread[: int(wanted) - len(points)], 1)}
     return points

@@ -38,7 +38,7 @@ WARMUP_FRACTION = 0.06  # of all steps; BERT fine-tuning's usual warmup
 # `lr_scale` (what `spaces.reference_lr` gives the smallest sub-networks), the rest at the trial's `lr`.
 # A rate that suits the pre-trained weights of a one-module sub-network (5e-4) leaves a fresh head
 # nearly where it started after a few hundred steps. Raising LayerNorm gains and biases to this rate
-# too was tried and rejected: it wrecked full fine-tuning (bench/small_subnets.py, README).
+# too was tried and rejected: it wrecked full fine-tuning (bench/small_subnets.py, docs/measurements.md).
 SMALL_PARAM_LR = 5e-3
 
 
