@@ -25,6 +25,9 @@ what one sitting hands to the next. `--stop-after SECONDS` starts no training af
 (`epoch_cpu_seconds`, one thread per worker: other jobs on the machine, or a recording paused with
 SIGSTOP, do not inflate it) and says so in the table's metadata (`cost_column`), which the
 benchmarks read; a GPU recording's cost is its wall seconds (`epoch_seconds`).
+`--space product` is search.run's own space (`--granularity`, switch values off/bias/all): the reference points
+and `--selections` more from the product's spread start, each at every scale of `--lr-scales` times the size
+rule's rate (the table's `lr_scale` column), for choosing `--lr-scale-range` (bench/rates_and_rungs.py).
 `--workers K` trains K selections at once in separate processes (several per GPU on a GPU).
 `--data FILE` records another task (a local file, `--text-column`/`--label-column`, split as search.run
 splits it). `--save-data FILE` writes the tokenised data (`.npz`) and exits; `--data-cache FILE` trains

@@ -10,9 +10,9 @@ import math
 
 # Early stopping's first rung (search.run --grace-period): `auto` puts it after MIN_RUNG_STEPS optimizer steps.
 GRACE_PERIOD = "auto"
-# Measured by bench/rates_and_rungs.py on three recorded tables (bench/results/rates_and_rungs.md): a first
-# rung after 16 or 32 optimizer steps stopped 31-58% of the trainings that end on a table's front; after 64
-# to 256 steps, 0-23%, with no gain beyond 64.
+# Measured by bench/rates_and_rungs.py on six recorded tables (bench/results/rates_and_rungs.md): a first
+# rung after 16 or 32 optimizer steps stopped 11-57% of the trainings that end on a table's front; after 64
+# to 256 steps, 0-22%, with no gain beyond 64.
 MIN_RUNG_STEPS = 64
 
 
