@@ -26,7 +26,7 @@ _EXPORTS = {
     "search._trials": ("build_trainable", "init_ray", "trial_settings"),
     "search._tuner": ("build_tuner",),
     "search._finish": ("finish", "print_frontier"),
-    "search.export": ("load_ticket",),
+    "search.export": ("load_base", "load_ticket"),
     "search._searcher": ("MAX_REPEATS_IN_A_ROW", "ParetoOptunaSearch", "proposal_key"),
     "search._pareto_asha": ("ParetoASHA",),
     "search._pareto": ("crowding_distance", "hypervolume", "hypervolume_curve", "non_domination_ranks",

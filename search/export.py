@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from search import _peft
 from search._files import EXPORT_DIR, FRONTIER_FILE, RUN_FILE
 from search._storage import RunLocation
 from spaces import SPEC_FILE, TENSORS_FILE, ArgumentParser, Spec, UsageError, load_taxonomy, run_cli
@@ -76,9 +77,11 @@ def _test_metrics(frontier: dict, point: dict) -> dict:
 
 def export(run_path: str | Path, out: Path | None = None, max_params: int | None = None,
            min_metric: float | None = None, local_dir: str = "results", within_noise: str | None = None,
-           with_model: bool = False) -> Path:
+           with_model: bool = False, with_adapter: bool | None = False) -> Path:
     """Export a frontier point of the run at `run_path` (a folder, or its storage URI: what is needed
-    is downloaded into `local_dir`); `with_model`: the complete model folder too (`save_model`).
+    is downloaded into `local_dir`); `with_model`: the complete model folder too (`save_model`);
+    `with_adapter`: the PEFT adapter too (`OUT/peft`, see search._peft): True asks for it (a ticket that
+    has none is refused before anything is written), None writes it where the ticket has one.
 
     A folder that holds another ticket is refused; when writing fails, what this call wrote is removed."""
     location = RunLocation.existing(str(run_path), local_dir)
@@ -116,6 +119,10 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
     )
     out = Path(out) if out else run_dir / EXPORT_DIR / f"trial_{point['trial_id']}"
     _refuse_another_ticket(out, spec)
+    if with_adapter:
+        _peft.check_adapter(spec, taxonomy)
+    elif with_adapter is None:
+        with_adapter = _peft.adapter_problem(spec, taxonomy) is None
     existed = out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -123,10 +130,14 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
         spec.save(out / SPEC_FILE)
         if with_model:
             save_model(out)
+        if with_adapter:
+            save_adapter(out)
     except BaseException:
         if existed:
             for name in (SPEC_FILE, TENSORS_FILE):
                 (out / name).unlink(missing_ok=True)
+            for name in (MODEL_DIR, _peft.ADAPTER_DIR):
+                shutil.rmtree(out / name, ignore_errors=True)
         else:
             shutil.rmtree(out, ignore_errors=True)
         raise
@@ -178,6 +189,16 @@ def load_ticket(export_dir: str | Path):
     return model.eval(), load_tokenizer(name)
 
 
+def load_base(export_dir: str | Path):
+    """The pre-trained model the ticket in `export_dir` was cut from, with its head's shape and its pooling
+    (a fresh head): the base its PEFT adapter loads onto, `PeftModel.from_pretrained(load_base(D), D/peft)`."""
+    from trainables import load_model
+
+    spec = Spec.load(Path(export_dir) / SPEC_FILE)
+    model, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.model.get("pooling", "cls"))
+    return model
+
+
 def model_load_line(folder: Path, pooling: str) -> str:
     """The one line that loads a folder `save_model` wrote, as users are told to."""
     remote = ", trust_remote_code=True" if pooling == "mean" else ""
@@ -188,6 +209,28 @@ def _logits(model, tokenizer) -> torch.Tensor:
     batch = tokenizer(list(_PROBE_TEXTS), padding=True, truncation=True, return_tensors="pt")
     with torch.no_grad():
         return model(**batch).logits.float()
+
+
+def _reproduces(ticket, tokenizer, what: str):
+    """A check that a reloaded model gives `ticket`'s logits on the probe sentences (UsageError otherwise)."""
+    expected = _logits(ticket, tokenizer)
+
+    def check(model) -> None:
+        difference = (_logits(model, tokenizer) - expected).abs().max().item()
+        if difference > _PROBE_TOLERANCE:
+            raise UsageError(f"the saved {what} does not reproduce the ticket (logits differ by {difference:.2g}); "
+                             f"use the spec and tensors instead (search.load_ticket)")
+    return check
+
+
+def save_adapter(out: Path) -> Path:
+    """Write `OUT/peft`: the ticket as a PEFT adapter on the pre-trained model (search._peft), checked by
+    loading it as printed. UsageError when the ticket trains part of a module (it has no adapter)."""
+    spec = Spec.load(out / SPEC_FILE)
+    model, tokenizer = load_ticket(out)
+    taxonomy = load_taxonomy(spec.model["name"], spec.model["num_labels"], spec.model.get("pooling", "cls"))
+    check = _reproduces(model, tokenizer, "PEFT adapter")
+    return _peft.save_adapter(out, model, spec, taxonomy, check)
 
 
 def save_model(out: Path) -> Path:
@@ -219,10 +262,7 @@ def save_model(out: Path) -> Path:
             (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         reloaded = transformers.AutoModelForSequenceClassification.from_pretrained(
             folder, trust_remote_code=pooling == "mean").eval()
-        difference = (_logits(reloaded, tokenizer) - _logits(model, tokenizer)).abs().max().item()
-        if difference > _PROBE_TOLERANCE:
-            raise UsageError(f"the saved model folder does not reproduce the ticket (logits differ by "
-                             f"{difference:.2g}); use the spec and tensors instead (search.load_ticket)")
+        _reproduces(model, tokenizer, "model folder")(reloaded)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -243,12 +283,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="for a storage URI: where the run's files are downloaded (and the default --out)")
     parser.add_argument("--save-model", action="store_true",
                         help="also write a complete fine-tuned HF model folder (OUT/model; a mean-pooled ticket carries its "
-                        "head's code and loads with trust_remote_code=True)")
+                        "head's code and loads with trust_remote_code=True), and the PEFT adapter where the ticket has one")
+    parser.add_argument("--peft", action="store_true",
+                        help="also write the ticket as a PEFT adapter (OUT/peft, LN tuning of the modules it trains, "
+                        "the head as modules_to_save); an error for a ticket that trains part of a module (BitFit)")
 
     def body() -> int:
         args = parser.parse_args(argv)
         out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir, args.within_noise,
-                     with_model=args.save_model)
+                     with_model=args.save_model, with_adapter=True if args.peft else (None if args.save_model else False))
         spec = Spec.load(out / SPEC_FILE)
         metric, value = next(iter(spec.metrics.items()))
         test = spec.metrics.get(f"test_{metric}")
@@ -258,11 +301,19 @@ def main(argv: list[str] | None = None) -> int:
                  f"{spec.metrics[f'test_{metric}_interval'][0]:.4f}-{spec.metrics[f'test_{metric}_interval'][1]:.4f}, "
                  f"{spec.metrics['test_rows']:,} {spec.metrics['test_split']} rows)"))
         print(f"wrote {out / SPEC_FILE}\n      {out / TENSORS_FILE}")
+        adapter = (out / _peft.ADAPTER_DIR).is_dir()
         if args.save_model:
             print(f"      {out / MODEL_DIR} (a complete model)")
+        if adapter:
+            print(f"      {out / _peft.ADAPTER_DIR} (a PEFT adapter)")
+        elif args.save_model:
+            taxonomy = load_taxonomy(spec.model["name"], spec.model["num_labels"], spec.model.get("pooling", "cls"))
+            print(f"note: {_peft.adapter_problem(spec, taxonomy)}")
         print(f"load it: search.load_ticket({str(out)!r})  # (model, tokenizer)")
         if args.save_model:
             print(f"     or: {model_load_line(out / MODEL_DIR, spec.model.get('pooling', 'cls'))}")
+        if adapter:
+            print(f"     or: {_peft.adapter_load_line(out, spec)}")
         return 0
 
     return run_cli(body)

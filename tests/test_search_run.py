@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import search
 from search import export, pareto_mask, run
@@ -169,6 +170,48 @@ def test_a_failed_save_leaves_no_half_written_export(finished_run, tmp_path, mon
     assert export.main([str(finished_run), "--out", str(tmp_path / "x"), "--save-model"]) == 2
     assert "does not reproduce" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def _run_choosing(finished_run, tmp_path, preset):
+    """A copy of the finished run whose frontier is one of its reference points (`preset`), so export picks it."""
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy)
+    document = json.loads((copy / "frontier.json").read_text())
+    document["points"] = [p for p in document["references"] if (p.get("preset") or "").split("#")[0] == preset]
+    assert document["points"], f"no {preset} reference point"
+    (copy / "frontier.json").write_text(json.dumps(document))
+    return copy
+
+
+def test_export_a_peft_adapter(finished_run, tmp_path, capsys):
+    import peft
+    from transformers import AutoModelForSequenceClassification
+
+    run_dir = _run_choosing(finished_run, tmp_path, "layernorm")
+    assert export.main([str(run_dir), "--out", str(tmp_path / "e"), "--peft"]) == 0
+    printed = capsys.readouterr().out
+    assert (tmp_path / "e" / "peft" / "adapter_config.json").is_file() and not (tmp_path / "e" / "model").exists()
+    line = printed.split("     or: ")[-1].strip()
+    assert line.startswith("PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(")
+    model = eval(line, {"PeftModel": peft.PeftModel,
+                        "AutoModelForSequenceClassification": AutoModelForSequenceClassification}).eval()
+    ticket, tokenizer = export.load_ticket(tmp_path / "e")
+    batch = tokenizer(["a fine film", "a dull one"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(model(**batch).logits, ticket(**batch).logits, atol=1e-5, rtol=0)
+
+
+def test_a_peft_adapter_of_a_bitfit_ticket_is_refused_before_anything_is_written(finished_run, tmp_path, capsys):
+    run_dir = _run_choosing(finished_run, tmp_path, "bitfit")
+    assert export.main([str(run_dir), "--out", str(tmp_path / "x"), "--peft"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: this ticket has no PEFT adapter: it trains part of") and "\n" not in err
+    assert not (tmp_path / "x").exists()
+    # --save-model writes what the ticket has, and says in one line why there is no adapter
+    assert export.main([str(run_dir), "--out", str(tmp_path / "m"), "--save-model"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "no PEFT adapter" in notes[0]
+    assert (tmp_path / "m" / "model").is_dir() and not (tmp_path / "m" / "peft").exists()
 
 
 def test_spec_check_cli(finished_run, tiny_bert, tiny_bert_3_layers, tmp_path, capsys):

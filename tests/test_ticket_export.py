@@ -1,7 +1,8 @@
 """A ticket users take home: the saved model folder and the one-call loader give the logits the search measured.
 
 Each export is loaded exactly as `python -m search.export` tells users to, and compared with the project's
-own apply path (pre-trained model + spec + trained tensors), on every pooling and on several families.
+own apply path (pre-trained model + spec + trained tensors), on every pooling and on several families: the
+complete model folder, the PEFT adapter on the pre-trained model, and the one-call loader.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from search import export
-from spaces import SPEC_FILE, TENSORS_FILE, Spec, load_taxonomy
+from search import _peft, export
+from spaces import SPEC_FILE, TENSORS_FILE, Spec, UsageError, load_taxonomy
 from trainables import load_model, load_tensors, load_tokenizer
 
 TEXTS = ["a moving, beautifully acted film", "dull", "not bad at all, honestly one of the better ones this year",
@@ -95,3 +96,69 @@ def test_the_default_models_ticket_loads_to_the_same_logits(tmp_path):
     folder = export.save_model(out)
     model = load_as_printed(folder, "mean")
     assert (logits(model, AutoTokenizer.from_pretrained(folder)) - expected).abs().max().item() <= 1e-5
+
+
+def load_adapter_as_printed(out: Path):
+    """The PEFT line `search.export` prints, executed: the adapter on the pre-trained model."""
+    import peft
+
+    import search
+
+    line = _peft.adapter_load_line(out, Spec.load(out / SPEC_FILE))
+    return eval(line, {"PeftModel": peft.PeftModel, "search": search,
+                       "AutoModelForSequenceClassification": AutoModelForSequenceClassification}).eval()
+
+
+@pytest.mark.parametrize("family,pooling", [("bert", "mean"), ("bert", "cls"), ("albert", "mean"),
+                                            ("distilbert", "mean"), ("roberta", "mean"), ("electra", "cls"),
+                                            ("deberta-v2", "cls"), ("mpnet", "mean")])
+def test_peft_adapter_loads_onto_the_pretrained_model_to_the_same_logits(tiny_models, tmp_path, family, pooling):
+    units = ["0.attn.norm", "0.ffn.norm", "0.value", "0.attn.out", "embeddings.norm"]  # ALBERT has one layer
+    out = make_export(tmp_path / "e", tiny_models(family), pooling, units)
+    expected = apply_path_logits(out)
+    folder = export.save_adapter(out)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LN_TUNING" and config["base_model_name_or_path"] == tiny_models(family)
+    # the adapter holds exactly what the ticket trains, the head included
+    spec = Spec.load(out / SPEC_FILE)
+    saved = load_file(str(folder / "adapter_model.safetensors"))
+    assert sum(t.numel() for t in saved.values()) == spec.trainable_params
+    model = load_adapter_as_printed(out)
+    assert torch.allclose(logits(model, load_tokenizer(tiny_models(family))), expected, atol=1e-5, rtol=0)
+
+
+def test_a_ticket_training_part_of_a_module_has_no_adapter(tiny_models, tmp_path):
+    out = make_export(tmp_path / "e", tiny_models("bert"), "mean", ["0.attn.norm", "0.query:bias", "1.value:weight"])
+    with pytest.raises(UsageError, match=r"no PEFT adapter: it trains part of 2 module\(s\)"):
+        export.save_adapter(out)
+    assert not (out / _peft.ADAPTER_DIR).exists()
+    # a weight and a bias that together make the whole module do fit
+    whole = make_export(tmp_path / "w", tiny_models("bert"), "mean", ["0.query:bias", "0.query:weight"])
+    assert _peft.check_adapter(Spec.load(whole / SPEC_FILE), load_taxonomy(tiny_models("bert"), 2, "mean"))[0] == [
+        "bert.encoder.layer.0.attention.self.query"]
+
+
+def test_a_failing_adapter_check_removes_the_adapter_folder(tiny_models, tmp_path, monkeypatch):
+    """Never an adapter on disk that does not reproduce the ticket (here: a loader that drops the head)."""
+    out = make_export(tmp_path / "e", tiny_models("bert"), "cls", ["0.attn.norm"])
+    monkeypatch.setattr(_peft, "adapter_load_line", lambda out, spec: "search.load_base(%r)" % str(out))
+    with pytest.raises(UsageError, match="PEFT adapter does not reproduce the ticket"):
+        export.save_adapter(out)
+    assert not (out / _peft.ADAPTER_DIR).exists()
+
+
+@pytest.mark.integration
+def test_the_default_models_adapter_loads_to_the_same_logits(tmp_path):
+    out = make_export(tmp_path / "e", "minilm", "mean", [f"{layer}.attn.norm" for layer in range(6)] + ["5.value"])
+    expected = apply_path_logits(out)
+    export.save_adapter(out)
+    model = load_adapter_as_printed(out)
+    assert (logits(model, load_tokenizer("minilm")) - expected).abs().max().item() <= 1e-5
+
+
+def test_a_head_only_ticket_is_an_adapter_too(tiny_models, tmp_path):
+    out = make_export(tmp_path / "e", tiny_models("distilbert"), "mean", [])  # pre_classifier + classifier
+    expected = apply_path_logits(out)
+    export.save_adapter(out)
+    model = load_adapter_as_printed(out)
+    assert torch.allclose(logits(model, load_tokenizer(tiny_models("distilbert"))), expected, atol=1e-5, rtol=0)
