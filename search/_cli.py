@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue an interrupted run: its folder, or its URI (RESULTS_DIR/NAME)")
     where.add_argument("--verbose", action="store_true",
                        help="show Ray Tune's own console output (its experiment banner, TensorBoard hint and tables) "
-                       "and Optuna's info messages; by default one line per finished trial and the final tables")
+                       "and Optuna's info messages, and Ray's and the libraries' warnings; by default one line per finished trial and "
+                       "the final tables, the warnings in RUN_DIR/run.log")
     where.add_argument("--dry-run", action="store_true",
                        help="print the plan (space, trials and resources, what the cluster offers, an estimate of "
                        "trial-hours from timing a few real steps) and exit without training")

@@ -4,7 +4,7 @@ A finished run's folder: RUN_FILE (what the run is, written first), TRIALS_FILE 
 rows), FRONTIER_FILE (written last: its presence marks a finished run), PARETO_PLOT, REPORT_FILE
 and its figures, HOLDOUT_FILE (the held-out outputs behind every test number), and where asked
 STUDY_FILE and CONFIRM_FILE. While it runs: the Optuna journal, the scheduler's rungs, the shared
-frozen-prefix cache. An export folder: spaces.SPEC_FILE and spaces.TENSORS_FILE (the spec format's own
+frozen-prefix cache, and RUN_LOG where Ray or a library warned. An export folder: spaces.SPEC_FILE and spaces.TENSORS_FILE (the spec format's own
 names, also each checkpoint's tensors). Imports nothing: search._hub reads it before transformers loads.
 """
 
@@ -21,9 +21,10 @@ OPTUNA_JOURNAL_FILE = "optuna.journal"
 SCHEDULER_STATE_FILE = "scheduler_state.json"
 PREFIX_CACHE_DIR = "prefix_cache"
 EXPORT_DIR = "export"
+RUN_LOG = "run.log"  # Ray's log records and Python's warnings while the run trained (search._console)
 
 __all__ = [
     "CONFIRM_FILE", "EXPORT_DIR", "FRONTIER_FILE", "HOLDOUT_FILE", "OPTUNA_JOURNAL_FILE", "PARETO_PLOT",
-    "PREFIX_CACHE_DIR", "REPORT_FIGURES", "REPORT_FILE", "RUN_FILE", "SCHEDULER_STATE_FILE", "STUDY_FILE",
+    "PREFIX_CACHE_DIR", "REPORT_FIGURES", "REPORT_FILE", "RUN_FILE", "RUN_LOG", "SCHEDULER_STATE_FILE", "STUDY_FILE",
     "TRIALS_FILE",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 
+from search._console import log_note
 from search._files import FRONTIER_FILE, PARETO_PLOT, REPORT_FIGURES, RUN_FILE, STUDY_FILE, TRIALS_FILE
 from search._prepare import Prepared, study_points
 from search._tuner import interrupted
@@ -90,6 +91,8 @@ def write_outputs(prep: Prepared, results, elapsed: float) -> int:
     else:
         print(f"export a frontier point: python -m search.export {location.quoted} [--max-params N | --min-metric X]")
     print(f"open the report: {report_path}")
+    if note := log_note(run_dir):
+        print(note)
     return 0
 
 

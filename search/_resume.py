@@ -12,6 +12,7 @@ import json
 import time
 
 from search import compat
+from search._console import run_log
 from search._files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search._finish import finish
 from search._prepare import Prepared, prepare, saved_options
@@ -39,9 +40,10 @@ def resume(args: argparse.Namespace) -> int:
         raise UsageError(f"{location} has no Ray Tune experiment state to resume")
     started = time.monotonic()
     init_ray(saved)
-    restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
-    _relocate(restored, prep)
-    return finish(prep, restored.fit(), started)
+    with run_log(location.local, getattr(args, "verbose", False)):
+        restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
+        _relocate(restored, prep)
+        return finish(prep, restored.fit(), started)
 
 
 def _relocate(restored, prep: Prepared) -> None:

@@ -22,6 +22,7 @@ import sys
 import time
 
 from search._cli import parse_args
+from search._console import run_log
 from search._files import RUN_FILE
 from search._finish import finish
 from search._prepare import Prepared, prepare, write_run_info
@@ -34,7 +35,7 @@ from spaces import UsageError, run_cli
 def quiet_console(verbose: bool) -> None:
     """One line per finished trial and the final tables: Ray Tune's banner, TensorBoard hint and tables, and
     Optuna's info messages only with --verbose. (Ray reads RAY_AIR_NEW_OUTPUT when the Tuner runs; the old
-    output engine prints nothing at the Tuner's verbose=0. Warnings and errors still show.)"""
+    output engine prints nothing at the Tuner's verbose=0. Ray's warnings go to the run's log: search._console.)"""
     import optuna
 
     if verbose:
@@ -75,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     init_ray(args)
     check_placement(args)
-    tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, prep.reference,
-                                        trial_seconds=args.trial_seconds)])
-    return finish(prep, tuner.fit(), started)
+    with run_log(location.local, getattr(args, "verbose", False)):
+        tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, prep.reference,
+                                            trial_seconds=args.trial_seconds)])
+        return finish(prep, tuner.fit(), started)
 
 
 def dry_run(prep: Prepared) -> int:

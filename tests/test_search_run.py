@@ -290,8 +290,14 @@ def test_paper_studies_on_a_tiny_budget(ray_session, tiny_bert, text_csv, tmp_pa
         assert set(MODULE_TYPES) <= set(points) and {"bitfit", "layernorm", "head"} <= set(points)
     else:
         assert [p for p in points if p.startswith("layernorm.")] == ["layernorm.0", "layernorm.1"]
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "share" in out and "mean and standard deviation over 2 seed(s)" in out
+    # a quiet console: no Ray Tune banner, tables or TensorBoard hint; it ends with the export and report commands
+    for noise in ("TensorBoard", "View detailed results", "Trial status", "Configuration for experiment"):
+        assert noise not in out + captured.err
+    last = [line for line in out.splitlines() if not line.startswith("warnings from Ray")][-3:]
+    assert last[0].startswith(("the winning ticket", "export a frontier point")) and last[-1].startswith("open the report: ")
     granularity = "module" if study == "paper-modules" else "unit"
     assert (f"--study {study} sets --granularity {granularity}, --switch-values off,bias,all, "
             f"--num-samples {len(trials)} (its points), --scheduler none") in out  # said, not silently rewritten
