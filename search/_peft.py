@@ -65,6 +65,13 @@ def adapter_problem(spec, taxonomy) -> str | None:
     return None
 
 
+def _quiet_peft() -> None:
+    """Inside a `catch_warnings` block: PEFT's notes that are no news here (LN tuning on a module that is not a
+    norm; a transformers deprecation PEFT's own code triggers)."""
+    warnings.filterwarnings("ignore", message="Unsupported layer type")
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+
+
 def adapter_load_line(out: Path, spec) -> str:
     """The one line that loads `OUT/peft` onto the pre-trained model, as users are told to."""
     folder = str(Path(out) / ADAPTER_DIR)
@@ -84,7 +91,7 @@ def load_adapter_as_printed(out: Path, spec):
     import search
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Unsupported layer type")  # LN tuning on a non-norm module
+        _quiet_peft()
         model = eval(adapter_load_line(out, spec), {  # noqa: S307 - our own line, checked as users will run it
             "PeftModel": peft.PeftModel, "search": search,
             "AutoModelForSequenceClassification": transformers.AutoModelForSequenceClassification})
@@ -109,7 +116,7 @@ def save_adapter(out: Path, ticket, spec, taxonomy, reproduces) -> Path:
         else:  # a head-only ticket: PEFT needs a target, and a sequence-classification adapter saves its head
             config = peft.LNTuningConfig(target_modules=head)  # aside, so the head itself is the target
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Unsupported layer type")
+            _quiet_peft()
             adapted = peft.get_peft_model(ticket, config)
         # where users get the base model: a hub id, or the folder an alias names
         adapted.peft_config["default"].base_model_name_or_path = resolve_model(spec.model["name"])
