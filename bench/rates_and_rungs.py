@@ -159,7 +159,8 @@ def first_rung(path: str, grace_periods: tuple[int, ...], orders: int) -> dict:
 
 
 def markdown(result: dict) -> str:
-    lines = ["# Rates and rungs", "", "Written by `bench/rates_and_rungs.py`; the command is in the JSON beside it.", ""]
+    lines = ["# Rates and rungs", "",
+             "Written by `bench/rates_and_rungs.py`; the command is in the JSON beside it.", ""]
     for rates in result["rates"]:
         lines += [f"## The rate rule on {rates['table']} ({len(rates['selections'])} selections x scales "
                   f"{', '.join(f'{s:g}' for s in rates['scales'])}; {rates['epochs']} epochs; majority "
@@ -168,7 +169,8 @@ def markdown(result: dict) -> str:
                   "epoch 1 | at majority at the end | within 0.01 of best |", "|---|---|---|---|---|---|"]
         for name, r in rates["rules"].items():
             lines.append(f"| {name} | {r['mean_final']:.4f} | {r['mean_shortfall']:.4f} | "
-                         f"{r['at_majority_epoch1']:.0%} | {r['at_majority_end']:.0%} | {r['within_0.01_of_best']:.0%} |")
+                         f"{r['at_majority_epoch1']:.0%} | {r['at_majority_end']:.0%} | "
+                         f"{r['within_0.01_of_best']:.0%} |")
         lines += ["", "| selection | params | " + " | ".join(f"final @ {s:g}" for s in rates["scales"])
                   + " | best scale |", "|---|---|" + "---|" * (len(rates["scales"]) + 1)]
         for p in rates["selections"]:

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--metric", default=None,
                       help="metric to optimise instead of the task's standard one: accuracy, f1, "
                       "matthews_correlation (classification), pearson, spearman (regression)")
-    # 512 / 256 keep the default run within 10 minutes on 2 CPU cores (docs/measurements.md, "What the default run finds")
+    # 512 / 256 keep the default run within 10 minutes on 2 CPU cores
+    # (docs/measurements.md, "What the default run finds")
     what.add_argument("--train-size", type=int, default=512, help="training rows used (default 512)")
     what.add_argument("--eval-size", type=int, default=256,
                       help="validation rows the search chooses on (default 256)")
@@ -97,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "with a random sub-network of a size inside it (default 4; 0: off)")
     search.add_argument("--lr-scale-range", default=LR_SCALE_RANGE, metavar="LOW,HIGH",
                         help="each proposal's learning rate is the size rule's (spaces.reference_lr) times a scale "
-                        f"the sampler draws log-uniformly from LOW..HIGH, which must contain 1 (default {LR_SCALE_RANGE}"
+                        f"the sampler draws log-uniformly from LOW..HIGH, which must contain 1 "
+                        f"(default {LR_SCALE_RANGE}"
                         "; 1,1: the size rule alone)")
     search.add_argument("--grace-period", default=GRACE_PERIOD, metavar="EPOCHS|auto",
                         help="early stopping's first decision comes after this many epochs (ASHA's grace period; "
@@ -137,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue an interrupted run: its folder, or its URI (RESULTS_DIR/NAME)")
     where.add_argument("--verbose", action="store_true",
                        help="show Ray Tune's own console output (its experiment banner, TensorBoard hint and tables) "
-                       "and Optuna's info messages, and Ray's and the libraries' warnings; by default one line per finished trial and "
-                       "the final tables, the warnings in RUN_DIR/run.log")
+                       "and Optuna's info messages, and Ray's and the libraries' warnings; by default one line per "
+                       "finished trial and the final tables, the warnings in RUN_DIR/run.log")
     where.add_argument("--dry-run", action="store_true",
                        help="print the plan (space, trials and resources, what the cluster offers, an estimate of "
                        "trial-hours from timing a few real steps) and exit without training")

@@ -4,8 +4,9 @@ A finished run's folder: RUN_FILE (what the run is, written first), TRIALS_FILE 
 rows), FRONTIER_FILE (written last: its presence marks a finished run), PARETO_PLOT, REPORT_FILE
 and its figures, HOLDOUT_FILE (the held-out outputs behind every test number), and where asked
 STUDY_FILE and CONFIRM_FILE. While it runs: the Optuna journal, the scheduler's rungs, the shared
-frozen-prefix cache, and RUN_LOG where Ray or a library warned. An export folder: spaces.SPEC_FILE and spaces.TENSORS_FILE (the spec format's own
-names, also each checkpoint's tensors). Imports nothing: search._hub reads it before transformers loads.
+frozen-prefix cache, and RUN_LOG where Ray or a library warned. An export folder: spaces.SPEC_FILE and
+spaces.TENSORS_FILE (the spec format's own names, also each checkpoint's tensors). Imports nothing:
+search._hub reads it before transformers loads.
 """
 
 RUN_FILE = "run.json"

@@ -282,16 +282,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-dir", default="results",
                         help="for a storage URI: where the run's files are downloaded (and the default --out)")
     parser.add_argument("--save-model", action="store_true",
-                        help="also write a complete fine-tuned HF model folder (OUT/model; a mean-pooled ticket carries its "
-                        "head's code and loads with trust_remote_code=True), and the PEFT adapter where the ticket has one")
+                        help="also write a complete fine-tuned HF model folder (OUT/model; a mean-pooled ticket "
+                        "carries its head's code and loads with trust_remote_code=True), and the PEFT adapter where "
+                        "the ticket has one")
     parser.add_argument("--peft", action="store_true",
                         help="also write the ticket as a PEFT adapter (OUT/peft, LN tuning of the modules it trains, "
                         "the head as modules_to_save); an error for a ticket that trains part of a module (BitFit)")
 
     def body() -> int:
         args = parser.parse_args(argv)
+        with_adapter = True if args.peft else (None if args.save_model else False)  # None: where there is one
         out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir, args.within_noise,
-                     with_model=args.save_model, with_adapter=True if args.peft else (None if args.save_model else False))
+                     with_model=args.save_model, with_adapter=with_adapter)
         spec = Spec.load(out / SPEC_FILE)
         metric, value = next(iter(spec.metrics.items()))
         test = spec.metrics.get(f"test_{metric}")

@@ -297,7 +297,8 @@ def test_paper_studies_on_a_tiny_budget(ray_session, tiny_bert, text_csv, tmp_pa
     for noise in ("TensorBoard", "View detailed results", "Trial status", "Configuration for experiment"):
         assert noise not in out + captured.err
     last = [line for line in out.splitlines() if not line.startswith("warnings from Ray")][-3:]
-    assert last[0].startswith(("the winning ticket", "export a frontier point")) and last[-1].startswith("open the report: ")
+    assert last[0].startswith(("the winning ticket", "export a frontier point"))
+    assert last[-1].startswith("open the report: ")
     granularity = "module" if study == "paper-modules" else "unit"
     assert (f"--study {study} sets --granularity {granularity}, --switch-values off,bias,all, "
             f"--num-samples {len(trials)} (its points), --scheduler none") in out  # said, not silently rewritten
