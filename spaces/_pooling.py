@@ -23,7 +23,7 @@ import json
 import os
 from pathlib import Path
 
-from torch import nn
+from transformers import PreTrainedModel
 
 from spaces._errors import UsageError
 from spaces.modeling_ticketsearch import add_mean_pooling
@@ -83,7 +83,7 @@ def resolve_pooling(pooling: str, location: str) -> str:
     return _hub_pooling(location) or "cls"
 
 
-def apply_pooling(model: nn.Module, pooling: str) -> nn.Module:
+def apply_pooling(model: PreTrainedModel, pooling: str) -> PreTrainedModel:
     """Make `model` (a ...ForSequenceClassification) pool as `pooling` says (`cls` or `mean`); in place."""
     if pooling == "cls":
         return model

@@ -143,7 +143,7 @@ def switch_presets(names: list[str]) -> dict[str, frozenset[str]]:
     for name in names:
         layer, _, kind = name.partition(".")
         kinds.setdefault(kind if layer.isdigit() and kind else name, []).append(name)
-    out = {"head": frozenset()} | {kind: frozenset(group) for kind, group in kinds.items()}
+    out: dict[str, frozenset[str]] = {"head": frozenset()} | {kind: frozenset(group) for kind, group in kinds.items()}
     out |= {f"layernorm.{n.split('.')[0]}": frozenset([n]) for n in names
             if n.endswith(".norms") and n.split(".")[0].isdigit()}
     return out | {"full": frozenset(names)}  # in this order: the cheap ones start first

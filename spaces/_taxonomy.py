@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from spaces._errors import UsageError
 from spaces._models import load_config
@@ -147,15 +147,23 @@ def _is_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.LayerNorm) or "norm" in type(module).__name__.lower()
 
 
+def _length(base: nn.Module, path: str) -> int:
+    """How many modules the list at `path` holds."""
+    listed = base.get_submodule(path)
+    if not isinstance(listed, (nn.ModuleList, nn.Sequential)):
+        raise UsageError(f"'{path}' in {type(base).__name__} is not a list of layers")
+    return len(listed)
+
+
 def _layer_paths(base: nn.Module, pattern: str) -> list[str]:
     """Paths of the layers matched by `pattern` (one `*` runs over a list of layer lists)."""
     if "*" not in pattern:
-        return [f"{pattern}.{i}" for i in range(len(base.get_submodule(pattern)))]
+        return [f"{pattern}.{i}" for i in range(_length(base, pattern))]
     outer, inner = pattern.split(".*.")
     return [
         f"{outer}.{g}.{inner}.{i}"
-        for g in range(len(base.get_submodule(outer)))
-        for i in range(len(base.get_submodule(f"{outer}.{g}.{inner}")))
+        for g in range(_length(base, outer))
+        for i in range(_length(base, f"{outer}.{g}.{inner}"))
     ]
 
 
@@ -178,7 +186,7 @@ def _generic_map(base: nn.Module) -> tuple[list[str], dict[str, tuple[str, ...]]
         raise UsageError("found no repeated layer list in this model: its units cannot be discovered")
     layer_list_path = max(candidates)[1]
     first = base.get_submodule(f"{layer_list_path}.0")
-    modules = {
+    modules: dict[str, tuple[str, ...]] = {
         path: (path,) for path, mod in first.named_modules()
         if path and any(True for _ in mod.parameters(recurse=False))
     }
@@ -192,7 +200,7 @@ def _generic_map(base: nn.Module) -> tuple[list[str], dict[str, tuple[str, ...]]
             extras["embeddings.norm" if _is_norm(mod) else "embeddings"].append(path)
         elif "pooler" in path.lower():
             extras["pooler"].append(path)
-    layers = [f"{layer_list_path}.{i}" for i in range(len(base.get_submodule(layer_list_path)))]
+    layers = [f"{layer_list_path}.{i}" for i in range(_length(base, layer_list_path))]
     return layers, modules, {k: tuple(v) for k, v in extras.items()}
 
 
@@ -203,13 +211,13 @@ class Taxonomy:
     gets a generic discovery (`generic` is then True, and module types keep the model's own names).
     """
 
-    def __init__(self, model: nn.Module, name: str, pooling: str = "cls"):
+    def __init__(self, model: PreTrainedModel, name: str, pooling: str = "cls"):
         self.name = name
         self.pooling = pooling  # how the head is fed (spaces._pooling): part of what the model is
-        self.model_type = model.config.model_type
+        self.model_type: str = model.config.model_type
         self.architecture = type(model).__name__
-        self.num_labels = model.config.num_labels
-        prefix = model.base_model_prefix
+        self.num_labels = int(model.config.num_labels or 0)
+        prefix: str = model.base_model_prefix
         base = getattr(model, prefix)
         # named_parameters() yields a shared tensor once, so shared weights are counted once.
         self.param_numel: dict[str, int] = {n: p.numel() for n, p in model.named_parameters()}
@@ -217,11 +225,13 @@ class Taxonomy:
         self.generic = self.model_type not in ARCHITECTURES
         if self.generic:
             layer_paths, modules, extras = _generic_map(base)
+            self.layers_path = layer_paths[0].rpartition(".")[0]
             first = base.get_submodule(layer_paths[0])
             self.norm_types = tuple(m for m, (path,) in modules.items() if _is_norm(first.get_submodule(path)))
         else:
             arch = ARCHITECTURES[self.model_type]
             layer_paths, modules, extras = _layer_paths(base, arch.layers), arch.modules, arch.extras
+            self.layers_path = arch.layers  # where the layer list lives in the base model (`*`: a list of lists)
             self.norm_types = NORM_TYPES
 
         def params_under(paths) -> tuple[str, ...]:

@@ -65,7 +65,7 @@ def last_states(base: nn.Module) -> nn.Module:
     raise ValueError(f"mean pooling: {type(base).__name__} shares its layers and has no encoder to pool after")
 
 
-def add_mean_pooling(model: nn.Module) -> nn.Module:
+def add_mean_pooling(model: transformers.PreTrainedModel) -> transformers.PreTrainedModel:
     """Make `model` (a ...ForSequenceClassification) classify the mean of its last layer's tokens; in place,
     once (a second call changes nothing)."""
     base = getattr(model, model.base_model_prefix)
@@ -119,6 +119,8 @@ def _mean_pooled_class(name: str) -> type:
         made = type(name, (original,), {"model_type": MODEL_TYPE_PREFIX + original.model_type,
                                         "__module__": __name__})
     elif isinstance(original, type) and issubclass(original, transformers.PreTrainedModel):
+        if original.config_class is None:
+            raise AttributeError(f"{original.__name__} names no config class")
         config_class = _mean_pooled_class(PREFIX + original.config_class.__name__)
 
         def __init__(self, config, *args, **kwargs):

@@ -193,3 +193,19 @@ class RayProcesses:
             except (OSError, ValueError):
                 pass
         shutil.rmtree(self.temp, ignore_errors=True)
+
+
+# The slow lane: what needs a real Ray (a search end to end, faults, clusters, remote workers), the real MiniLM,
+# or a process of its own. `pytest -m "not slow"` is the fast lane for an edit-test loop; the README's command
+# and CI run both lanes.
+SLOW_MODULES = frozenset({"test_cluster", "test_faults", "test_remote_worker", "test_resume", "test_storage",
+                          "test_integration_minilm", "test_k8s_cluster"})
+SLOW_FIXTURES = frozenset({"ray_session"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        if (module in SLOW_MODULES or SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+                or item.get_closest_marker("integration")):
+            item.add_marker(pytest.mark.slow)

@@ -31,7 +31,7 @@ def test_encode_and_dynamic_padding(text_csv, tiny_bert):
     assert len(data.train) == 50 and len(data.validation) == 10
     assert data.train.input_ids.shape[1] <= 16
     seen = []
-    for batch in train_batches(data.train, 8, seed=1):
+    for _, batch in train_batches(data.train, 8, seed=1):
         longest = batch["attention_mask"].sum(1).max().item()
         assert batch["input_ids"].shape[1] == longest  # cut to its own longest row
         seen.extend(batch["labels"].tolist())

@@ -29,24 +29,22 @@ def _batch(split: Split, rows: np.ndarray, inputs: frozenset[str] | None) -> dic
 
 
 def train_batches(
-    split: Split, batch_size: int, seed: int, inputs: frozenset[str] | None = None, with_rows: bool = False
-) -> Iterator[dict[str, torch.Tensor]]:
-    """Shuffled, length-bucketed batches; the same `seed` gives the same batches.
+    split: Split, batch_size: int, seed: int, inputs: frozenset[str] | None = None
+) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+    """Shuffled, length-bucketed batches, as (row indices, batch) pairs; the same `seed` gives the same batches.
 
-    `inputs`: the names the model's forward accepts; other fields are left out. `with_rows`:
-    yield (row indices, batch) pairs.
+    `inputs`: the names the model's forward accepts; other fields are left out.
     """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(split))
     window = batch_size * BUCKET_WINDOW
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, len(order), window):
         chunk = order[start : start + window]
         chunk = chunk[np.argsort(split.lengths[chunk], kind="stable")]
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     for index in rng.permutation(len(batches)):
-        batch = _batch(split, batches[index], inputs)
-        yield (batches[index], batch) if with_rows else batch
+        yield batches[index], _batch(split, batches[index], inputs)
 
 
 def eval_batches(split: Split, batch_size: int, inputs: frozenset[str] | None = None):

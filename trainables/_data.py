@@ -311,7 +311,7 @@ class Encoded:
                            f"{name}.labels": split.labels})
             if split.token_type_ids is not None:
                 arrays[f"{name}.token_type_ids"] = split.token_type_ids
-        np.savez_compressed(path, **arrays)
+        np.savez_compressed(path, allow_pickle=False, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Encoded:
@@ -323,10 +323,15 @@ class Encoded:
                 return Split(arrays[f"{name}.input_ids"], token_types, arrays[f"{name}.lengths"],
                              arrays[f"{name}.labels"])
 
+            def required(name: str) -> Split:
+                if (found := split(name)) is None:
+                    raise ValueError(f"{path} holds no {name} split")
+                return found
+
             extra = sorted({k.split(".")[1] for k in arrays if k.startswith("extra.")})
-            return cls(split("train"), split("validation"), split("test"), int(arrays["pad_token_id"]),
+            return cls(required("train"), required("validation"), split("test"), int(arrays["pad_token_id"]),
                        bool(arrays["regression"]) if "regression" in arrays else False,
-                       {name: split(f"extra.{name}") for name in extra})
+                       {name: required(f"extra.{name}") for name in extra})
 
     def baseline(self, metric: str) -> float:
         """`metric` on validation of predicting the training set's majority class (or mean label) everywhere:

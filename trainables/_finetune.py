@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import PreTrainedModel
 
 from spaces import TENSORS_FILE, load_taxonomy
 from trainables._batches import eval_batches, train_batches
@@ -97,14 +98,14 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 
 
 @torch.no_grad()
-def predict(model: nn.Module, split: Split, batch_size: int = 128,
+def predict(model: PreTrainedModel, split: Split, batch_size: int = 128,
             prefix: FrozenPrefix | None = None) -> tuple[np.ndarray, float]:
     """`model`'s outputs on every row of a split (logits [rows, classes]; [rows, 1] for regression), in
     row order, and the mean loss. Eval mode; the model's mode is restored."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    outputs = np.empty((len(split), model.config.num_labels), dtype=np.float32)
+    outputs = np.empty((len(split), int(model.config.num_labels or 0)), dtype=np.float32)
     loss_sum = 0.0
     for rows, batch in eval_batches(split, batch_size, forward_inputs(model)):
         if prefix is not None:
@@ -118,7 +119,7 @@ def predict(model: nn.Module, split: Split, batch_size: int = 128,
 
 
 def evaluate(
-    model: nn.Module, split: Split, batch_size: int = 128, prefix: FrozenPrefix | None = None
+    model: PreTrainedModel, split: Split, batch_size: int = 128, prefix: FrozenPrefix | None = None
 ) -> dict[str, float]:
     """Every metric of the task kind (see `trainables._metrics`) and the mean loss of `model` on a split.
 
@@ -140,7 +141,7 @@ def predict_saved(units: list[str], tensors: dict[str, torch.Tensor], split: Spl
     taxonomy = load_taxonomy(settings.model, settings.num_labels, settings.pooling)
     taxonomy.apply(model, units)
     load_tensors(model, tensors)
-    model.to(_device())
+    model.to(_device())  # type: ignore[arg-type]  # transformers' decorator hides nn.Module.to's signature
     return predict(model, split)[0]
 
 
@@ -179,7 +180,7 @@ def _linear_schedule(optimizer, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train_epoch(model: nn.Module, optimizer, schedule, split: Split, batch_size: int, seed: int,
+def train_epoch(model: PreTrainedModel, optimizer, schedule, split: Split, batch_size: int, seed: int,
                 prefix: FrozenPrefix | None = None) -> float:
     """One pass over `split`: forward, loss, backward, step. Returns the mean training loss.
 
@@ -191,7 +192,7 @@ def train_epoch(model: nn.Module, optimizer, schedule, split: Split, batch_size:
     inputs = forward_inputs(model)
     model.train()
     loss_sum, batches = 0.0, 0
-    for rows, batch in train_batches(split, batch_size, seed, inputs, with_rows=True):
+    for rows, batch in train_batches(split, batch_size, seed, inputs):
         if prefix is not None:
             prefix.feed(split, rows, batch["input_ids"].shape[1])
         with _autocast(device):
@@ -211,7 +212,7 @@ def train_epoch(model: nn.Module, optimizer, schedule, split: Split, batch_size:
 class TrialRun:
     """One sub-network being fine-tuned: the model, what is trained, the optimizer and its schedule."""
 
-    model: nn.Module
+    model: PreTrainedModel
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LambdaLR
     saved: list[str]  # tensors a checkpoint holds: the trained ones and any newly initialised (the head)
@@ -225,7 +226,7 @@ class TrialRun:
         """Load the model, freeze all but `config["units"]`, AdamW with warmup and linear decay."""
         torch.manual_seed(settings.seed)
         model, new_params = load_model(settings.model, settings.num_labels, settings.pooling)
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]  # as above
         taxonomy = load_taxonomy(settings.model, settings.num_labels, settings.pooling)
         if settings.fingerprint and taxonomy.fingerprint != settings.fingerprint:
             raise RuntimeError(f"model at {settings.model} is not the driver's (parameter fingerprint "
@@ -322,7 +323,7 @@ def finetune(config: dict, data: Encoded, settings: TrialSettings) -> None:
 
 
 def time_epoch(config: dict, data: Encoded, settings: TrialSettings, steps: int = 2,
-               eval_rows: int = 64) -> dict[str, float]:
+               eval_rows: int = 64) -> dict[str, float | str]:
     """Estimate one epoch's seconds of a sub-network by timing a few real steps on this worker's device.
 
     Times the start (loading, freezing, the first step and the first validation batch, which compute
@@ -335,7 +336,7 @@ def time_epoch(config: dict, data: Encoded, settings: TrialSettings, steps: int 
     device = _device()
     run = TrialRun.start(config, len(data.train), settings, device)
     inputs = forward_inputs(run.model)
-    batches = train_batches(data.train, settings.batch_size, settings.seed, inputs, with_rows=True)
+    batches = train_batches(data.train, settings.batch_size, settings.seed, inputs)
 
     def step() -> None:
         rows, batch = next(batches)

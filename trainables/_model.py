@@ -6,7 +6,7 @@ import inspect
 
 import transformers
 from torch import nn
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from spaces import apply_pooling, resolve_model
 
@@ -14,7 +14,7 @@ transformers.utils.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 
 
-def load_model(name: str, num_labels: int, pooling: str = "cls") -> tuple[nn.Module, list[str]]:
+def load_model(name: str, num_labels: int, pooling: str = "cls") -> tuple[PreTrainedModel, list[str]]:
     """The model with a `num_labels` head pooling as `pooling` says (`cls` or `mean`, see spaces._pooling),
     and the names of its parameters newly initialised (not pre-trained)."""
     model, info = AutoModelForSequenceClassification.from_pretrained(

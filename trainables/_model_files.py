@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -47,7 +48,7 @@ class ModelFiles:
 
     name: str  # what the user called the model (for messages)
     digest: str
-    ref: object  # ray.ObjectRef
+    ref: Any  # ray.ObjectRef of {relative path: bytes}
     size: int  # bytes, all files
 
     @classmethod

@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 
+from spaces import Taxonomy
 from trainables._batches import eval_batches
 from trainables._data import Split
 
@@ -34,7 +36,7 @@ from trainables._data import Split
 SUPPORTED = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "mpnet"})
 
 
-def frozen_prefix_layers(model: nn.Module, taxonomy) -> int:
+def frozen_prefix_layers(model: PreTrainedModel, taxonomy: Taxonomy) -> int:
     """Leading layers below every trainable parameter: 0 when an embedding trains or the model is unsupported."""
     layers_path = _layers_path(model, taxonomy)
     if layers_path is None:
@@ -42,7 +44,7 @@ def frozen_prefix_layers(model: nn.Module, taxonomy) -> int:
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     lowest = taxonomy.num_layers
     prefix = model.base_model_prefix + "."
-    in_units = set()
+    in_units: set[str] = set()
     for unit in taxonomy.units:
         in_units.update(unit.params)
         if trainable.intersection(unit.params):
@@ -55,15 +57,13 @@ def frozen_prefix_layers(model: nn.Module, taxonomy) -> int:
     return lowest
 
 
-def _layers_path(model: nn.Module, taxonomy) -> str | None:
-    from spaces._taxonomy import ARCHITECTURES
-
+def _layers_path(model: PreTrainedModel, taxonomy: Taxonomy) -> str | None:
     if taxonomy.model_type not in SUPPORTED:
         return None
     base = getattr(model, model.base_model_prefix)
     if hasattr(base, "embeddings_project"):  # ELECTRA with a projection after the embeddings
         return None
-    return ARCHITECTURES[taxonomy.model_type].layers
+    return taxonomy.layers_path
 
 
 class _Injector(nn.Module):
@@ -74,6 +74,8 @@ class _Injector(nn.Module):
         self.states: torch.Tensor | None = None
 
     def forward(self, *args, **kwargs) -> torch.Tensor:
+        if self.states is None:
+            raise RuntimeError("the frozen prefix was not fed the batch's states")
         return self.states
 
 
@@ -103,14 +105,17 @@ class FrozenPrefix:
     them); `feed(split, rows, longest)` sets the states of the next batch.
     """
 
-    def __init__(self, model: nn.Module, taxonomy, layers: int, cache_dir: str | Path | None = None,
+    def __init__(self, model: PreTrainedModel, taxonomy: Taxonomy, layers: int, cache_dir: str | Path | None = None,
                  model_key: str = "", autocast=None):
         self.model = model
         self.layers = layers
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.autocast = autocast
         base = getattr(model, model.base_model_prefix)
-        parent_path, _, self._attr = _layers_path(model, taxonomy).rpartition(".")
+        layers_path = _layers_path(model, taxonomy)
+        if layers_path is None:
+            raise ValueError(f"no frozen-prefix cache for {type(model).__name__}")
+        parent_path, _, self._attr = layers_path.rpartition(".")
         self._base = base
         self._parent = base.get_submodule(parent_path) if parent_path else base
         self._all_layers = getattr(self._parent, self._attr)
