@@ -105,12 +105,12 @@ class ParetoOptunaSearch(OptunaSearch):
         self._proposed += 1
         if not self.fill_gaps or self._gap_point is None or self._proposed % self.fill_gaps:
             return
-        if self._ot_study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):  # given points go first
+        if self._state.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):  # given points go first
             return
         gap = self._widest_gap()
         setting = self._gap_point(*gap, self._gap_rng) if gap else None
         if setting is not None:
-            self._ot_study.enqueue_trial(setting, skip_if_exists=False)
+            self._state.study.enqueue_trial(setting, skip_if_exists=False)
             self.gap_proposals += 1
 
     @property
@@ -152,10 +152,10 @@ class ParetoOptunaSearch(OptunaSearch):
                 return config
             # A repeat: its Optuna trial is answered from the original, and a new proposal is asked for.
             self.repeats += 1
-            ot_trial = self._ot_trials.pop(trial_id)
+            ot_trial = self._state.trials.pop(trial_id)
             if key in self._outcome:
                 state, values = self._outcome[key]
-                self._ot_study.tell(ot_trial, values, state=state)
+                self._state.study.tell(ot_trial, values, state=state)
             else:
                 self._waiting[key].append(ot_trial)
         logger.warning("the sampler proposed %d repeats in a row: no new sub-network to try, the search ends",
@@ -164,7 +164,7 @@ class ParetoOptunaSearch(OptunaSearch):
 
     def on_trial_paused(self, trial_id: str) -> None:
         """Told by Pareto-ASHA (Ray has no pause hook for searchers): Optuna hears PRUNED now."""
-        if trial_id in self._ot_trials and trial_id not in self._completed_trials:
+        if trial_id in self._state.trials and trial_id not in self._state.completed:
             self.on_trial_complete(trial_id, None)
             self._told_paused.add(trial_id)
 
@@ -175,10 +175,10 @@ class ParetoOptunaSearch(OptunaSearch):
             return
         import optuna
 
-        asked = self._ot_trials[trial_id]
-        values = [result[m] for m in self._metric]
+        asked = self._state.trials[trial_id]
+        values = [result[m] for m in self._state.metrics]
         self._finals.append((float(values[0]), float(values[1])))
-        self._ot_study.add_trial(optuna.trial.create_trial(
+        self._state.study.add_trial(optuna.trial.create_trial(
             params=asked.params, distributions=asked.distributions, values=values))
         key = self._key_of.get(trial_id)
         if key is not None:
@@ -188,38 +188,43 @@ class ParetoOptunaSearch(OptunaSearch):
         self._count_seconds(trial_id, result)
         if trial_id in self._told_paused:
             return self._promoted_complete(trial_id, result, error)
-        if trial_id not in self._ot_trials:
+        if trial_id not in self._state.trials:
             # A restored run whose experiment state was saved after this searcher's (Ray uploads a
             # snapshot file by file): a trial this searcher never proposed. Nothing to tell Optuna.
             logger.warning("trial %s is unknown to the restored searcher; its result is not told to Optuna", trial_id)
             return None
-        if trial_id in self._completed_trials:
+        if trial_id in self._state.completed:
             return super().on_trial_complete(trial_id, result, error)
         reached = (result or {}).get(self._budget_attr, 0) >= self._max_epochs
         error = error or FAILED in (result or {})  # ended on a failure a retry cannot fix (trainables._failures)
         if error or not reached:
             state, values = (TrialState.FAIL if error else TrialState.PRUNED), None
-            self._ot_study.tell(self._ot_trials[trial_id], None, state=state)
-            self._completed_trials.add(trial_id)
+            self._state.study.tell(self._state.trials[trial_id], None, state=state)
+            self._state.completed.add(trial_id)
         else:
             super().on_trial_complete(trial_id, result, error)
-            state, values = TrialState.COMPLETE, [result[m] for m in self._metric]
+            state, values = TrialState.COMPLETE, [result[m] for m in self._state.metrics]
             self._finals.append((float(values[0]), float(values[1])))
         key = self._key_of.get(trial_id)
         if key is not None:
             self._outcome[key] = (state, values)
             for ot_trial in self._waiting.pop(key, []):
-                self._ot_study.tell(ot_trial, values, state=state)
+                self._state.study.tell(ot_trial, values, state=state)
         return None
+
+    @property
+    def _state(self) -> compat.OptunaSearchState:
+        """The state of OptunaSearch this class extends (its study, trial map, told trials), through search.compat."""
+        return compat.optuna_search_state(self)
 
     @property
     def study(self):
         """The Optuna study this searcher tells (every trial's state and values)."""
-        return self._ot_study
+        return self._state.study
 
     def optuna_number(self, trial_id: str) -> int:
         """The number of the Optuna trial that a Ray trial was proposed as."""
-        return self._ot_trials[trial_id].number
+        return self._state.trials[trial_id].number
 
     # -- state that travels with Ray's experiment snapshots ---------------------------------
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default"):
@@ -241,6 +246,6 @@ class ParetoOptunaSearch(OptunaSearch):
         self._driver_dir = str(driver_dir)
         if getattr(self, "store", None) is not None:
             self.store = dataclasses.replace(self.store, local=Path(driver_dir))
-        journal = compat.study_journal_path(self._ot_study)
+        journal = compat.study_journal_path(self._state.study)
         if journal is not None and journal != (moved := str(Path(driver_dir, Path(journal).name))):
-            compat.reopen_journal(self._ot_study, moved)
+            compat.reopen_journal(self._state.study, moved)

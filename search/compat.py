@@ -9,6 +9,8 @@ every one, so a release that moves one fails there, loudly, and not in the middl
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 
 def autoscaler_node_types() -> dict[str, str] | None:
@@ -105,7 +107,45 @@ def stop_paused_trial(tune_controller, trial) -> None:
 # ---- Ray ==2.60.0: OptunaSearch's state that search._searcher.ParetoOptunaSearch extends --------
 # The subclass tells Optuna its trials itself (repeats, early stops as PRUNED), so it works on the
 # state OptunaSearch keeps: these attribute names are its extension contract, checked by the tests.
+# OptunaSearch has no public accessor for its study or its Ray-trial -> Optuna-trial map; the public
+# replacement would be owning an Optuna study beside a plain Searcher (Ray's own OptunaSearch does that).
 OPTUNA_SEARCH_STATE = ("_ot_study", "_ot_trials", "_completed_trials", "_metric")
+
+
+@dataclass(frozen=True)
+class OptunaSearchState:
+    """A view of an OptunaSearch's state: the same objects, so a change through it is a change to the searcher.
+
+    `study`: its Optuna study; `trials`: Ray trial id -> the Optuna trial it was asked as; `completed`: Ray
+    trial ids Optuna has been told about; `metrics` (a copy): the result keys of the objectives, in study order."""
+
+    study: Any
+    trials: dict
+    completed: set
+    metrics: list
+
+
+def optuna_search_state(searcher) -> OptunaSearchState:
+    """The state `searcher` (a ray.tune.search.optuna.OptunaSearch) keeps, read where Ray keeps it now."""
+    metrics = searcher._metric
+    return OptunaSearchState(searcher._ot_study, searcher._ot_trials, searcher._completed_trials,
+                             [metrics] if isinstance(metrics, str) else list(metrics))
+
+
+# ---- Ray ==2.60.0: the cluster launcher's schema check ------------------------------------------
+# `ray up` validates a cluster YAML against Ray's schema (ray/autoscaler/ray-schema.json) after filling
+# in defaults; both steps live in ray.autoscaler._private.util, with no public entry point but `ray up`.
+
+def validate_cluster_config(config: dict) -> dict:
+    """`config` (a parsed cluster YAML) with Ray's defaults filled in, checked as `ray up` checks it
+    (jsonschema.ValidationError when it is not valid)."""
+    import copy
+
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    prepared = prepare_config(copy.deepcopy(config))
+    validate_config(prepared)
+    return prepared
 
 
 # ---- Ray ==2.60.0: whether the search algorithm had finished when the experiment was last saved ----

@@ -169,7 +169,7 @@ class RayProcesses:
             raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
     def start_head(self, num_cpus: int, env=None) -> str:
-        from ray._private.services import get_node_ip_address
+        from ray.util import get_node_ip_address
 
         port = _free_port()
         self._start(["--head", f"--port={port}", f"--num-cpus={num_cpus}", "--include-dashboard=false"], env=env)

@@ -1,12 +1,13 @@
 """Unit discovery, exact counts and specs on tiny random encoders of every supported family."""
 
+from types import SimpleNamespace
+
 import pytest
 from conftest import TINY_CONFIGS
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from spaces import MODULE_TYPES, TENSORS_FILE, Spec, SubnetworkSpace, UsageError, load_taxonomy
-from spaces._taxonomy import _generic_map
+from spaces import MODULE_TYPES, TENSORS_FILE, Spec, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
 from spaces.describe import describe
 from trainables import load_tensors
 
@@ -103,12 +104,18 @@ def test_generic_discovery_for_an_unmapped_encoder(tiny_models):
 
 def test_generic_discovery_fails_clearly_without_layers():
     class Flat(nn.Module):
+        """A classifier of an unmapped architecture whose base model has no list of layers."""
+
+        base_model_prefix = "flat"
+
         def __init__(self):
             super().__init__()
-            self.proj = nn.Linear(4, 4)
+            self.config = SimpleNamespace(model_type="flat", num_labels=2)
+            self.flat = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
+            self.classifier = nn.Linear(4, 2)
 
-    with pytest.raises(UsageError, match="no repeated layer list"):
-        _generic_map(Flat())
+    with pytest.raises(UsageError, match="found no repeated layer list in this model"):
+        Taxonomy(Flat(), "flat")
 
 
 def test_spec_refuses_another_architecture(tiny_models, tmp_path):

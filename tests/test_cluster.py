@@ -4,7 +4,6 @@ Replayed trials (recorded curves, no training) on a real multi-node cluster: a w
 removed mid-search and a few hundred trials run over several nodes, none lost or duplicated.
 """
 
-import copy
 import itertools
 import json
 import re
@@ -19,7 +18,7 @@ import yaml
 from ray import tune
 
 import search
-from search import run, trial_rows
+from search import compat, run, trial_rows
 from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, refs_from_switches
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,10 +112,8 @@ def test_hundreds_of_replayed_trials_over_several_nodes(cluster, tiny_bert, text
 
 
 def test_cluster_yaml_is_valid_and_pinned_like_the_project():
-    from ray.autoscaler._private.util import prepare_config, validate_config
-
     config = yaml.safe_load((REPO / "cluster.yaml").read_text())
-    validate_config(prepare_config(copy.deepcopy(config)))  # Ray's own schema check
+    compat.validate_cluster_config(config)  # Ray's own schema check, as `ray up` runs it
     workers = config["available_node_types"]["gpu_worker"]
     assert workers["min_workers"] == 0 and workers["max_workers"] >= 1
     assert workers["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"

@@ -6,6 +6,7 @@ here, by name, instead of in the middle of a search.
 
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -98,6 +99,19 @@ def test_ray_optuna_search_keeps_the_state_the_searcher_extends():
     for name in compat.OPTUNA_SEARCH_STATE:
         assert hasattr(searcher, name), name
     assert isinstance(searcher._ot_study, optuna.Study) and "t1" in searcher._ot_trials
+    state = compat.optuna_search_state(searcher)  # the view is the searcher's own objects
+    assert state.study is searcher._ot_study and state.trials is searcher._ot_trials
+    assert state.completed is searcher._completed_trials and state.metrics == ["m"]
+
+
+def test_the_cluster_schema_check_refuses_a_bad_config():
+    import jsonschema
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "cluster.yaml").read_text())
+    assert compat.validate_cluster_config(config)["cluster_name"] == config["cluster_name"]
+    with pytest.raises(jsonschema.ValidationError, match="max_workers"):
+        compat.validate_cluster_config({**config, "max_workers": "many"})
 
 
 def test_a_paused_trial_stopped_by_a_scheduler_is_saved_terminated(ray_session, tmp_path, monkeypatch):

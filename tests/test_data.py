@@ -3,8 +3,7 @@ import pytest
 from conftest import make_text_file
 
 from spaces import UsageError
-from trainables import encode, load_task, load_tokenizer
-from trainables._batches import eval_batches, train_batches
+from trainables import encode, eval_batches, load_task, load_tokenizer, train_batches
 
 
 def test_rotten_tomatoes_split_is_fixed():

@@ -7,9 +7,7 @@ import torch
 from transformers import AutoModel
 
 from spaces import UsageError, folder_pooling, load_taxonomy, resolve_model, resolve_pooling
-from trainables import encode, load_model, load_task, load_tokenizer
-from trainables._batches import eval_batches
-from trainables._model import forward_inputs
+from trainables import encode, eval_batches, forward_inputs, load_model, load_task, load_tokenizer
 
 
 def test_a_sentence_transformers_folder_says_mean():

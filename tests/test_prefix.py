@@ -6,10 +6,18 @@ import pytest
 import torch
 
 from spaces import load_taxonomy
-from trainables import TrialRun, TrialSettings, encode, load_model, load_task, load_tokenizer
-from trainables._batches import eval_batches
-from trainables._model import forward_inputs
-from trainables._prefix import FrozenPrefix, frozen_prefix_layers
+from trainables import (
+    FrozenPrefix,
+    TrialRun,
+    TrialSettings,
+    encode,
+    eval_batches,
+    forward_inputs,
+    frozen_prefix_layers,
+    load_model,
+    load_task,
+    load_tokenizer,
+)
 
 
 @pytest.fixture(scope="module")

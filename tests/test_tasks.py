@@ -9,8 +9,16 @@ import torch
 
 from search import run
 from spaces import UsageError
-from trainables import Encoded, TrialRun, TrialSettings, encode, load_task, load_tokenizer
-from trainables._metrics import compute_metrics, constant_baseline
+from trainables import (
+    Encoded,
+    TrialRun,
+    TrialSettings,
+    compute_metrics,
+    constant_baseline,
+    encode,
+    load_task,
+    load_tokenizer,
+)
 
 WORDS = ["movie", "plot", "actor", "scene", "story", "music", "film", "ending"]
 

@@ -16,7 +16,7 @@ from search import (
 )
 from search.export import choose
 from spaces import UsageError
-from trainables._metrics import compute_metrics
+from trainables import compute_metrics
 
 
 def _logits(predictions, classes=2):

@@ -3,6 +3,7 @@
 `trainables` imports `spaces`, never `search`.
 """
 
+from trainables._batches import eval_batches, train_batches
 from trainables._data import Encoded, Split, Task, encode, load_task
 from trainables._failures import DETERMINISTIC, FAILED, ends_on_deterministic_failure
 from trainables._finetune import (
@@ -17,38 +18,45 @@ from trainables._finetune import (
     time_epoch,
     train_epoch,
 )
-from trainables._metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, compute_metrics
-from trainables._model import load_model, load_tokenizer
+from trainables._metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, compute_metrics, constant_baseline
+from trainables._model import forward_inputs, load_model, load_tokenizer
 from trainables._model_files import ModelFiles, folder_digest
+from trainables._prefix import FrozenPrefix, frozen_prefix_layers
 from trainables._replay import ReplayTable, replay, units_key
 
 __all__ = [
     "CLASSIFICATION_METRICS",
-    "REGRESSION_METRICS",
     "DETERMINISTIC",
     "FAILED",
-    "ends_on_deterministic_failure",
-    "Encoded",
-    "ModelFiles",
-    "ReplayTable",
-    "Split",
-    "Task",
-    "TrialRun",
-    "TrialSettings",
+    "REGRESSION_METRICS",
     "compute_metrics",
+    "constant_baseline",
     "encode",
+    "Encoded",
+    "ends_on_deterministic_failure",
+    "eval_batches",
     "evaluate",
     "finetune",
     "folder_digest",
+    "forward_inputs",
+    "frozen_prefix_layers",
+    "FrozenPrefix",
     "load_model",
     "load_task",
     "load_tensors",
     "load_tokenizer",
+    "ModelFiles",
     "predict",
     "predict_saved",
     "replay",
+    "ReplayTable",
     "save_state",
+    "Split",
+    "Task",
     "time_epoch",
+    "train_batches",
     "train_epoch",
+    "TrialRun",
+    "TrialSettings",
     "units_key",
 ]
