@@ -165,11 +165,11 @@ def test_validation_loss_breaks_metric_ties():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mode must be 'max' or 'min', not 'best'"):
         ParetoASHA("accuracy", mode="best")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need 1 <= grace_period <= max_t"):
         ParetoASHA("accuracy", max_t=1, grace_period=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="reduction_factor must be greater than 1"):
         ParetoASHA("accuracy", reduction_factor=1)
 
 

@@ -102,32 +102,32 @@ def test_export_picks_by_budget(finished_run, tmp_path):
 
 
 def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_csv, tmp_path, capsys):
-    bad_inputs = [
-        ["--model", str(tmp_path / "no-such-model")],
-        ["--label-column", "nope"],
-        ["--granularity", "neuron"],
-        ["--num-samples", "0"],
-        ["--pooling", "max"],
-        ["--fill-gaps", "-1"],
-        ["--grace-period", "-1"],
-        ["--lr-scale-range", "2,5"],  # excludes the size rule's own rate (scale 1)
-        ["--trial-seconds", "0"],
-    ]
-    (tmp_path / "one-class.csv").write_text("review,sentiment\n" + "nice film,pos\n" * 40)
-    for i, extra in enumerate(bad_inputs):
+    bad_inputs = {  # each with the one line it must end with
+        ("--model", str(tmp_path / "no-such-model")): f"model folder not found: {tmp_path / 'no-such-model'}",
+        ("--label-column", "nope"): "column 'nope' not in data (columns: review, sentiment)",
+        ("--granularity", "neuron"): "argument --granularity: invalid choice: 'neuron'",
+        ("--num-samples", "0"): "--num-samples must be at least 1",
+        ("--pooling", "max"): "argument --pooling: invalid choice: 'max'",
+        ("--fill-gaps", "-1"): "--fill-gaps and --spread-points must not be negative",
+        ("--grace-period", "-1"): "--grace-period must be at least 1 epoch (got -1)",
+        # excludes the size rule's own rate (scale 1)
+        ("--lr-scale-range", "2,5"): "--lr-scale-range 2,5 must contain 1, the size rule's rate",
+        ("--trial-seconds", "0"): "--trial-seconds must be positive (got 0)",
+    }
+    for i, (extra, message) in enumerate(bad_inputs.items()):
         assert run.main(_args(tiny_bert, text_csv, tmp_path / "r", "--name", f"bad{i}", *extra)) == 2
-    args = _args(tiny_bert, tmp_path / "one-class.csv", tmp_path / "r", "--name", "oneclass")
-    assert run.main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {message}"), (extra, err)
+    (tmp_path / "one-class.csv").write_text("review,sentiment\n" + "nice film,pos\n" * 40)
+    assert run.main(_args(tiny_bert, tmp_path / "one-class.csv", tmp_path / "r", "--name", "oneclass")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "one class" in err[0], err
     from conftest import make_text_file  # 60 rows: a test split of 6, too few to score anything on
 
     assert run.main(_args(tiny_bert, make_text_file(tmp_path / "small.csv", rows=60), tmp_path / "r",
                           "--name", "small")) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == len(bad_inputs) + 2 and all(line.startswith("error: ") for line in err)
-    assert "test split has 6 rows" in err[-1]
-    assert "--grace-period must be at least 1" in err[6] and "must contain 1, the size rule's rate" in err[7]
-    assert "--trial-seconds must be positive" in err[8]
-    assert "Traceback" not in "".join(err)
+    assert len(err) == 1 and err[0].startswith("error: ") and "test split has 6 rows" in err[0], err
     assert not (tmp_path / "r").exists()  # every bad input was refused before any run folder was made
     assert export.main([str(tmp_path / "nothing-here")]) == 2
 

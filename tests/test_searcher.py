@@ -98,6 +98,7 @@ def test_every_kth_proposal_fills_the_widest_gap_of_the_front(tiny_bert):
 def test_reference_points_are_suggested_first(tiny_bert):
     space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
     seeds = space.seed_points()
+    assert {"full", "head", "bitfit", "layernorm"} <= set(seeds)  # the loop below has the paper's points to check
     searcher = _searcher(tiny_bert, list(seeds.values()))
     for name, point in seeds.items():
         config = searcher.suggest(name)
@@ -110,6 +111,7 @@ def test_every_sampler_proposes_valid_sub_networks(tiny_bert):
 
     taxonomy = load_taxonomy(tiny_bert, 2)
     space = SubnetworkSpace(taxonomy)
+    assert {"tpe", "nsga2", "random", "gp"} <= set(SAMPLERS)
     for name in SAMPLERS:
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(name, 0))
         for i in range(7):  # past every sampler's random startup
@@ -122,7 +124,7 @@ def test_every_sampler_proposes_valid_sub_networks(tiny_bert):
             assert constants["trainable_params"] == taxonomy.count(constants["units"]), name
             assert space.config.lr_scale_min <= trial.params["lr_scale"] <= space.config.lr_scale_max, name
             study.tell(trial, [0.5 + 0.01 * i, constants["trainable_params"]])
-        assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials), name
+        assert len(study.trials) == 7 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials), name
 
 
 def test_repeats_are_answered_from_what_the_run_measured(tiny_bert):

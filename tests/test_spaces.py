@@ -95,7 +95,7 @@ def test_switches_by_granularity(tiny):
     assert list(module)[:8] == list(MODULE_TYPES) and module["query"] == ("0.query", "1.query")
     assert switches(tiny, "layer")["layer1"] == tuple(f"1.{m}" for m in MODULE_TYPES)
     assert len(switches(tiny, "unit")) == len(tiny.units)
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="unknown granularity 'head' \\(use one of module, layer, unit\\)"):
         switches(tiny, "head")
 
 
