@@ -161,6 +161,8 @@ def lr_scale_range(text: str) -> tuple[float, float]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """A run's options from the command line (`argv`, or sys.argv) and the `--config` YAML it names, checked:
+    bad input raises UsageError (one line; `python -m search.run` exits 2 with it)."""
     parser = build_parser()
     first, _ = parser.parse_known_args(argv)
     if first.config:

@@ -32,6 +32,7 @@ def pareto_mask(metric, params) -> np.ndarray:
 
 
 def reference_point(majority_metric: float, total_params: int) -> tuple[float, float]:
+    """The hypervolume's reference in (metric, log10 params): the majority class's metric, all parameters."""
     return float(majority_metric), math.log10(total_params)
 
 

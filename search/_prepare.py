@@ -116,6 +116,8 @@ def study_points(study: str, taxonomy: Taxonomy) -> list[str]:
 
 
 def prepare(args: argparse.Namespace) -> Prepared:
+    """Everything a run is before Ray starts: the task's data tokenised once, the model's taxonomy, the search
+    space, the reference points and where the run's files go. Writes nothing; bad input raises UsageError."""
     from trainables import encode, load_task, load_tokenizer
 
     task, splits = load_task(args.task, args.data, args.text_column, args.text_pair_column, args.label_column,

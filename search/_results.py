@@ -117,6 +117,7 @@ def write_trials(frame: pd.DataFrame, run_dir: Path, metric: str) -> Path:
 
 
 def read_trials(run_dir: Path) -> pd.DataFrame:
+    """A run's trials.parquet: one row per epoch of every trial (metric, loss, seconds, status, units, ...)."""
     return pq.read_table(Path(run_dir) / TRIALS_FILE).to_pandas()
 
 

@@ -149,3 +149,23 @@ def test_a_paused_trial_stopped_by_a_scheduler_is_saved_terminated(ray_session, 
     saved = tune.ExperimentAnalysis(str(tmp_path / "p")).trials
     assert len(saved) == 2 and {t.status for t in saved} == {"TERMINATED"}
     assert all(t.last_result["step"] == 0 for t in saved)  # paused after one result, never resumed
+
+
+def test_the_public_api_is_named_typed_and_documented():
+    """search.__all__ is what users and bench/ call; each callable says what it does; the TYPE_CHECKING block
+    imports exactly those names (what editors see is what loads)."""
+    import ast
+    import inspect
+
+    import search
+
+    assert 30 <= len(search.__all__) <= 45 and "load_ticket" in search.__all__ and "init_ray" not in search.__all__
+    assert search.__all__ == sorted(name for names in search._EXPORTS.values() for name in names)
+    for name in search.__all__:
+        value = getattr(search, name)
+        if callable(value):
+            assert inspect.getdoc(value), f"search.{name} has no docstring"
+    tree = ast.parse(Path(search.__file__).read_text())
+    typed = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.If)
+             for sub in node.body if isinstance(sub, ast.ImportFrom) for alias in sub.names}
+    assert typed == set(search.__all__)
