@@ -463,11 +463,14 @@ def test_the_real_run_benchmark_scores_fronts_as_the_product_does(finished_run):
 
     bench = load_bench("real_runs")
     front = _strict_json(finished_run / "frontier.json")
-    reference = (front["reference_point"]["metric"], front["reference_point"]["log10_params"])
+    labels = np.load(finished_run / "test_outputs.npz")["labels"]
+    guess = max(np.mean(labels == c) for c in np.unique(labels))  # the best constant prediction's accuracy on test
+    reference = (guess, front["reference_point"]["log10_params"])
     expected = hypervolume([p["test_metric"] for p in front["points"]],
                            [p["trainable_params"] for p in front["points"]], reference)
     scored = bench.test_hypervolume(finished_run, against=finished_run)
     assert scored["test_hypervolume"] == pytest.approx(expected) and scored["low"] <= expected <= scored["high"]
+    assert scored["reference_metric"] == pytest.approx(guess)
     assert scored["minus_presets"] == {"difference": 0.0, "low": 0.0, "high": 0.0, "above_in_resamples": 0.0}
     within = [p for p in front["references"] + front["points"] if p["not_worse_than_full"]]
     pick = bench.cheapest_within_noise(finished_run, finished_run)
