@@ -8,12 +8,11 @@ table where one was asked, frontier.json last (its presence marks a finished run
 
 from __future__ import annotations
 
-import json
 import time
 
 from search._console import log_note
-from search._files import FRONTIER_FILE, PARETO_PLOT, REPORT_FIGURES, RUN_FILE, STUDY_FILE, TRIALS_FILE
-from search._prepare import Prepared, study_points
+from search._files import FRONTIER_FILE, PARETO_PLOT, REPORT_FIGURES, STUDY_FILE, TRIALS_FILE
+from search._prepare import Prepared, read_run_info, study_points
 from search._tuner import interrupted
 
 
@@ -55,7 +54,7 @@ def write_outputs(prep: Prepared, results, elapsed: float) -> int:
               f"{run_dir / TRIALS_FILE}\ncontinue with: python -m search.run --resume {location.quoted}")
         return 130
     location.prune_checkpoints(set(frame["checkpoint"].dropna()))  # finished: each trial's last is enough
-    run = json.loads((run_dir / RUN_FILE).read_text())
+    run = read_run_info(run_dir)
     front = frontier(frame)
     # Chosen on validation; now, once, the held-out rows (none for replayed runs: nothing was trained).
     tests = None if args.replay else evaluate_holdout(prep, frame, front, trial_settings(prep))

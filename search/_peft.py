@@ -75,7 +75,7 @@ def _quiet_peft() -> None:
 def adapter_load_line(out: Path, spec) -> str:
     """The one line that loads `OUT/peft` onto the pre-trained model, as users are told to."""
     folder = str(Path(out) / ADAPTER_DIR)
-    if spec.model.get("pooling", "cls") == "mean":
+    if spec.pooling == "mean":
         # plain transformers has no mean-pooled head: the pre-trained model comes with ticketsearch's hooks
         return f"PeftModel.from_pretrained(search.load_base({str(out)!r}), {folder!r})"
     base = resolve_model(spec.model["name"])

@@ -9,6 +9,7 @@ points, tokenises the data and names the run folder. A paper study sets some opt
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from search._cli import build_parser, lr_scale_range
 from search._files import PREFIX_CACHE_DIR, RUN_FILE
 from search._storage import RunLocation
 from spaces import (
+    LEGACY_POOLING,
     SpaceConfig,
     SubnetworkSpace,
     Taxonomy,
@@ -32,7 +34,7 @@ if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, n
     from trainables import Encoded, ModelFiles, Task
 
 # What runs started before an option existed did, so that they resume (and export) the same way.
-LEGACY_OPTIONS = {"pooling": "cls", "lr_groups": False, "spread_points": 0, "fill_gaps": 0,
+LEGACY_OPTIONS = {"pooling": LEGACY_POOLING, "lr_groups": False, "spread_points": 0, "fill_gaps": 0,
                   "lr_scale_range": "0.1,10", "grace_period": 1}
 
 
@@ -176,6 +178,20 @@ def write_run_info(prep: Prepared) -> None:
         "reference_points": dict(prep.seeds),
         "started": datetime.now().isoformat(timespec="seconds"),
     })
+
+
+def read_run_info(run_dir: str | Path) -> dict:
+    """A run folder's run.json, read back the one way: with what runs written before a field existed did
+    (`pooling`: cls)."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        run = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{run_dir} is not a ticketsearch run folder (no {RUN_FILE})") from None
+    except ValueError as exc:
+        raise UsageError(f"{path} is not JSON: {exc}") from None
+    run.setdefault("pooling", run.get("args", {}).get("pooling") or LEGACY_OPTIONS["pooling"])
+    return run
 
 
 def saved_options(saved: dict) -> argparse.Namespace:

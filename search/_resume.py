@@ -8,14 +8,13 @@ checkpoint, and the search then finishes as a fresh one would.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from search import compat
 from search._console import run_log
 from search._files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search._finish import finish
-from search._prepare import Prepared, prepare, saved_options
+from search._prepare import Prepared, prepare, read_run_info, saved_options
 from search._storage import RunLocation, split_uri
 from search._trials import build_trainable, init_ray
 from spaces import UsageError
@@ -29,7 +28,7 @@ def resume(args: argparse.Namespace) -> int:
     location.pull((RUN_FILE, OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE))
     if not (location.local / RUN_FILE).is_file():
         raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
-    saved = saved_options(json.loads((location.local / RUN_FILE).read_text())["args"])
+    saved = saved_options(read_run_info(location.local)["args"])
     saved.resume, saved.address, saved.name = None, args.address, location.name
     if location.is_remote:
         saved.results_dir, saved.local_dir = split_uri(location.remote)[0], str(location.local.parent)

@@ -25,6 +25,7 @@ import torch
 
 from search import _peft
 from search._files import EXPORT_DIR, FRONTIER_FILE, RUN_FILE
+from search._prepare import read_run_info
 from search._storage import RunLocation
 from spaces import SPEC_FILE, TENSORS_FILE, ArgumentParser, Spec, UsageError, load_taxonomy, run_cli
 
@@ -90,7 +91,7 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
     if not (run_dir / FRONTIER_FILE).is_file():
         raise UsageError(f"{location} is not a finished run (no {FRONTIER_FILE})")
     frontier = json.loads((run_dir / FRONTIER_FILE).read_text())
-    run = json.loads((run_dir / RUN_FILE).read_text())
+    run = read_run_info(run_dir)
     candidates = frontier["points"]
     if within_noise is not None:
         if _no_tests(frontier):
@@ -105,7 +106,7 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
     if not tensors.is_file():
         raise UsageError(f"checkpoint of trial {point['trial_id']} is missing: {tensors}")
 
-    taxonomy = load_taxonomy(run["model"], run["num_labels"], run.get("pooling", "cls"))
+    taxonomy = load_taxonomy(run["model"], run["num_labels"], run["pooling"])
     if taxonomy.fingerprint != run["fingerprint"]:
         raise UsageError(f"model {run['model']} has changed since the run (parameter fingerprints differ)")
     spec = Spec.from_units(
@@ -179,9 +180,8 @@ def load_ticket(export_dir: str | Path):
     if not spec.tensors or not (export_dir / spec.tensors).is_file():
         raise UsageError(f"{export_dir} has no trained tensors ({spec.tensors or 'the spec names none'})")
     name, num_labels = spec.model["name"], spec.model["num_labels"]
-    pooling = spec.model.get("pooling", "cls")
-    model, _ = load_model(name, num_labels, pooling)
-    spec.apply(model, load_taxonomy(name, num_labels, pooling))
+    model, _ = load_model(name, num_labels, spec.pooling)
+    spec.apply(model, spec.taxonomy())
     load_tensors(model, export_dir / spec.tensors)
     labels = spec.source.get("label_names") or [str(i) for i in range(num_labels)]
     model.config.id2label = dict(enumerate(labels))
@@ -195,7 +195,7 @@ def load_base(export_dir: str | Path):
     from trainables import load_model
 
     spec = Spec.load(Path(export_dir) / SPEC_FILE)
-    model, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.model.get("pooling", "cls"))
+    model, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.pooling)
     return model
 
 
@@ -228,7 +228,7 @@ def save_adapter(out: Path) -> Path:
     loading it as printed. UsageError when the ticket trains part of a module (it has no adapter)."""
     spec = Spec.load(out / SPEC_FILE)
     model, tokenizer = load_ticket(out)
-    taxonomy = load_taxonomy(spec.model["name"], spec.model["num_labels"], spec.model.get("pooling", "cls"))
+    taxonomy = spec.taxonomy()
     check = _reproduces(model, tokenizer, "PEFT adapter")
     return _peft.save_adapter(out, model, spec, taxonomy, check)
 
@@ -248,7 +248,7 @@ def save_model(out: Path) -> Path:
     from spaces import modeling_ticketsearch
 
     model, tokenizer = load_ticket(out)
-    pooling = Spec.load(out / SPEC_FILE).model.get("pooling", "cls")
+    pooling = Spec.load(out / SPEC_FILE).pooling
     folder = out / MODEL_DIR
     if folder.exists():
         shutil.rmtree(folder)
@@ -309,11 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         if adapter:
             print(f"      {out / _peft.ADAPTER_DIR} (a PEFT adapter)")
         elif args.save_model:
-            taxonomy = load_taxonomy(spec.model["name"], spec.model["num_labels"], spec.model.get("pooling", "cls"))
-            print(f"note: {_peft.adapter_problem(spec, taxonomy)}")
+            print(f"note: {_peft.adapter_problem(spec, spec.taxonomy())}")
         print(f"load it: search.load_ticket({str(out)!r})  # (model, tokenizer)")
         if args.save_model:
-            print(f"     or: {model_load_line(out / MODEL_DIR, spec.model.get('pooling', 'cls'))}")
+            print(f"     or: {model_load_line(out / MODEL_DIR, spec.pooling)}")
         if adapter:
             print(f"     or: {_peft.adapter_load_line(out, spec)}")
         return 0

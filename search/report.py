@@ -33,6 +33,7 @@ import pandas as pd
 from search._figures import figures, mark, module_transfer, pareto_svg, weight_magnitudes
 from search._files import FRONTIER_FILE, REPORT_FIGURES, REPORT_FILE, RUN_FILE, TRIALS_FILE
 from search._pareto import reference_point
+from search._prepare import read_run_info
 from search._results import final_rows, frontier, read_trials
 from search._storage import RunLocation
 from spaces import ArgumentParser, UsageError, load_taxonomy, run_cli
@@ -50,7 +51,7 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
     run_ref = run_ref or shlex.quote(str(run_dir))
     if not (run_dir / RUN_FILE).is_file() or not (run_dir / TRIALS_FILE).is_file():
         raise UsageError(f"{run_dir} is not a ticketsearch run folder with results (run.json, trials.parquet)")
-    run = json.loads((run_dir / RUN_FILE).read_text())
+    run = read_run_info(run_dir)
     frame = read_trials(run_dir)
     if "timestamp" not in frame:  # runs before the column existed: report order stands in for time
         frame["timestamp"] = np.arange(len(frame), dtype=float)
@@ -59,7 +60,7 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
         front_doc = json.loads((run_dir / FRONTIER_FILE).read_text())
     reference = ((front_doc["reference_point"]["metric"], front_doc["reference_point"]["log10_params"])
                  if front_doc else reference_point(float(final_rows(frame)["metric"].min()), run["total_params"]))
-    taxonomy = load_taxonomy(run["model"], run["num_labels"], run.get("pooling", "cls"))
+    taxonomy = load_taxonomy(run["model"], run["num_labels"], run["pooling"])
     try:
         weights = weight_magnitudes(run["model"], run["num_labels"], taxonomy)
     except OSError as exc:  # the weights are not on this machine (a hub model, offline): the figure says so

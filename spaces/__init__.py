@@ -23,13 +23,14 @@ from spaces._space import (
     switch_presets,
     switches,
 )
-from spaces._spec import SPEC_FILE, TENSORS_FILE, Spec
+from spaces._spec import LEGACY_POOLING, SPEC_FILE, TENSORS_FILE, Spec
 from spaces._taxonomy import MODULE_TYPES, Taxonomy, Unit, load_taxonomy
 
 __all__ = [
     "DEFAULT_MODEL",
     "GRANULARITIES",
     "KEEP_FIRST",
+    "LEGACY_POOLING",
     "MODULE_TYPES",
     "POOLINGS",
     "SPEC_FILE",

@@ -25,6 +25,7 @@ from torch import nn
 from spaces._errors import UsageError
 from spaces._taxonomy import Taxonomy
 
+LEGACY_POOLING = "cls"  # what a spec (or run) written before pooling was recorded pooled with
 FORMAT = "ticketsearch.spec"
 SPEC_FILE = "spec.json"  # a spec on disk
 TENSORS_FILE = "tensors.safetensors"  # trained tensors beside it (and in every trial checkpoint)
@@ -63,6 +64,17 @@ class Spec:
             total_params=taxonomy.total_params,
             **extra,
         )
+
+    @property
+    def pooling(self) -> str:
+        """How the ticket's head is fed: `cls` or `mean` (spaces._pooling)."""
+        return self.model.get("pooling", LEGACY_POOLING)
+
+    def taxonomy(self) -> Taxonomy:
+        """The taxonomy of the model this spec was cut from (its name, head size and pooling)."""
+        from spaces._taxonomy import load_taxonomy
+
+        return load_taxonomy(self.model["name"], self.model["num_labels"], self.pooling)
 
     # -- files -----------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

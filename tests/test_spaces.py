@@ -306,3 +306,17 @@ def test_a_gap_selection_lands_inside_the_gap_from_the_counts_alone(tiny):
     point = space.gap_point(tiny.head_params, full, rng)
     assert set(point) == set(space.switch_units)
     assert tiny.head_params < tiny.count(refs_from_switches(space.switch_units, point)) < full
+
+
+def test_every_option_a_trial_sees_has_the_command_line_s_default():
+    """A run's options reach trials through search._trials.trial_settings; a library user who builds TrialSettings
+    directly gets what a default run trains with (runs started before an option existed keep LEGACY_OPTIONS)."""
+    import dataclasses
+
+    from search import parse_args
+    from trainables import TrialSettings
+
+    args = parse_args([])
+    defaults = {f.name: f.default for f in dataclasses.fields(TrialSettings) if f.default is not dataclasses.MISSING}
+    for option in ("lr_groups", "batch_size", "seed"):  # the options both have (metric: None means the task's)
+        assert defaults[option] == getattr(args, option), option

@@ -58,7 +58,7 @@ class TrialSettings:
     prefix_cache: bool = True  # train from cached outputs of the frozen layers (see trainables._prefix)
     cache_dir: str | None = None  # where trials share those outputs (None: each trial keeps its own)
     pooling: str = "cls"  # what the head reads: `cls` or `mean` (spaces._pooling)
-    lr_groups: bool = False  # the head at no less than SMALL_PARAM_LR x lr_scale (see above)
+    lr_groups: bool = True  # the head at no less than SMALL_PARAM_LR x lr_scale (see above); search.run's default
     model_files: ModelFiles | None = None  # the model's files from the driver; `model` is then only a name
     fingerprint: str | None = None  # the driver's parameter fingerprint of the model: checked in every trial
 
