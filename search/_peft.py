@@ -79,8 +79,13 @@ def adapter_load_line(out: Path, spec) -> str:
         # plain transformers has no mean-pooled head: the pre-trained model comes with ticketsearch's hooks
         return f"PeftModel.from_pretrained(search.load_base({str(out)!r}), {folder!r})"
     base = resolve_model(spec.model["name"])
+    padding = ""
+    if spec.pooling == "last":  # a decoder's head finds each text's last token by the id it was padded with
+        from trainables import load_tokenizer
+
+        padding = f", pad_token_id={load_tokenizer(spec.model['name']).pad_token_id}"
     return (f"PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained({base!r}, "
-            f"num_labels={spec.model['num_labels']}), {folder!r})")
+            f"num_labels={spec.model['num_labels']}{padding}), {folder!r})")
 
 
 def load_adapter_as_printed(out: Path, spec):

@@ -6,7 +6,7 @@
 from spaces._cli import ArgumentParser, run_cli
 from spaces._errors import UsageError
 from spaces._models import DEFAULT_MODEL, is_local, load_config, model_file_list, model_folder, resolve_model
-from spaces._pooling import POOLINGS, apply_pooling, folder_pooling, resolve_pooling
+from spaces._pooling import DECODERS, POOLINGS, apply_pooling, folder_pooling, resolve_pooling
 from spaces._space import (
     GRANULARITIES,
     KEEP_FIRST,
@@ -24,9 +24,11 @@ from spaces._space import (
     switches,
 )
 from spaces._spec import LEGACY_POOLING, SPEC_FILE, TENSORS_FILE, Spec
-from spaces._taxonomy import MODULE_TYPES, Taxonomy, Unit, load_taxonomy
+from spaces._taxonomy import DECODER_MODULE_TYPES, MODULE_TYPES, Taxonomy, Unit, load_taxonomy
 
 __all__ = [
+    "DECODERS",
+    "DECODER_MODULE_TYPES",
     "DEFAULT_MODEL",
     "GRANULARITIES",
     "KEEP_FIRST",

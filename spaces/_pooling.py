@@ -28,7 +28,11 @@ from transformers import PreTrainedModel
 from spaces._errors import UsageError
 from spaces.modeling_ticketsearch import add_mean_pooling
 
-POOLINGS = ("auto", "cls", "mean")
+POOLINGS = ("auto", "cls", "mean", "last")
+# Decoder-only families (model_type): their classifier reads the last real token, HF's own rule (`last`), and
+# they need a padding token to find it (trainables._model).
+DECODERS = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "granite", "gemma2", "gemma3_text",
+                      "olmo2", "phi3", "gpt2", "gpt_neox"})
 
 
 def folder_pooling(folder: str | Path) -> str | None:
@@ -71,11 +75,18 @@ def _hub_pooling(repo_id: str) -> str | None:
         return None
 
 
-def resolve_pooling(pooling: str, location: str) -> str:
-    """The concrete pooling (`cls` or `mean`) for `pooling` as a user gave it, on the model at `location`
-    (a folder or hub id, as `resolve_model` returns it)."""
+def resolve_pooling(pooling: str, location: str, model_type: str | None = None) -> str:
+    """The concrete pooling (`cls`, `mean` or `last`) for `pooling` as a user gave it, on the model at
+    `location` (a folder or hub id, as `resolve_model` returns it) of `model_type` (its config's)."""
     if pooling not in POOLINGS:
         raise UsageError(f"unknown pooling '{pooling}' (use one of {', '.join(POOLINGS)})")
+    if model_type is None:
+        from spaces._models import load_config
+
+        model_type = load_config(location).model_type
+    _check_fits(pooling, model_type)
+    if model_type in DECODERS:
+        return "last"
     if pooling != "auto":
         return pooling
     if os.path.isdir(location):
@@ -83,12 +94,27 @@ def resolve_pooling(pooling: str, location: str) -> str:
     return _hub_pooling(location) or "cls"
 
 
+def _check_fits(pooling: str, model_type: str) -> None:
+    """UsageError when `pooling` is not one the family's head can take."""
+    decoder = model_type in DECODERS
+    if decoder and pooling in ("cls", "mean"):
+        raise UsageError(f"pooling '{pooling}' is for encoders: a {model_type} classifier reads the last real token "
+                         f"(use --pooling last or auto)")
+    if not decoder and pooling == "last":
+        raise UsageError(f"pooling 'last' is for decoder-only models: a {model_type} classifier reads the first "
+                         f"token (use --pooling cls, mean or auto)")
+
+
 def apply_pooling(model: PreTrainedModel, pooling: str) -> PreTrainedModel:
-    """Make `model` (a ...ForSequenceClassification) pool as `pooling` says (`cls` or `mean`); in place."""
-    if pooling == "cls":
+    """Make `model` (a ...ForSequenceClassification) pool as `pooling` says (`cls` or `mean` for an encoder,
+    `last` for a decoder: both the architecture's own head but mean); in place."""
+    if pooling not in ("cls", "mean", "last"):
+        raise UsageError(f"unknown pooling '{pooling}' (use cls, mean or last)")
+    decoder = model.config.model_type in DECODERS
+    if pooling != "cls" or not decoder:  # `cls`, the default of the library calls, is a decoder's own head too
+        _check_fits(pooling, model.config.model_type)
+    if pooling in ("cls", "last"):
         return model
-    if pooling != "mean":
-        raise UsageError(f"unknown pooling '{pooling}' (use cls or mean)")
     try:
         return add_mean_pooling(model)
     except ValueError as exc:  # no layer stack to pool after: the model cannot take this head

@@ -18,12 +18,20 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from spaces._errors import UsageError
 from spaces._models import load_config
-from spaces._pooling import apply_pooling
+from spaces._pooling import DECODERS, apply_pooling
 
-# Canonical module types, in the order a transformer layer runs them.
+# Canonical module types of an encoder layer (the paper's), in the order a transformer layer runs them.
 MODULE_TYPES = ("query", "key", "value", "attn.out", "attn.norm", "ffn.in", "ffn.out", "ffn.norm")
+# Decoders add two: `attn.qkv`, one fused projection for query, key and value (GPT-2, GPT-NeoX, Phi-3), and
+# `ffn.gate`, the gate of a gated FFN (Llama's gate_proj; `ffn.in` is then the up projection). A layer's norms
+# are `attn.norm` (those of the attention block, before or after it, and per-head query/key norms) and
+# `ffn.norm` (those of the FFN block).
+DECODER_MODULE_TYPES = ("query", "key", "value", "attn.qkv", "attn.out", "attn.norm", "ffn.gate", "ffn.in", "ffn.out",
+                        "ffn.norm")
 NORM_TYPES = ("attn.norm", "ffn.norm")
-EXTRA_UNITS = ("embeddings", "embeddings.norm", "pooler")
+# `final.norm`: a decoder's norm after its last layer.
+EXTRA_UNITS = ("embeddings", "embeddings.norm", "final.norm", "pooler")
+NORM_EXTRAS = ("embeddings.norm", "final.norm")
 PARTS = ("weight", "bias")
 
 
@@ -114,6 +122,53 @@ _ALBERT = ArchMap(
     extras=_EXTRAS,
 )
 
+_DECODER_EXTRAS: dict[str, tuple[str, ...]] = {"embeddings": ("embed_tokens",), "final.norm": ("norm",)}
+_LLAMA = ArchMap(  # Llama and the families that share its layout; biases only where the family has them (Qwen2)
+    layers="layers",
+    modules={
+        "query": ("self_attn.q_proj",),
+        "key": ("self_attn.k_proj",),
+        "value": ("self_attn.v_proj",),
+        "attn.out": ("self_attn.o_proj",),
+        # before attention, after it (Gemma2/3, OLMo2), and the per-head query/key norms (Qwen3, Gemma3, OLMo2)
+        "attn.norm": ("input_layernorm", "post_attention_layernorm", "self_attn.q_norm", "self_attn.k_norm"),
+        "ffn.gate": ("mlp.gate_proj",),
+        "ffn.in": ("mlp.up_proj",),
+        "ffn.out": ("mlp.down_proj",),
+        "ffn.norm": ("pre_feedforward_layernorm", "post_feedforward_layernorm"),
+    },
+    extras=_DECODER_EXTRAS,
+)
+# Llama's post_attention_layernorm is the norm before its FFN; Gemma2/3 and OLMo2 name their FFN norms apart.
+_LLAMA_PRE_NORM = ArchMap(
+    layers="layers",
+    modules={**_LLAMA.modules, "attn.norm": ("input_layernorm", "self_attn.q_norm", "self_attn.k_norm"),
+             "ffn.norm": ("post_attention_layernorm",)},
+    extras=_DECODER_EXTRAS,
+)
+_PHI3 = ArchMap(
+    layers="layers",
+    modules={"attn.qkv": ("self_attn.qkv_proj",), "attn.out": ("self_attn.o_proj",), "attn.norm": ("input_layernorm",),
+             "ffn.in": ("mlp.gate_up_proj",),  # gate and up projections fused in one module
+             "ffn.out": ("mlp.down_proj",), "ffn.norm": ("post_attention_layernorm",)},
+    extras=_DECODER_EXTRAS,
+)
+_GPT2_EXTRAS: dict[str, tuple[str, ...]] = {"embeddings": ("wte", "wpe"), "final.norm": ("ln_f",)}
+_GPT_NEOX_EXTRAS: dict[str, tuple[str, ...]] = {"embeddings": ("embed_in",), "final.norm": ("final_layer_norm",)}
+_GPT2 = ArchMap(
+    layers="h",
+    modules={"attn.qkv": ("attn.c_attn",), "attn.out": ("attn.c_proj",), "attn.norm": ("ln_1",),
+             "ffn.in": ("mlp.c_fc",), "ffn.out": ("mlp.c_proj",), "ffn.norm": ("ln_2",)},
+    extras=_GPT2_EXTRAS,
+)
+_GPT_NEOX = ArchMap(
+    layers="layers",
+    modules={"attn.qkv": ("attention.query_key_value",), "attn.out": ("attention.dense",),
+             "attn.norm": ("input_layernorm",), "ffn.in": ("mlp.dense_h_to_4h",), "ffn.out": ("mlp.dense_4h_to_h",),
+             "ffn.norm": ("post_attention_layernorm",)},
+    extras=_GPT_NEOX_EXTRAS,
+)
+
 # model_type (from config.json) -> map.
 ARCHITECTURES: dict[str, ArchMap] = {
     "bert": _BERT,
@@ -125,7 +180,13 @@ ARCHITECTURES: dict[str, ArchMap] = {
     "mpnet": _MPNET,
     "distilbert": _DISTILBERT,
     "albert": _ALBERT,
+    **{name: _LLAMA_PRE_NORM for name in ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "granite")},
+    **{name: _LLAMA for name in ("gemma2", "gemma3_text", "olmo2")},
+    "phi3": _PHI3,
+    "gpt2": _GPT2,
+    "gpt_neox": _GPT_NEOX,
 }
+
 
 
 @dataclass(frozen=True)
@@ -213,8 +274,10 @@ class Taxonomy:
 
     def __init__(self, model: PreTrainedModel, name: str, pooling: str = "cls"):
         self.name = name
-        self.pooling = pooling  # how the head is fed (spaces._pooling): part of what the model is
+        # how the head is fed (spaces._pooling): part of what the model is; a decoder's own head reads the last token
+        self.pooling = "last" if pooling == "cls" and model.config.model_type in DECODERS else pooling
         self.model_type: str = model.config.model_type
+        self.decoder = self.model_type in DECODERS  # the head reads the last real token
         self.architecture = type(model).__name__
         self.num_labels = int(model.config.num_labels or 0)
         prefix: str = model.base_model_prefix
@@ -239,15 +302,17 @@ class Taxonomy:
             return tuple(n for n in self.param_numel if n.startswith(heads))
 
         units: list[Unit] = []
+        after_layers = ("final.norm", "pooler")  # in model order: what runs after the last layer comes last
         for unit_id, paths in extras.items():
-            if unit_id != "pooler" and (names := params_under(paths)):
+            if unit_id not in after_layers and (names := params_under(paths)):
                 units.append(Unit(unit_id, unit_id, None, names))
         for layer, layer_path in enumerate(layer_paths):
             for module, paths in modules.items():
                 if names := params_under(f"{layer_path}.{p}" for p in paths):
                     units.append(Unit(f"{layer}.{module}", module, layer, names))
-        if names := params_under(extras.get("pooler", ())):
-            units.append(Unit("pooler", "pooler", None, names))
+        for unit_id in after_layers:
+            if names := params_under(extras.get(unit_id, ())):
+                units.append(Unit(unit_id, unit_id, None, names))
 
         self.units = units
         self._by_id = {u.id: u for u in units}
@@ -283,7 +348,7 @@ class Taxonomy:
 
     def is_norm(self, unit: Unit) -> bool:
         """Whether a unit is a LayerNorm (a layer's norms, or the embeddings' own): the one definition."""
-        return unit.module in self.norm_types or unit.module == "embeddings.norm"
+        return unit.module in self.norm_types or unit.module in NORM_EXTRAS
 
     @property
     def norm_units(self) -> tuple[str, ...]:

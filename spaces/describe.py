@@ -50,7 +50,7 @@ def describe(model: str, granularity: str = "unit", num_labels: int = 2, pooling
 
 def _check_spec(model: str, path: str, as_json: bool) -> int:
     spec = Spec.load(path)
-    taxonomy = load_taxonomy(model, spec.model.get("num_labels", 2), spec.model.get("pooling", "cls"))
+    taxonomy = load_taxonomy(model, spec.model.get("num_labels", 2), spec.pooling)
     spec.validate(taxonomy)
     if as_json:
         print(json.dumps({"model": model, "valid": True, "units": spec.units,

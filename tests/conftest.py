@@ -24,7 +24,17 @@ from transformers import (
     DebertaV2Config,
     DistilBertConfig,
     ElectraConfig,
+    Gemma2Config,
+    Gemma3TextConfig,
+    GPT2Config,
+    GPTNeoXConfig,
+    LlamaConfig,
+    MistralConfig,
     MPNetConfig,
+    Olmo2Config,
+    Phi3Config,
+    Qwen2Config,
+    Qwen3Config,
     RobertaConfig,
     RoFormerConfig,
     XLMRobertaConfig,
@@ -48,6 +58,34 @@ TINY_CONFIGS = {
                                            max_position_embeddings=128),
     "roformer": lambda: RoFormerConfig(**_SIZE),  # no module map: generic discovery
 }
+_DECODER_SIZE = dict(_SIZE, num_attention_heads=4)
+# Decoder-only families, tiny and random, with the test tokenizer's vocabulary; grouped-query attention where the
+# family has it (key and value smaller than query).
+TINY_DECODERS = {
+    "llama": lambda: LlamaConfig(**_DECODER_SIZE, num_key_value_heads=2),
+    "mistral": lambda: MistralConfig(**_DECODER_SIZE, num_key_value_heads=2),
+    "qwen2": lambda: Qwen2Config(**_DECODER_SIZE, num_key_value_heads=2),  # biases on query, key and value only
+    "qwen3": lambda: Qwen3Config(**_DECODER_SIZE, num_key_value_heads=2, head_dim=8),
+    "gemma2": lambda: Gemma2Config(**_DECODER_SIZE, num_key_value_heads=2, head_dim=8),
+    "gemma3_text": lambda: Gemma3TextConfig(**_DECODER_SIZE, num_key_value_heads=2, head_dim=8),
+    "olmo2": lambda: Olmo2Config(**_DECODER_SIZE),
+    "phi3": lambda: Phi3Config(**_DECODER_SIZE, num_key_value_heads=2, pad_token_id=0, bos_token_id=101,
+                               eos_token_id=102),
+    "gpt2": lambda: GPT2Config(vocab_size=30522, n_embd=32, n_layer=2, n_head=4, n_positions=128),
+    "gpt_neox": lambda: GPTNeoXConfig(**_DECODER_SIZE),
+}
+
+
+def make_tiny_decoder(folder: Path, family: str, seed: int = 0, eos: bool = True) -> Path:
+    """A randomly initialised decoder-only model with MiniLM's vocabulary and a tokenizer that has no padding
+    token, as most decoder checkpoints have none (its end-of-sequence token is [SEP]; none with `eos=False`)."""
+    torch.manual_seed(seed)
+    AutoModel.from_config(TINY_DECODERS[family]()).save_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
+    tokenizer.pad_token = None
+    tokenizer.eos_token = "[SEP]" if eos else None
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def make_tiny(folder: Path, family: str, seed: int = 0, layers: int | None = None) -> Path:
@@ -69,6 +107,19 @@ def tiny_models(tmp_path_factory):
     def get(family: str) -> str:
         if family not in built:
             built[family] = str(make_tiny(tmp_path_factory.mktemp(f"tiny-{family}"), family))
+        return built[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_decoders(tmp_path_factory):
+    """family -> folder of a tiny decoder, built on first use."""
+    built: dict[str, str] = {}
+
+    def get(family: str) -> str:
+        if family not in built:
+            built[family] = str(make_tiny_decoder(tmp_path_factory.mktemp(f"tiny-{family}"), family))
         return built[family]
 
     return get

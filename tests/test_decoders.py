@@ -1,0 +1,95 @@
+"""Decoder-only families: units under the project's vocabulary, counted exactly, the last-token head, a padding
+token, and a ticket that exports and reloads to the same logits."""
+
+import pytest
+import torch
+from conftest import TINY_CONFIGS, TINY_DECODERS, make_tiny_decoder
+
+from search import export
+from spaces import DECODER_MODULE_TYPES, MODULE_TYPES, UsageError, load_taxonomy, resolve_pooling
+from spaces.describe import describe
+from trainables import load_model, load_tokenizer
+
+TEXTS = ["a moving, beautifully acted film", "dull", "not bad at all, honestly one of the better ones this year"]
+
+
+@pytest.mark.parametrize("family", sorted(TINY_DECODERS))
+def test_every_parameter_is_in_a_unit_under_the_project_s_names(tiny_decoders, family):
+    info = describe(tiny_decoders(family), "module")
+    assert not info["generic"] and info["pooling"] == "last" and info["unassigned_params"] == 0
+    switched = sum(row["params"] for row in info["switches"])
+    assert switched + info["head_params"] == info["total_params"]
+    names = [row["switch"] for row in info["switches"]]
+    layer_types = [n for n in names if n in DECODER_MODULE_TYPES]
+    assert layer_types == [m for m in DECODER_MODULE_TYPES if m in layer_types]  # in the order a layer runs them
+    assert {"attn.out", "attn.norm", "ffn.in", "ffn.out"} <= set(layer_types) and "embeddings" in names
+    taxonomy = load_taxonomy(tiny_decoders(family), 2)
+    fused = family in ("gpt2", "gpt_neox", "phi3")
+    assert ("attn.qkv" in layer_types) == fused and ({"query", "key", "value"} <= set(layer_types)) != fused
+    assert ("ffn.gate" in layer_types) == (family not in ("gpt2", "gpt_neox", "phi3"))
+    assert taxonomy.decoder and taxonomy.pooling == "last"
+    config = TINY_DECODERS[family]()
+    if not fused and config.num_key_value_heads == 2:  # grouped-query attention: key and value are smaller
+        size = {row["switch"]: row["params"] for row in info["switches"]}
+        assert size["key"] < size["query"] and size["value"] == size["key"]
+
+
+def test_the_layernorm_preset_holds_every_norm_of_a_decoder(tiny_decoders):
+    """Gemma3's four norms a layer, its query/key norms and the final norm are all LayerNorm units."""
+    taxonomy = load_taxonomy(tiny_decoders("gemma3_text"), 2)
+    norm_params = {n for u in taxonomy.units if taxonomy.is_norm(u) for n in u.params}
+    every_norm = {n for n in taxonomy.param_numel if "norm" in n}
+    assert norm_params == every_norm and "final.norm" in taxonomy.norm_units
+
+
+def test_encoders_keep_the_paper_s_vocabulary(tiny_models):
+    assert load_taxonomy(tiny_models("bert"), 2).module_types == MODULE_TYPES
+
+
+def test_a_decoder_reads_the_last_token_and_an_encoder_the_first(tiny_decoders, tiny_models):
+    decoder, encoder = tiny_decoders("llama"), tiny_models("bert")
+    assert resolve_pooling("auto", decoder) == "last" and resolve_pooling("last", decoder) == "last"
+    with pytest.raises(UsageError, match="pooling 'mean' is for encoders: a llama classifier reads the last real"):
+        resolve_pooling("mean", decoder)
+    with pytest.raises(UsageError, match="pooling 'last' is for decoder-only models: a bert classifier reads the"):
+        resolve_pooling("last", encoder)
+    assert set(TINY_DECODERS).isdisjoint(TINY_CONFIGS)
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "phi3"])
+def test_a_decoder_without_a_padding_token_pads_with_its_end_token_and_classifies_the_last_real_one(
+        tiny_decoders, family):
+    folder = tiny_decoders(family)
+    tokenizer = load_tokenizer(folder)
+    model, _ = load_model(folder, 2, "last")
+    assert tokenizer.pad_token == tokenizer.eos_token == "[SEP]"
+    assert model.config.pad_token_id == tokenizer.pad_token_id  # the id the batches are padded with
+    model.eval()
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    assert (batch["input_ids"] == tokenizer.pad_token_id).any()  # the short texts were padded
+    with torch.no_grad():
+        together = model(**batch).logits
+        alone = torch.cat([model(**tokenizer([t], return_tensors="pt")).logits for t in TEXTS])
+    assert torch.allclose(together, alone, atol=1e-5)  # padding changes nothing: the head reads each text's end
+
+
+def test_a_decoder_with_no_padding_and_no_end_token_is_refused(tmp_path):
+    folder = make_tiny_decoder(tmp_path / "m", "llama", eos=False)
+    with pytest.raises(UsageError, match="has no padding token and no end-of-sequence token to pad with"):
+        load_tokenizer(str(folder))
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_a_decoder_ticket_exports_and_reloads_to_the_same_logits(tiny_decoders, tmp_path, family):
+    from test_ticket_export import apply_path_logits, load_adapter_as_printed, load_as_printed, logits, make_export
+
+    units = ["0.attn.norm", "1.attn.out", "final.norm"]
+    out = make_export(tmp_path / "e", tiny_decoders(family), "last", units)
+    expected = apply_path_logits(out)
+    folder = export.save_model(out)
+    tokenizer = load_tokenizer(tiny_decoders(family))
+    assert torch.allclose(logits(load_as_printed(folder, "last"), tokenizer), expected, atol=1e-5, rtol=0)
+    export.save_adapter(out)
+    assert torch.allclose(logits(load_adapter_as_printed(out), tokenizer), expected, atol=1e-5, rtol=0)
+    ticket, _ = export.load_ticket(out)
+    assert torch.allclose(logits(ticket, tokenizer), expected, atol=1e-5, rtol=0)
