@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--layers", default=None, help="layers that may be trained, FIRST-LAST (default all)")
     search.add_argument("--max-params", type=int, default=None,
                         help="never train a sub-network with more trainable parameters (head included)")
-    search.add_argument("--switch-values", default="off,bias,all",
-                        help="what a switch may be: off, bias (BitFit), weight, all (default off,bias,all)")
+    search.add_argument("--switch-values", default=None,
+                        help="what a switch may be: off, bias (BitFit), weight, all (default off,bias,all; a switch "
+                        "whose modules have no biases offers off,all)")
     search.add_argument("--study", choices=STUDIES, default="search",
                         help="search (default); presets: train exactly the reference points, no early stopping; "
                         "paper-modules: the paper's module-wise study (each module type alone, full, head, BitFit, "

@@ -78,8 +78,12 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
     args, space = prep.args, prep.space
     trial_epochs = args.num_samples * args.max_epochs
     print(f"\nplan (nothing is trained): {args.model} on {prep.task.name}, {prep.pooling} pooling")
+    fewer = [name for name, values in space.values_of.items() if values != space.config.values]
     print(f"  space: {args.granularity} granularity, {len(space.switch_units)} switches "
-          f"({', '.join(space.config.values)} each) and a learning-rate scale: {space.size():,} sub-networks")
+          f"({', '.join(space.config.values)} each"
+          + (f"; without biases, {', '.join(space.values_of[fewer[0]])}: {', '.join(fewer[:4])}"
+             + (f" and {len(fewer) - 4} more" if len(fewer) > 4 else "") if fewer else "")
+          + f") and a learning-rate scale: {space.size():,} sub-networks")
     print(f"  trials: {args.num_samples} ({len(prep.seeds)} reference points), up to {args.max_epochs} epochs each "
           f"({trial_epochs} trial-epochs at most); scheduler {args.scheduler}, sampler {args.sampler}; "
           f"learning-rate scale {args.lr_scale_range.replace(',', '-')} x the size rule's")

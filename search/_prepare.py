@@ -71,12 +71,16 @@ class Prepared:
         return reference_point(self.data.baseline(self.task.metric), self.taxonomy.total_params)
 
 
+DEFAULT_SWITCH_VALUES = "off,bias,all"  # --switch-values when not given (spaces.SpaceConfig's)
+
+
 def study_settings(args: argparse.Namespace) -> dict[str, object]:
     """The options a paper study decides (its points need module types or single layers' units, and
     BitFit's biases); the number of trials and the scheduler follow from its points (`prepare`)."""
     if not args.study.startswith("paper-"):
         return {}
-    return {"granularity": "module" if args.study == "paper-modules" else "unit", "switch_values": "off,bias,all"}
+    return {"granularity": "module" if args.study == "paper-modules" else "unit",
+            "switch_values": DEFAULT_SWITCH_VALUES}
 
 
 def _apply_study(args: argparse.Namespace) -> str:
@@ -112,8 +116,8 @@ def _layer_range(text: str | None) -> tuple[int, int] | None:
 
 def study_points(study: str, taxonomy: Taxonomy) -> list[str]:
     """The reference points of a paper study, in the order its table lists them."""
-    if study == "paper-modules":  # the paper's module-wise analysis
-        return ["full", *taxonomy.module_types, "layernorm", "bitfit", "head"]
+    if study == "paper-modules":  # the paper's module-wise analysis (BitFit where the model has biases)
+        return ["full", *taxonomy.module_types, "layernorm", *(["bitfit"] if taxonomy.has_biases else []), "head"]
     return ["full", "layernorm", *(f"layernorm.{layer}" for layer in range(taxonomy.num_layers)), "head"]
 
 
@@ -127,11 +131,13 @@ def prepare(args: argparse.Namespace) -> Prepared:
     model = _model_name(args.model)
     args.pooling = resolve_pooling(args.pooling, resolve_model(model))  # run.json records what was used
     taxonomy = load_taxonomy(model, task.num_labels, args.pooling)
+    explicit_values = args.switch_values is not None  # the user's, not the default's or a study's
     study_note = _apply_study(args)
     paper = bool(study_note)
     space = SubnetworkSpace(taxonomy, SpaceConfig(
         granularity=args.granularity,
-        values=tuple(v.strip() for v in args.switch_values.split(",")),
+        values=tuple(v.strip() for v in (args.switch_values or DEFAULT_SWITCH_VALUES).split(",")),
+        explicit_values=explicit_values,
         modules=tuple(args.modules.split(",")) if args.modules else None,
         layers=_layer_range(args.layers),
         max_params=args.max_params,

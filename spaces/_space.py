@@ -11,6 +11,7 @@ parts only: BitFit), `"weight"` or `"all"`. What a switch covers depends on the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from spaces._errors import UsageError
@@ -149,7 +150,12 @@ def switch_presets(names: list[str]) -> dict[str, frozenset[str]]:
     return out | {"full": frozenset(names)}  # in this order: the cheap ones start first
 
 
-def spread_selections(names: list[str], values: tuple[str, ...], cost, k: int, seed: int = 0) -> list[dict[str, str]]:
+def _values_of(names: list[str], values) -> dict[str, tuple[str, ...]]:
+    """Each switch's values: `values` is one tuple for every switch, or a mapping switch -> its own tuple."""
+    return {n: tuple(values[n]) for n in names} if isinstance(values, dict) else {n: tuple(values) for n in names}
+
+
+def spread_selections(names: list[str], values, cost, k: int, seed: int = 0) -> list[dict[str, str]]:
     """`k` switch settings whose costs (trainable parameters, known before anything trains) spread
     log-uniformly over the space: the cheapest (every switch off), the largest (every switch at its
     last value), then budgets in between, each filled by adding random (switch, value) choices while
@@ -161,10 +167,11 @@ def spread_selections(names: list[str], values: tuple[str, ...], cost, k: int, s
         return []
     rng = np.random.default_rng(seed)
     cheapest = {n: "off" for n in names}
-    largest = {n: values[-1] for n in names}
+    offered = _values_of(names, values)
+    largest = {n: offered[n][-1] for n in names}
     out = [cheapest, largest][:k]
     low, high = np.log(max(cost(cheapest), 1)), np.log(max(cost(largest), 2))
-    on_values = [v for v in values if v != "off"]
+    on_values = {n: [v for v in offered[n] if v != "off"] for n in names}
     targets = np.exp(low + (high - low) * (np.arange(1, k - 1) - rng.uniform(0, 1, max(k - 2, 0))) / max(k - 2, 1))
     for target in rng.permutation(targets):
         chosen = _fill_to(names, on_values, cost, target, rng)
@@ -173,25 +180,28 @@ def spread_selections(names: list[str], values: tuple[str, ...], cost, k: int, s
     return out
 
 
-def _fill_to(names: list[str], on_values: list[str], cost, target: float, rng) -> dict[str, str]:
+def _fill_to(names: list[str], on_values: dict[str, list[str]], cost, target: float, rng) -> dict[str, str]:
     """From every switch off, random (switch, value) choices added while the cost stays within `target`."""
     chosen = {n: "off" for n in names}
     for i in rng.permutation(len(names)):
-        trial = {**chosen, names[i]: on_values[rng.integers(len(on_values))]}
+        choices = on_values[names[i]]
+        if not choices:
+            continue
+        trial = {**chosen, names[i]: choices[rng.integers(len(choices))]}
         if cost(trial) <= target:
             chosen = trial
     return chosen
 
 
-def gap_selection(names: list[str], values: tuple[str, ...], cost, low: float, high: float, rng,
+def gap_selection(names: list[str], values, cost, low: float, high: float, rng,
                   tries: int = 20) -> dict[str, str] | None:
     """A random switch setting whose cost lies strictly between `low` and `high` (a gap of a front, in
     trainable parameters): budgets drawn log-uniformly in the gap, each filled as `spread_selections`
     fills its strata. None when `tries` budgets found no setting inside the gap. Uses the costs alone."""
     import numpy as np
 
-    on_values = [v for v in values if v != "off"]
-    if high <= low or not names or not on_values:
+    on_values = {n: [v for v in offered if v != "off"] for n, offered in _values_of(names, values).items()}
+    if high <= low or not names or not any(on_values.values()):
         return None
     for _ in range(tries):
         target = float(np.exp(rng.uniform(np.log(max(low, 1.0)), np.log(high))))
@@ -257,13 +267,16 @@ class SpaceConfig:
     """
 
     granularity: str = "module"
-    values: tuple[str, ...] = ("off", "bias", "all")
+    values: tuple[str, ...] = ("off", "bias", "all")  # search.run's --switch-values default
     lr_scale_min: float = 1.0
     lr_scale_max: float = 3.0
     modules: tuple[str, ...] | None = None
     layers: tuple[int, int] | None = None
     max_params: int | None = None
     seeds: int = 1  # > 1: the training seed is a choice too (studies repeat each point over seeds)
+    # True when the user named `values` (--switch-values): a part value no switch can take is then refused,
+    # where the default's is left out of the space (a bias-free decoder offers off/all)
+    explicit_values: bool = False
 
 
 class SubnetworkSpace:
@@ -292,10 +305,31 @@ class SubnetworkSpace:
         self.taxonomy = taxonomy
         self.config = config
         self.switch_units = switches(taxonomy, config.granularity, config.modules, config.layers)
-        self._preset_of = {
-            _values_key(values): name
-            for name, values in presets(taxonomy, config.granularity, config.modules, config.layers).items()
-        }
+        # A part value (`bias`, `weight`) only where the switch's units have biases: on a bias-free module `bias`
+        # would train nothing and `weight` would be `all` again (Llama, Mistral, Gemma: no biases at all).
+        with_bias = {name: any(p.rsplit(".", 1)[-1] == "bias" for u in unit_ids for p in taxonomy.unit(u).params)
+                     for name, unit_ids in self.switch_units.items()}
+        parts = [v for v in config.values if v in ("bias", "weight")]
+        if parts and config.explicit_values and not any(with_bias.values()):
+            raise UsageError(f"--switch-values asks for '{parts[0]}', but {taxonomy.name} ({taxonomy.model_type}) has "
+                             f"no biases in the switches searched: use off,all")
+        self.values_of = {name: config.values if with_bias[name] else tuple(v for v in config.values
+                                                                            if v in ("off", "all"))
+                          for name in self.switch_units}
+        self._preset_of = {_values_key(values): name for name, values in self._presets().items()}
+
+    def _presets(self) -> dict[str, dict[str, str]]:
+        """The paper's presets in this space's switch values: a part value becomes `off` (bias) or `all` (weight)
+        on a bias-free switch, what it trains there; a preset that then repeats an earlier one is left out
+        (BitFit on a model without biases is the head alone)."""
+        config, out, seen = self.config, {}, set()
+        for name, values in presets(self.taxonomy, config.granularity, config.modules, config.layers).items():
+            values = {n: v if v in ("off", "all") or v in self.values_of[n] else ("all" if v == "weight" else "off")
+                      for n, v in values.items()}
+            if _values_key(values) not in seen:
+                seen.add(_values_key(values))
+                out[name] = values
+        return out
 
     def fit_budget(self, values: dict[str, str]) -> dict[str, str]:
         """Switch values within `max_params`: the costliest switch goes off until the selection fits."""
@@ -313,7 +347,7 @@ class SubnetworkSpace:
         return values
 
     def __call__(self, trial) -> dict:
-        values = {name: trial.suggest_categorical(name, list(self.config.values)) for name in self.switch_units}
+        values = {name: trial.suggest_categorical(name, list(self.values_of[name])) for name in self.switch_units}
         scale = trial.suggest_float("lr_scale", self.config.lr_scale_min, self.config.lr_scale_max, log=True)
         values = self.fit_budget(values)
         refs = refs_from_switches(self.switch_units, values)
@@ -332,7 +366,7 @@ class SubnetworkSpace:
 
     def size(self) -> int:
         """Number of distinct switch settings (learning rate aside)."""
-        return len(self.config.values) ** len(self.switch_units)
+        return math.prod(len(values) for values in self.values_of.values())
 
     def spread_points(self, k: int, seed: int = 0) -> list[dict]:
         """`k` settings spread over parameter budgets (`spread_selections`), learning-rate scale 1; within
@@ -340,7 +374,7 @@ class SubnetworkSpace:
         def cost(values: dict[str, str]) -> int:
             return self.taxonomy.count(refs_from_switches(self.switch_units, self.fit_budget(values)))
 
-        points = spread_selections(list(self.switch_units), self.config.values, cost, k, seed)
+        points = spread_selections(list(self.switch_units), self.values_of, cost, k, seed)
         return [{**self.fit_budget(values), "lr_scale": 1.0} for values in points]
 
     def gap_point(self, low: float, high: float, rng) -> dict | None:
@@ -349,7 +383,7 @@ class SubnetworkSpace:
         def cost(values: dict[str, str]) -> int:
             return self.taxonomy.count(refs_from_switches(self.switch_units, self.fit_budget(values)))
 
-        values = gap_selection(list(self.switch_units), self.config.values, cost, low, high, rng)
+        values = gap_selection(list(self.switch_units), self.values_of, cost, low, high, rng)
         return None if values is None else self.fit_budget(values)
 
     def seed_points(self) -> dict[str, dict]:
@@ -360,8 +394,8 @@ class SubnetworkSpace:
         """
         out = {}
         config = self.config
-        for name, values in presets(self.taxonomy, config.granularity, config.modules, config.layers).items():
-            if not set(values.values()) <= set(config.values):
+        for name, values in self._presets().items():
+            if not all(v in self.values_of[n] for n, v in values.items()):
                 continue
             n = self.taxonomy.count(refs_from_switches(self.switch_units, values))
             if config.max_params is not None and n > config.max_params:

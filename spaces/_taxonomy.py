@@ -334,6 +334,11 @@ class Taxonomy:
         return sum(self.param_numel.values())
 
     @property
+    def has_biases(self) -> bool:
+        """Whether any unit has a bias (BitFit has something to train): not so in Llama, Mistral, Gemma."""
+        return any(n.rsplit(".", 1)[-1] == "bias" for u in self.units for n in u.params)
+
+    @property
     def head_params(self) -> int:
         return sum(self.param_numel[n] for n in self.head)
 

@@ -1,6 +1,7 @@
 """Decoder-only families: units under the project's vocabulary, counted exactly, the last-token head, a padding
 token, and a ticket that exports and reloads to the same logits."""
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY_CONFIGS, TINY_DECODERS, make_tiny_decoder
@@ -93,3 +94,64 @@ def test_a_decoder_ticket_exports_and_reloads_to_the_same_logits(tiny_decoders, 
     assert torch.allclose(logits(load_adapter_as_printed(out), tokenizer), expected, atol=1e-5, rtol=0)
     ticket, _ = export.load_ticket(out)
     assert torch.allclose(logits(ticket, tokenizer), expected, atol=1e-5, rtol=0)
+
+
+def test_a_bias_free_decoder_offers_no_bias_and_bitfit_only_where_there_are_biases(tiny_decoders):
+    import optuna
+
+    from spaces import SpaceConfig, SubnetworkSpace, refs_from_switches
+
+    llama = SubnetworkSpace(load_taxonomy(tiny_decoders("llama"), 2))
+    assert set(llama.values_of.values()) == {("off", "all")} and llama.size() == 2 ** len(llama.switch_units)
+    assert "bitfit" not in llama.seed_points() and not llama.taxonomy.has_biases
+    qwen = SubnetworkSpace(load_taxonomy(tiny_decoders("qwen2"), 2))  # biases on query, key and value only
+    assert qwen.values_of["query"] == ("off", "bias", "all") and qwen.values_of["attn.out"] == ("off", "all")
+    bitfit = qwen.seed_points()["bitfit"]
+    assert sorted(k for k, v in bitfit.items() if v == "bias") == ["key", "query", "value"]
+    # no proposal, spread point or gap point holds a value that trains nothing
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    points = [*qwen.spread_points(6), *(qwen.gap_point(1_000, 50_000, np.random.default_rng(s)) for s in range(5))]
+    for _ in range(20):
+        trial = study.ask()
+        qwen(trial)
+        points.append(trial.params)
+    for point in filter(None, points):
+        assert all(point[name] in qwen.values_of[name] for name in qwen.switch_units), point
+        units = refs_from_switches(qwen.switch_units, {k: v for k, v in point.items() if k != "lr_scale"})
+        assert all(qwen.taxonomy.resolve([ref]) != qwen.taxonomy.resolve([]) for ref in units), units
+    with pytest.raises(UsageError, match="--switch-values asks for 'bias', but .* \\(llama\\) has no biases"):
+        SubnetworkSpace(llama.taxonomy, SpaceConfig(values=("off", "bias", "all"), explicit_values=True))
+
+
+def test_the_paper_s_module_study_on_a_decoder_has_no_bitfit(tiny_decoders):
+    from search import study_points
+
+    assert "bitfit" not in study_points("paper-modules", load_taxonomy(tiny_decoders("llama"), 2))
+    assert "bitfit" in study_points("paper-modules", load_taxonomy(tiny_decoders("gpt2"), 2))
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_a_tiny_search_on_a_decoder_runs_end_to_end(ray_session, tiny_decoders, text_csv, tmp_path, family, capsys):
+    """search.run on a decoder: a frontier with test numbers, and the exported ticket reloads to its logits."""
+    import json
+
+    from search import run
+    from test_ticket_export import apply_path_logits, load_as_printed, logits
+
+    code = run.main(["--model", tiny_decoders(family), "--data", str(text_csv), "--text-column", "review",
+                     "--label-column", "sentiment", "--results-dir", str(tmp_path), "--name", family,
+                     "--max-epochs", "2", "--train-size", "64", "--eval-size", "24", "--max-length", "16",
+                     "--batch-size", "16", "--num-samples", "8"])
+    assert code == 0
+    front = json.loads((tmp_path / family / "frontier.json").read_text())
+    run_info = json.loads((tmp_path / family / "run.json").read_text())
+    assert run_info["pooling"] == "last" and front["points"] and front["test"]["rows"] > 0
+    assert all(p.get("test_metric") is not None for p in front["points"])
+    if family == "llama":  # bias-free: no BitFit, no `:bias` anywhere
+        assert all(":bias" not in u for p in front["points"] + front["references"] for u in p["units"])
+        assert not any((p.get("preset") or "") == "bitfit" for p in front["references"])
+    capsys.readouterr()
+    assert export.main([str(tmp_path / family), "--out", str(tmp_path / "e"), "--save-model"]) == 0
+    expected = apply_path_logits(tmp_path / "e")
+    reloaded = load_as_printed(tmp_path / "e" / "model", "last")
+    assert torch.allclose(logits(reloaded, load_tokenizer(tiny_decoders(family))), expected, atol=1e-5, rtol=0)

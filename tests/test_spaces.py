@@ -185,7 +185,8 @@ def test_space_is_picklable(tiny):
     import pickle
 
     space = pickle.loads(pickle.dumps(SubnetworkSpace(tiny)))
-    assert space.size() == 3 ** (len(MODULE_TYPES) + 3)
+    # off/bias/all for each module type, the embeddings' norm and the pooler; off/all for the bias-free embeddings
+    assert space.size() == 3 ** (len(MODULE_TYPES) + 2) * 2
     assert space(optuna.create_study().ask())["trainable_params"] >= tiny.head_params
 
 
