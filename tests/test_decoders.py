@@ -135,8 +135,9 @@ def test_a_tiny_search_on_a_decoder_runs_end_to_end(ray_session, tiny_decoders, 
     """search.run on a decoder: a frontier with test numbers, and the exported ticket reloads to its logits."""
     import json
 
-    from search import run
     from test_ticket_export import apply_path_logits, load_as_printed, logits
+
+    from search import run
 
     code = run.main(["--model", tiny_decoders(family), "--data", str(text_csv), "--text-column", "review",
                      "--label-column", "sentiment", "--results-dir", str(tmp_path), "--name", family,
