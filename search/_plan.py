@@ -74,6 +74,24 @@ def estimate(prep, settings) -> dict:
     return dict(zip(futures, ray.get(list(futures.values()))))
 
 
+def _size(n_bytes: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes:.0f} B"
+
+
+def prefix_cache_note(taxonomy) -> str:
+    """Whether trials skip the frozen layers below what they train (trainables._prefix), and why not."""
+    from trainables import PREFIX_CACHE_FAMILIES
+
+    if taxonomy.model_type in PREFIX_CACHE_FAMILIES:
+        return "on (frozen layers below a trial's lowest trained one run once per split, not every step)"
+    why = ("a decoder's layers take a causal mask and rotary positions besides the hidden states"
+           if taxonomy.decoder else f"{taxonomy.model_type} layers take more than the hidden states")
+    return f"off: {why}, and the gradient-equivalence tests cover only the families it runs on"
+
+
 def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
     args, space = prep.args, prep.space
     trial_epochs = args.num_samples * args.max_epochs
@@ -95,6 +113,13 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
                                        f"not below --max-epochs {args.max_epochs}"))
     print(f"  each trial: {args.cpus_per_trial:g} CPU, {args.gpus_per_trial:g} GPU; {len(prep.data.train):,} training "
           f"rows in batches of {args.batch_size}, {len(prep.data.validation):,} validation rows")
+    total = prep.taxonomy.total_params
+    # fp32 weights (4 B a parameter), and for what trains its gradient and AdamW's two moments (12 B more);
+    # activations come on top and grow with the batch, the sequence length and the layers trained
+    print(f"  memory: the model's weights {_size(4 * total)} in fp32; a trial adds 12 B per trained parameter for "
+          f"gradients and optimizer state: {_size(12 * total)} more for full fine-tuning, "
+          f"{_size(12 * prep.taxonomy.head_params)} for the head alone (activations on top)")
+    print(f"  frozen-prefix cache: {prefix_cache_note(prep.taxonomy)}")
     fits = min(resources.get("CPU", 0) // args.cpus_per_trial,
                resources.get("GPU", 0) // args.gpus_per_trial if args.gpus_per_trial else float("inf"))
     shown = ", ".join([f"{k} {resources[k]:g}" for k in ("CPU", "GPU") if k in resources]

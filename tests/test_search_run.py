@@ -512,7 +512,17 @@ def test_dry_run_prints_the_plan_and_trains_nothing(ray_session, tiny_bert, text
     assert "trials: 6 (" in out and "12 trial-epochs at most" in out and "1 CPU, 0 GPU" in out
     assert "cluster now: CPU 2" in out and "2 trial(s) at a time" in out
     assert "smallest (head only)" in out and "largest (every switch on)" in out and "trial-hours" in out
+    total = load_taxonomy(tiny_bert, 2).total_params
+    assert f"memory: the model's weights {4 * total / 2**20:.1f} MiB in fp32" in out
+    assert "frozen-prefix cache: on" in out and "without biases, off, all: embeddings" in out
     assert not (tmp_path / "plan").exists()  # nothing was written
+
+
+def test_the_plan_of_a_decoder_says_why_its_prefix_cache_is_off(tiny_decoders):
+    from search._plan import prefix_cache_note
+
+    note = prefix_cache_note(load_taxonomy(tiny_decoders("llama"), 2))
+    assert note.startswith("off: a decoder's layers take a causal mask and rotary positions")
 
 
 def test_a_search_that_can_never_be_placed_says_so_at_once(ray_session, tiny_bert, text_csv, tmp_path, capsys):

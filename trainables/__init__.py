@@ -21,6 +21,7 @@ from trainables._finetune import (
 from trainables._metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, compute_metrics, constant_baseline
 from trainables._model import forward_inputs, load_model, load_tokenizer
 from trainables._model_files import ModelFiles, folder_digest
+from trainables._prefix import SUPPORTED as PREFIX_CACHE_FAMILIES
 from trainables._prefix import FrozenPrefix, frozen_prefix_layers
 from trainables._replay import ReplayTable, replay, units_key
 
@@ -46,6 +47,7 @@ __all__ = [
     "load_tensors",
     "load_tokenizer",
     "ModelFiles",
+    "PREFIX_CACHE_FAMILIES",
     "predict",
     "predict_saved",
     "replay",
