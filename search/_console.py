@@ -31,8 +31,9 @@ def run_log(run_dir: Path, verbose: bool = False) -> Iterator[Path | None]:
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter(_FORMAT))
     ray_logger, warnings_logger = logging.getLogger("ray"), logging.getLogger("py.warnings")
-    consoles = [h for h in ray_logger.handlers
-                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    original = list(ray_logger.handlers)
+    # Ray's console handler (ray._private.log's, a StreamHandler), not handlers others put there (pytest's capture)
+    consoles = [h for h in original if type(h).__name__ == "PlainRayHandler" or type(h) is logging.StreamHandler]
     propagates = warnings_logger.propagate
     for console in consoles:
         ray_logger.removeHandler(console)
@@ -46,9 +47,8 @@ def run_log(run_dir: Path, verbose: bool = False) -> Iterator[Path | None]:
         logging.captureWarnings(False)
         warnings_logger.propagate = propagates
         warnings_logger.removeHandler(handler)
-        ray_logger.removeHandler(handler)
-        for console in consoles:
-            ray_logger.addHandler(console)
+        added = [h for h in ray_logger.handlers if h not in original and h is not handler]
+        ray_logger.handlers[:] = [*original, *added]  # as they were, in their order
         handler.close()
 
 
