@@ -22,10 +22,23 @@ OPTUNA_JOURNAL_FILE = "optuna.journal"
 SCHEDULER_STATE_FILE = "scheduler_state.json"
 PREFIX_CACHE_DIR = "prefix_cache"
 EXPORT_DIR = "export"
+RAY_PROCESSES_FILE = "ray_processes.json"  # the local Ray a driver started, for cleaning up after a kill
 RUN_LOG = "run.log"  # Ray's log records and Python's warnings while the run trained (search._console)
 
 __all__ = [
-    "CONFIRM_FILE", "EXPORT_DIR", "FRONTIER_FILE", "HOLDOUT_FILE", "OPTUNA_JOURNAL_FILE", "PARETO_PLOT",
-    "PREFIX_CACHE_DIR", "REPORT_FIGURES", "REPORT_FILE", "RUN_FILE", "RUN_LOG", "SCHEDULER_STATE_FILE", "STUDY_FILE",
+    "CONFIRM_FILE",
+    "EXPORT_DIR",
+    "FRONTIER_FILE",
+    "HOLDOUT_FILE",
+    "OPTUNA_JOURNAL_FILE",
+    "PARETO_PLOT",
+    "PREFIX_CACHE_DIR",
+    "RAY_PROCESSES_FILE",
+    "REPORT_FIGURES",
+    "REPORT_FILE",
+    "RUN_FILE",
+    "RUN_LOG",
+    "SCHEDULER_STATE_FILE",
+    "STUDY_FILE",
     "TRIALS_FILE",
 ]

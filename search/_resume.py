@@ -15,6 +15,8 @@ from search._console import run_log
 from search._files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search._finish import finish
 from search._prepare import Prepared, prepare, read_run_info, saved_options
+from search._processes import record as record_ray_processes
+from search._processes import stop_leftovers
 from search._storage import RunLocation, split_uri
 from search._trials import build_trainable, init_ray
 from spaces import UsageError
@@ -38,7 +40,10 @@ def resume(args: argparse.Namespace) -> int:
     if not tune.Tuner.can_restore(location.path):
         raise UsageError(f"{location} has no Ray Tune experiment state to resume")
     started = time.monotonic()
-    init_ray(saved)
+    if stopped := stop_leftovers(location.local):
+        print(f"stopped {len(stopped)} Ray process(es) the run's killed driver left: {', '.join(stopped)}")
+    if init_ray(saved):
+        record_ray_processes(location.local)
     with run_log(location.local, getattr(args, "verbose", False)):
         restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
         _relocate(restored, prep)

@@ -19,11 +19,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIP_EXCLUDES = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
 
 
-def init_ray(args: argparse.Namespace) -> None:
+def init_ray(args: argparse.Namespace) -> bool:
+    """Join `--address` or start a private local Ray; True when this driver started one (its processes are
+    the run's: search._processes)."""
     import ray
 
     if ray.is_initialized():  # embedded use (tests, notebooks): run on the Ray already connected
-        return
+        return False
     local = args.address is None
     # Ray 2.60 turns token auth on by default; a private local instance does not need it.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")
@@ -45,6 +47,7 @@ def init_ray(args: argparse.Namespace) -> None:
         )
     except (ConnectionError, TimeoutError) as exc:
         raise UsageError(f"cannot connect to the Ray cluster at {args.address}: {str(exc).splitlines()[0]}") from None
+    return local and not os.environ.get("RAY_ADDRESS")  # RAY_ADDRESS: ray.init joined a running cluster
 
 
 def trial_resources(args: argparse.Namespace) -> dict[str, float]:

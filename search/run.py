@@ -26,6 +26,7 @@ from search._console import run_log
 from search._files import RUN_FILE
 from search._finish import finish
 from search._prepare import Prepared, prepare, write_run_info
+from search._processes import record as record_ray_processes
 from search._resume import resume
 from search._trials import init_ray, trial_settings
 from search._tuner import build_tuner
@@ -74,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
           + f" ({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {location}"
           + (f" (working copy {location.local})" if location.is_remote else ""), flush=True)
     started = time.monotonic()
-    init_ray(args)
+    if init_ray(args):
+        record_ray_processes(location.local)  # a killed driver's leftovers can then be stopped
     check_placement(args)
     with run_log(location.local, getattr(args, "verbose", False)):
         tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, prep.reference,

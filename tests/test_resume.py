@@ -100,3 +100,64 @@ def test_ctrl_c_leaves_a_run_to_resume_not_a_finished_one(ray_head, tiny_bert, t
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert pd.read_parquet(run_dir / "trials.parquet")["trial_id"].nunique() == 8
     assert (run_dir / "frontier.json").is_file()
+
+
+@pytest.mark.timeout(600)
+def test_a_killed_driver_s_own_ray_is_stopped_and_resume_stops_what_is_left(tiny_bert, text_csv, tmp_path):
+    """A driver with its own local Ray (no --address), SIGKILLed mid-search: Ray's agents outlive it (about a
+    minute on ray 2.60); `search.cleanup` ends every recorded process at once, and `--resume` does the same."""
+    import psutil
+
+    results = tmp_path / "results"
+    env = {**ENV, "RAY_TMPDIR": f"/tmp/ts-own-{os.getpid()}"}  # short: Ray's socket paths are limited
+    args = [a for a in _driver("-", tiny_bert, text_csv, results, "own", 6, "--scheduler", "none") if a]
+    args = args[:args.index("--address")] + args[args.index("--address") + 2:]
+    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    run_dir = results / "own"
+    deadline = time.monotonic() + 300
+    while not _finished_trials(run_dir, 3) and time.monotonic() < deadline:
+        assert driver.poll() is None, driver.stdout.read().decode()[-3000:]
+        time.sleep(0.5)
+    recorded = json.loads((run_dir / "ray_processes.json").read_text())
+    assert recorded["driver"]["pid"] == driver.pid
+    names = {p["name"] for p in recorded["processes"]}
+    assert {"gcs_server", "raylet"} <= names and any("Agent" in n for n in names), names
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    time.sleep(5)
+
+    def alive():
+        out = []
+        for p in recorded["processes"]:
+            try:
+                if abs(psutil.Process(p["pid"]).create_time() - p["created"]) < 0.01:
+                    out.append(p["name"])
+            except psutil.Error:
+                pass
+        return out
+
+    assert alive(), "no Ray process outlived the killed driver: the cleanup below proves nothing"
+    done = subprocess.run([sys.executable, "-m", "search.cleanup", str(run_dir)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("stopped "), done.stdout + done.stderr
+    assert alive() == []
+    again = subprocess.run([sys.executable, "-m", "search.cleanup", str(run_dir)], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.stdout.strip() == "no Ray process of this run is left running"
+    # the resumed driver records its own Ray, and the run finishes with every planned trial
+    resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir)], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=500)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert (run_dir / "frontier.json").is_file()
+    assert json.loads((run_dir / "ray_processes.json").read_text())["driver"]["pid"] != driver.pid
+
+
+def test_cleanup_refuses_while_the_driver_runs_and_a_missing_folder(tmp_path, capsys):
+    from search import cleanup
+    from search._processes import record
+
+    record(tmp_path)  # this process stands for a driver that is still running
+    assert cleanup.main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: the run's driver is still running (pid ")
+    assert cleanup.main([str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: run folder not found: {tmp_path / 'nothing'}"
