@@ -156,3 +156,23 @@ def test_a_tiny_search_on_a_decoder_runs_end_to_end(ray_session, tiny_decoders, 
     expected = apply_path_logits(tmp_path / "e")
     reloaded = load_as_printed(tmp_path / "e" / "model", "last")
     assert torch.allclose(logits(reloaded, load_tokenizer(tiny_decoders(family))), expected, atol=1e-5, rtol=0)
+
+
+def test_bad_input_on_decoders_is_one_line_and_exit_2(tiny_decoders, text_csv, tmp_path, capsys):
+    from search import run
+
+    def main(model, *extra):
+        return run.main(["--model", model, "--data", str(text_csv), "--text-column", "review", "--label-column",
+                         "sentiment", "--results-dir", str(tmp_path / "r"), "--train-size", "32", "--eval-size", "16",
+                         *extra])
+
+    no_pad = make_tiny_decoder(tmp_path / "no-pad", "llama", eos=False)
+    cases = [((str(no_pad),), "has no padding token and no end-of-sequence token to pad with"),
+             ((tiny_decoders("llama"), "--switch-values", "off,bias,all"),
+              "--switch-values asks for 'bias', but "),
+             ((tiny_decoders("llama"), "--pooling", "cls"), "pooling 'cls' is for encoders: a llama classifier")]
+    for extra, message in cases:
+        assert main(*extra, "--name", f"bad{len(message)}") == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "r").exists()
