@@ -34,6 +34,17 @@ def _finished_trials(run_dir: Path, max_epochs: int) -> dict[str, list[float]]:
     return done
 
 
+def _wait_for_a_finished_trial(driver: subprocess.Popen, run_dir: Path, max_epochs: int = 3) -> dict:
+    """The finished trials, once there is one (the driver must keep running meanwhile; 300 s at most)."""
+    deadline = time.monotonic() + 300
+    while not _finished_trials(run_dir, max_epochs) and time.monotonic() < deadline:
+        assert driver.poll() is None, driver.stdout.read().decode()[-3000:]
+        time.sleep(0.5)
+    finished = _finished_trials(run_dir, max_epochs)
+    assert finished, "no trial finished before the deadline"
+    return finished
+
+
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
 
 
@@ -51,12 +62,7 @@ def test_killed_driver_resumes_without_loss(ray_head, tiny_bert, text_csv, tmp_p
     args = _driver(ray_head, tiny_bert, text_csv, results, "killed", 6, "--scheduler", "none")
     driver = subprocess.Popen(args, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     run_dir = results / "killed"
-    deadline = time.monotonic() + 300
-    while not _finished_trials(run_dir, 3) and time.monotonic() < deadline:
-        assert driver.poll() is None, driver.stdout.read().decode()[-3000:]
-        time.sleep(0.5)
-    before = _finished_trials(run_dir, 3)
-    assert before, "no trial finished before the deadline"
+    before = _wait_for_a_finished_trial(driver, run_dir)
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
     assert not (run_dir / "frontier.json").exists()  # a killed run does not look finished
@@ -114,10 +120,7 @@ def test_a_killed_driver_s_own_ray_is_stopped_and_resume_stops_what_is_left(tiny
     args = args[:args.index("--address")] + args[args.index("--address") + 2:]
     driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     run_dir = results / "own"
-    deadline = time.monotonic() + 300
-    while not _finished_trials(run_dir, 3) and time.monotonic() < deadline:
-        assert driver.poll() is None, driver.stdout.read().decode()[-3000:]
-        time.sleep(0.5)
+    _wait_for_a_finished_trial(driver, run_dir)
     recorded = json.loads((run_dir / "ray_processes.json").read_text())
     assert recorded["driver"]["pid"] == driver.pid
     names = {p["name"] for p in recorded["processes"]}
