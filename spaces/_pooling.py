@@ -75,15 +75,14 @@ def _hub_pooling(repo_id: str) -> str | None:
         return None
 
 
-def resolve_pooling(pooling: str, location: str, model_type: str | None = None) -> str:
+def resolve_pooling(pooling: str, location: str) -> str:
     """The concrete pooling (`cls`, `mean` or `last`) for `pooling` as a user gave it, on the model at
-    `location` (a folder or hub id, as `resolve_model` returns it) of `model_type` (its config's)."""
+    `location` (a folder or hub id, as `resolve_model` returns it)."""
+    from spaces._models import load_config
+
     if pooling not in POOLINGS:
         raise UsageError(f"unknown pooling '{pooling}' (use one of {', '.join(POOLINGS)})")
-    if model_type is None:
-        from spaces._models import load_config
-
-        model_type = load_config(location).model_type
+    model_type = load_config(location).model_type
     _check_fits(pooling, model_type)
     if model_type in DECODERS:
         return "last"
@@ -106,8 +105,8 @@ def _check_fits(pooling: str, model_type: str) -> None:
 
 
 def apply_pooling(model: PreTrainedModel, pooling: str) -> PreTrainedModel:
-    """Make `model` (a ...ForSequenceClassification) pool as `pooling` says (`cls` or `mean` for an encoder,
-    `last` for a decoder: both the architecture's own head but mean); in place."""
+    """Make `model` (a ...ForSequenceClassification) pool as `pooling` says, in place: `cls` or `mean` for an
+    encoder, `last` for a decoder (`cls` and `last` are the architecture's own head; `mean` adds hooks)."""
     if pooling not in ("cls", "mean", "last"):
         raise UsageError(f"unknown pooling '{pooling}' (use cls, mean or last)")
     decoder = model.config.model_type in DECODERS

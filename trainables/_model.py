@@ -15,8 +15,8 @@ transformers.utils.logging.disable_progress_bar()
 
 
 def load_model(name: str, num_labels: int, pooling: str = "cls") -> tuple[PreTrainedModel, list[str]]:
-    """The model with a `num_labels` head pooling as `pooling` says (`cls` or `mean`, see spaces._pooling),
-    and the names of its parameters newly initialised (not pre-trained)."""
+    """The model with a `num_labels` head pooling as `pooling` says (`cls`, `mean` or `last`, see
+    spaces._pooling), and the names of its parameters newly initialised (not pre-trained)."""
     model, info = AutoModelForSequenceClassification.from_pretrained(
         resolve_model(name), num_labels=num_labels, output_loading_info=True
     )
