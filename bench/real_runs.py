@@ -166,6 +166,21 @@ def validation_hypervolume_at(run_dir: Path, seconds: float) -> float:
     return float(hypervolume(list(done["metric"]), list(done["trainable_params"]), reference))
 
 
+def write_results(out: Path, command: str, runs: list[dict]) -> None:
+    """Write this invocation's rows into `out`, keeping the rows of earlier invocations (other seeds) that
+    it did not run again: seeds can be run one sitting at a time. A row run again replaces the old one."""
+    previous = json.loads(out.read_text()) if out.is_file() else {}
+    mine = {(r["strategy"], r["seed"]) for r in runs}
+    kept = [r for r in previous.get("runs", []) if (r["strategy"], r["seed"]) not in mine]
+    order = list(STRATEGIES)
+    merged = sorted([*kept, *runs], key=lambda r: (r["seed"], order.index(r["strategy"])
+                                                    if r["strategy"] in order else len(order)))
+    commands = previous.get("commands", [previous["command"]] if "command" in previous else [])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"commands": [*[c for c in commands if c != command], command], "runs": merged},
+                              indent=1) + "\n")
+
+
 def main(argv=None) -> int:
     parser = ArgumentParser(prog="bench/real_runs.py", description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="rotten_tomatoes")
@@ -203,7 +218,8 @@ def main(argv=None) -> int:
                     f"{prefix}-{name}", [*common, "--seed", str(seed), "--trial-seconds", f"{budget:.0f}",
                                          *STRATEGIES[name]], args.results_dir)
                 trials = pd.read_parquet(run_dir / "trials.parquet")
-                row = {"strategy": name, "seed": seed, "run": run_dir.name, "budget_seconds": budget,
+                row = {"strategy": name, "seed": seed, "run": run_dir.name, "budget_factor": args.budget_factor,
+                       "budget_seconds": budget,
                        "trial_seconds": trial_seconds(run_dir), "trials": int(trials["trial_id"].nunique()),
                        "full_budget_trials": int((trials["epoch"] >= trials["epoch"].max()).sum()),
                        **test_hypervolume(run_dir, seed=seed, against=None if name == "presets" else presets),
@@ -213,9 +229,8 @@ def main(argv=None) -> int:
                 runs.append(row)
                 print(f"  {name} seed {seed}: test HV {row['test_hypervolume']:.4f} ({row['low']:.4f}-"
                       f"{row['high']:.4f}), {row['trials']} trials, {row['trial_seconds']:.0f} trial-s", flush=True)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps({"command": "bench/real_runs.py " + " ".join(
-                    argv if argv is not None else sys.argv[1:]), "runs": runs}, indent=1) + "\n")
+                write_results(out, "bench/real_runs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                              runs)
         print(f"wrote {out}")
         return 0
 

@@ -30,3 +30,17 @@ def test_it_counts_the_search_s_own_points_on_the_test_front(tmp_path, capsys):
     assert [r["searched_on_test_front"] for r in summary["searched_points"]] == [1, 0]
     assert summary["cheapest_within_noise"][0]["trainable_params"] == 100
     assert "on the validation front / on the test split's front" in capsys.readouterr().out
+
+
+def test_real_runs_keeps_the_seeds_of_earlier_sittings(tmp_path):
+    """bench/real_runs.py writes each sitting's rows into its results file without losing another sitting's
+    seeds; a seed run again replaces its rows."""
+    write = load_bench("real_runs").write_results
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps({"command": "first", "runs": [{"strategy": "presets", "seed": 0, "v": 1},
+                                                             {"strategy": "default", "seed": 0, "v": 1}]}))
+    write(out, "second", [{"strategy": "presets", "seed": 1, "v": 2}, {"strategy": "default", "seed": 0, "v": 3}])
+    saved = json.loads(out.read_text())
+    assert saved["commands"] == ["first", "second"]
+    assert [(r["strategy"], r["seed"], r["v"]) for r in saved["runs"]] == [
+        ("presets", 0, 1), ("default", 0, 3), ("presets", 1, 2)]
