@@ -59,6 +59,7 @@ import torch  # noqa: E402
 
 from spaces import (  # noqa: E402
     GRANULARITIES,
+    POOLINGS,
     ArgumentParser,
     SpaceConfig,
     SubnetworkSpace,
@@ -254,8 +255,11 @@ def main(argv=None) -> int:
 
 
 def record(argv=None) -> int:
+    from search import RunConfig  # the options it shares with search.run take search.run's defaults
+
+    run_defaults = RunConfig.defaults()
     parser = ArgumentParser(prog="bench/record_table.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--model", default=run_defaults.model)
     parser.add_argument("--space", choices=("modules", "layers", "product"), default="modules",
                         help="modules: every subset of the module-type switches (128 for BERT-like encoders); "
                         "layers: per layer value, attn.out, ffn.out and LayerNorms, --selections of them; "
@@ -264,10 +268,10 @@ def record(argv=None) -> int:
     parser.add_argument("--granularity", choices=GRANULARITIES, default="module", help="product: the space's")
     parser.add_argument("--lr-scales", default="0.1,0.3,1,3,10",
                         help="product: the scales of the size rule's rate each selection is trained at")
-    parser.add_argument("--pooling", choices=("auto", "cls", "mean"), default="auto",
-                        help="what the head reads, as search.run's --pooling (default auto: the model's own)")
-    parser.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
-                        help="the head's learning-rate floor, as search.run's --lr-groups (default on)")
+    parser.add_argument("--pooling", choices=POOLINGS, default=run_defaults.pooling,
+                        help="what the head reads, as search.run's --pooling (default: search.run's)")
+    parser.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=run_defaults.lr_groups,
+                        help="the head's learning-rate floor, as search.run's --lr-groups (default: search.run's)")
     parser.add_argument("--selections", type=int, default=600, help="layers: how many selections (default 600)")
     parser.add_argument("--repeats", type=int, default=30,
                         help="layers: selections also recorded at seeds 1 and 2 (default 30)")
@@ -279,8 +283,8 @@ def record(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-rows", type=int, default=4096)
     parser.add_argument("--eval-rows", type=int, default=None, help="default: the whole validation split")
-    parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=run_defaults.max_length)
+    parser.add_argument("--batch-size", type=int, default=run_defaults.batch_size)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="torch threads per worker")
     parser.add_argument("--limit", type=int, default=None, help="record at most this many new selections")

@@ -3,8 +3,8 @@
     import search
     model, tokenizer = search.load_ticket("results/<run>/export/trial_<id>")   # a ticket, ready to predict
 
-    args = search.parse_args(["--num-samples", "6"])                            # a run, step by step
-    prep = search.prepare(args)
+    config = search.parse_args(["--num-samples", "6"])                          # a run, step by step
+    prep = search.prepare(config)                                               # (a frozen RunConfig)
     ...
 
 `__all__` is what a library user or a benchmark (bench/) calls: loading tickets, preparing a run, the
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 _EXPORTS = {
     "search.export": ("load_base", "load_ticket"),
     "search._cli": ("SAMPLERS", "SCHEDULERS", "STUDIES", "parse_args"),
+    "search._config": ("RunConfig",),
     "search._prepare": ("Prepared", "prepare"),
     "search._files": ("FRONTIER_FILE", "REPORT_FILE", "RUN_FILE", "TRIALS_FILE"),
     "search._strategies": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "first_rung", "make_sampler", "make_scheduler"),
@@ -41,7 +42,8 @@ _INTERNAL = {
     "search._cli": ("build_parser",),
     "search._files": ("CONFIRM_FILE", "HOLDOUT_FILE", "OPTUNA_JOURNAL_FILE", "PARETO_PLOT", "SCHEDULER_STATE_FILE",
                       "STUDY_FILE"),
-    "search._prepare": ("LEGACY_OPTIONS", "saved_options", "study_points", "study_settings", "write_run_info"),
+    "search._config": ("LEGACY_OPTIONS",),
+    "search._prepare": ("read_run_info", "study_points", "study_settings", "write_run_info"),
     "search._trials": ("build_trainable", "init_ray", "trial_settings"),
     "search._tuner": ("build_tuner",),
     "search._finish": ("finish", "print_frontier"),
@@ -63,6 +65,7 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
     "Prepared",
     "REPORT_FILE",
     "RUN_FILE",
+    "RunConfig",
     "RunLocation",
     "SAMPLERS",
     "SCHEDULERS",
@@ -93,6 +96,7 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time the names load lazily (below)
     from search._cli import SAMPLERS, SCHEDULERS, STUDIES, parse_args
+    from search._config import RunConfig
     from search._files import FRONTIER_FILE, REPORT_FILE, RUN_FILE, TRIALS_FILE
     from search._pareto import (
         crowding_distance,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import yaml
 
+from search._config import BUDGETED_NUM_SAMPLES, NUM_SAMPLES, RunConfig, lr_scale_range
 from search._strategies import GRACE_PERIOD, MIN_RUNG_STEPS
 from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, SpaceConfig, UsageError
 
 LR_SCALE_RANGE = f"{SpaceConfig.lr_scale_min:g},{SpaceConfig.lr_scale_max:g}"
-NUM_SAMPLES = 18  # trials of a run without a compute budget
-BUDGETED_NUM_SAMPLES = 100_000  # with --trial-seconds: the budget, not a count, ends the search
+__all__ = ["build_parser", "lr_scale_range", "parse_args", "parse_namespace"]
 
 SCHEDULERS = ("pareto-asha", "asha", "none")
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
@@ -149,21 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def lr_scale_range(text: str) -> tuple[float, float]:
-    """`--lr-scale-range LOW,HIGH` as numbers; UsageError unless 0 < LOW <= 1 <= HIGH (the size rule's rate,
-    scale 1, is always in the range: the reference points train at it)."""
-    try:
-        low, high = (float(x) for x in str(text).split(","))
-    except ValueError:
-        raise UsageError(f"--lr-scale-range takes LOW,HIGH (two numbers), not '{text}'") from None
-    if not 0 < low <= 1 <= high:
-        raise UsageError(f"--lr-scale-range {text} must contain 1, the size rule's rate (0 < LOW <= 1 <= HIGH)")
-    return low, high
+def parse_args(argv: list[str] | None = None) -> RunConfig:
+    """A run's options from the command line (`argv`, or sys.argv) and the `--config` YAML it names, checked and
+    frozen: bad input raises UsageError (one line; `python -m search.run` exits 2 with it)."""
+    return RunConfig.from_argv(argv)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """A run's options from the command line (`argv`, or sys.argv) and the `--config` YAML it names, checked:
-    bad input raises UsageError (one line; `python -m search.run` exits 2 with it)."""
+def parse_namespace(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parser's namespace of `argv` and the `--config` YAML it names, flags over the file; not yet checked
+    (`RunConfig.from_options` checks it)."""
     parser = build_parser()
     first, _ = parser.parse_known_args(argv)
     if first.config:
@@ -184,24 +178,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 raise UsageError(f"unknown option '{key}' in config file {path}")
             defaults[dest] = value
         parser.set_defaults(**defaults)
-    args = parser.parse_args(argv)
-    if args.num_samples is None:
-        args.num_samples = NUM_SAMPLES if args.trial_seconds is None else BUDGETED_NUM_SAMPLES
-    for name in ("num_samples", "max_epochs", "train_size", "eval_size", "test_size", "max_length", "batch_size"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.fill_gaps < 0 or args.spread_points < 0:
-        raise UsageError("--fill-gaps and --spread-points must not be negative (0: off)")
-    if args.trial_seconds is not None and args.trial_seconds <= 0:
-        raise UsageError(f"--trial-seconds must be positive (got {args.trial_seconds:g})")
-    if str(args.grace_period) != "auto":
-        try:
-            args.grace_period = int(args.grace_period)
-        except ValueError:
-            raise UsageError(f"--grace-period takes a number of epochs or auto, not '{args.grace_period}'") from None
-        if args.grace_period < 1:
-            raise UsageError(f"--grace-period must be at least 1 epoch (got {args.grace_period})")
-    lr_scale_range(args.lr_scale_range)
-    if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
-        raise UsageError("--cpus-per-trial must be positive and --gpus-per-trial not negative")
-    return args
+    return parser.parse_args(argv)

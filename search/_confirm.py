@@ -43,13 +43,13 @@ def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
 
     frame = read_trials(prep.run_dir)
     front = frontier(frame)
-    metric, args = prep.task.metric, prep.args
+    metric, config = prep.task.metric, prep.config
     points = [json.loads(c) for c in front["config"]]
-    base = args.seed
+    base = config.seed
     settings = trial_settings(prep)
     trainable = tune.with_resources(
         tune.with_parameters(confirm_trial, data=trial_data(prep.data), settings=settings),
-        trial_resources(args),
+        trial_resources(config),
     )
     tuner = tune.Tuner(
         trainable,
@@ -57,7 +57,7 @@ def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
                      "seed": tune.grid_search([base + k for k in range(1, seeds + 1)])},
         tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(name="confirm", storage_path=prep.location.path, verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=args.max_failures)),
+                                  failure_config=tune.FailureConfig(max_failures=config.max_failures)),
     )
     results = tuner.fit()
     values: dict[str, list[float]] = {t: [m] for t, m in zip(front["trial_id"], front["metric"])}
@@ -66,10 +66,10 @@ def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
         tests = {t: [m] for t, m in zip(front["trial_id"], front["test_metric"]) if pd.notna(m)} | {
             t: [] for t, m in zip(front["trial_id"], front["test_metric"]) if pd.isna(m)}
     test = prep.data.test
-    predict = ray.remote(predict_saved).options(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial)
+    predict = ray.remote(predict_saved).options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial)
     pending = []
     for result in results:
-        if result.error is None and result.metrics and result.metrics.get("epoch") == args.max_epochs:
+        if result.error is None and result.metrics and result.metrics.get("epoch") == config.max_epochs:
             trial = front["trial_id"][points.index(result.config["point"])]
             values[trial].append(float(result.metrics[metric]))
             if test is not None and result.checkpoint is not None:

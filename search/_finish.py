@@ -19,10 +19,10 @@ from search._tuner import interrupted
 def finish(prep: Prepared, results, started: float) -> int:
     """Report a search that has ended (started or resumed) and, if asked, confirm its frontier. Exit code."""
     code = write_outputs(prep, results, time.monotonic() - started)
-    if code == 0 and prep.args.confirm_seeds > 0:
+    if code == 0 and prep.config.confirm_seeds > 0:
         from search._confirm import confirm
 
-        confirm(prep, prep.args.confirm_seeds)
+        confirm(prep, prep.config.confirm_seeds)
     return code
 
 
@@ -43,37 +43,37 @@ def write_outputs(prep: Prepared, results, elapsed: float) -> int:
     from search._trials import trial_settings
     from search.report import build_report
 
-    metric, run_dir, location, args = prep.task.metric, prep.run_dir, prep.location, prep.args
-    frame = trial_rows(results, metric, args.max_epochs, location.fs_path)
+    metric, run_dir, location, config = prep.task.metric, prep.run_dir, prep.location, prep.config
+    frame = trial_rows(results, metric, config.max_epochs, location.fs_path)
     if frame.empty:
         raise RuntimeError("no trial reported a result")
     write_trials(frame, run_dir, metric)
-    if interrupted(location.path, args.num_samples):
+    if interrupted(location.path, config.num_samples):
         location.push()
-        print(f"\ninterrupted after {len(results)} of {args.num_samples} trials; what finished is in "
+        print(f"\ninterrupted after {len(results)} of {config.num_samples} trials; what finished is in "
               f"{run_dir / TRIALS_FILE}\ncontinue with: python -m search.run --resume {location.quoted}")
         return 130
     location.prune_checkpoints(set(frame["checkpoint"].dropna()))  # finished: each trial's last is enough
     run = read_run_info(run_dir)
     front = frontier(frame)
     # Chosen on validation; now, once, the held-out rows (none for replayed runs: nothing was trained).
-    tests = None if args.replay else evaluate_holdout(prep, frame, front, trial_settings(prep))
+    tests = None if config.replay else evaluate_holdout(prep, frame, front, trial_settings(prep))
     frame = with_test_columns(frame, tests)
     write_trials(frame, run_dir, metric)
     majority = prep.data.baseline(metric)
     pareto_plot(frame, run_dir / PARETO_PLOT, metric,
-                f"{args.model} on {prep.task.name}: {frame['trial_id'].nunique()} trials, "
-                f"{args.max_epochs} epochs", majority)
+                f"{config.model} on {prep.task.name}: {frame['trial_id'].nunique()} trials, "
+                f"{config.max_epochs} epochs", majority)
     document = frontier_document(front, run, prep.reference, frame)
     test = prep.data.test
     document["test"] = test_summary(tests, prep.task.test_split, len(test) if test is not None else 0)
     document["elapsed_seconds"] = round(elapsed, 1)
     document["trials"] = {s: int(n) for s, n in frame[frame["final"]]["status"].value_counts().items()}
     print_frontier(document, metric, frame["trial_id"].nunique(), elapsed)
-    if args.study.startswith("paper-"):
-        table = study_table(frame, study_points(args.study, prep.taxonomy), prep.taxonomy.total_params)
+    if config.study.startswith("paper-"):
+        table = study_table(frame, study_points(config.study, prep.taxonomy), prep.taxonomy.total_params)
         atomic_write(run_dir / STUDY_FILE, lambda tmp: table.to_csv(tmp, index=False))
-        print(f"\n{args.study}: {metric}, mean and standard deviation over {args.study_seeds} seed(s), on "
+        print(f"\n{config.study}: {metric}, mean and standard deviation over {config.study_seeds} seed(s), on "
               f"validation and on the held-out test rows (with the mean of the seeds' 95% bootstrap intervals); "
               f"share = mean / mean of full fine-tuning")
         print(format_study(table, metric))

@@ -80,14 +80,14 @@ def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -
     if test is None:
         return None
     trials = holdout_trials(frame, front)
-    args = prep.args
+    config = prep.config
     checkpoints = {row.trial_id: (list(row.units), load_file(str(prep.location.fetch_folder(row.checkpoint)
                                                                     / TENSORS_FILE)))
                    for row in trials.itertuples()}
-    if args.address is None and not args.gpus_per_trial:
+    if config.address is None and not config.gpus_per_trial:
         outputs = _score_here(checkpoints, test, settings)
     else:
-        outputs = _score_as_tasks(checkpoints, test, settings, args)
+        outputs = _score_as_tasks(checkpoints, test, settings, config)
     np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, labels=test.labels, **outputs)
     return compare(outputs, test.labels, trials, prep.task.metric, prep.task.regression)
 
@@ -109,13 +109,13 @@ def _score_here(checkpoints: dict, test, settings) -> dict[str, np.ndarray]:
         torch.set_num_threads(threads)
 
 
-def _score_as_tasks(checkpoints: dict, test, settings, args) -> dict[str, np.ndarray]:
+def _score_as_tasks(checkpoints: dict, test, settings, config) -> dict[str, np.ndarray]:
     import ray
 
     from trainables import predict_saved
 
-    task = ray.remote(predict_saved).options(num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial,
-                                             max_retries=args.max_failures)
+    task = ray.remote(predict_saved).options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial,
+                                             max_retries=config.max_failures)
     test_ref = ray.put(test)
     futures = {trial_id: task.remote(units, tensors, test_ref, settings)
                for trial_id, (units, tensors) in checkpoints.items()}

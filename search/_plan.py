@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from search._config import RunConfig
 from search._strategies import first_rung
 from spaces import UsageError
 
@@ -38,19 +39,19 @@ def can_add_nodes(address: str | None) -> bool | None:
     return any(node_type not in (node_id, f"node_{node_id}") for node_id, node_type in types.items())
 
 
-def check_placement(args) -> dict[str, float]:
+def check_placement(config: RunConfig) -> dict[str, float]:
     """The cluster's resources now; UsageError when a trial can never be placed on it."""
     import ray
 
     total = ray.cluster_resources()
     gpus, cpus = float(total.get("GPU", 0)), float(total.get("CPU", 0))
-    short = [f"{args.gpus_per_trial:g} GPU, the cluster has {gpus:g}" if gpus < args.gpus_per_trial else "",
-             f"{args.cpus_per_trial:g} CPUs, the cluster has {cpus:g}" if cpus < args.cpus_per_trial else ""]
+    short = [f"{config.gpus_per_trial:g} GPU, the cluster has {gpus:g}" if gpus < config.gpus_per_trial else "",
+             f"{config.cpus_per_trial:g} CPUs, the cluster has {cpus:g}" if cpus < config.cpus_per_trial else ""]
     short = [s for s in short if s]
     if short:
-        growth = can_add_nodes(args.address)
+        growth = can_add_nodes(config.address)
         if growth is False:
-            what = "asks for GPUs" if gpus < args.gpus_per_trial else "asks for more CPUs than it has"
+            what = "asks for GPUs" if gpus < config.gpus_per_trial else "asks for more CPUs than it has"
             raise UsageError(f"each trial {what} ({'; '.join(short)}) and no autoscaler can add nodes "
                              f"(on a CPU machine, leave --gpus-per-trial at 0)")
         print(f"note: each trial needs {'; '.join(short)} now; the search waits for the autoscaler to add nodes"
@@ -67,7 +68,7 @@ def estimate(prep, settings) -> dict:
 
     everything = [u for units in prep.space.switch_units.values() for u in units]
     selections = {"smallest (head only)": [], "largest (every switch on)": everything}
-    task = ray.remote(time_epoch).options(num_cpus=prep.args.cpus_per_trial, num_gpus=prep.args.gpus_per_trial)
+    task = ray.remote(time_epoch).options(num_cpus=prep.config.cpus_per_trial, num_gpus=prep.config.gpus_per_trial)
     data = ray.put(trial_data(prep.data))
     futures = {name: task.remote({"units": units, "lr": 1e-4, "lr_scale": 1.0}, data, settings)
                for name, units in selections.items()}
@@ -93,26 +94,27 @@ def prefix_cache_note(taxonomy) -> str:
 
 
 def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
-    args, space = prep.args, prep.space
-    trial_epochs = args.num_samples * args.max_epochs
-    print(f"\nplan (nothing is trained): {args.model} on {prep.task.name}, {prep.pooling} pooling")
+    config, space = prep.config, prep.space
+    trial_epochs = config.num_samples * config.max_epochs
+    print(f"\nplan (nothing is trained): {config.model} on {prep.task.name}, {prep.pooling} pooling")
     fewer = [name for name, values in space.values_of.items() if values != space.config.values]
-    print(f"  space: {args.granularity} granularity, {len(space.switch_units)} switches "
+    print(f"  space: {config.granularity} granularity, {len(space.switch_units)} switches "
           f"({', '.join(space.config.values)} each"
           + (f"; without biases, {', '.join(space.values_of[fewer[0]])}: {', '.join(fewer[:4])}"
              + (f" and {len(fewer) - 4} more" if len(fewer) > 4 else "") if fewer else "")
           + f") and a learning-rate scale: {space.size():,} sub-networks")
-    print(f"  trials: {args.num_samples} ({len(prep.seeds)} reference points), up to {args.max_epochs} epochs each "
-          f"({trial_epochs} trial-epochs at most); scheduler {args.scheduler}, sampler {args.sampler}; "
-          f"learning-rate scale {args.lr_scale_range.replace(',', '-')} x the size rule's")
-    if args.scheduler != "none":
-        rung = first_rung(args.grace_period, len(prep.data.train), args.batch_size)
-        print("  early stopping: " + (f"first decision after epoch {rung} (--grace-period {args.grace_period})"
-                                       if rung < args.max_epochs else
-                                       f"none: its first rung (--grace-period {args.grace_period}: epoch {rung}) is "
-                                       f"not below --max-epochs {args.max_epochs}"))
-    print(f"  each trial: {args.cpus_per_trial:g} CPU, {args.gpus_per_trial:g} GPU; {len(prep.data.train):,} training "
-          f"rows in batches of {args.batch_size}, {len(prep.data.validation):,} validation rows")
+    print(f"  trials: {config.num_samples} ({len(prep.seeds)} reference points), up to {config.max_epochs} epochs each "
+          f"({trial_epochs} trial-epochs at most); scheduler {config.scheduler}, sampler {config.sampler}; "
+          f"learning-rate scale {config.lr_scale_range.replace(',', '-')} x the size rule's")
+    if config.scheduler != "none":
+        rung = first_rung(config.grace_period, len(prep.data.train), config.batch_size)
+        print("  early stopping: " + (f"first decision after epoch {rung} (--grace-period {config.grace_period})"
+                                       if rung < config.max_epochs else
+                                       f"none: its first rung (--grace-period {config.grace_period}: epoch {rung}) is "
+                                       f"not below --max-epochs {config.max_epochs}"))
+    print(f"  each trial: {config.cpus_per_trial:g} CPU, {config.gpus_per_trial:g} GPU; "
+          f"{len(prep.data.train):,} training rows in batches of {config.batch_size}, "
+          f"{len(prep.data.validation):,} validation rows")
     total = prep.taxonomy.total_params
     # fp32 weights (4 B a parameter), and for what trains its gradient and AdamW's two moments (12 B more);
     # activations come on top and grow with the batch, the sequence length and the layers trained
@@ -120,8 +122,8 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
           f"gradients and optimizer state: {_size(12 * total)} more for full fine-tuning, "
           f"{_size(12 * prep.taxonomy.head_params)} for the head alone (activations on top)")
     print(f"  frozen-prefix cache: {prefix_cache_note(prep.taxonomy)}")
-    fits = min(resources.get("CPU", 0) // args.cpus_per_trial,
-               resources.get("GPU", 0) // args.gpus_per_trial if args.gpus_per_trial else float("inf"))
+    fits = min(resources.get("CPU", 0) // config.cpus_per_trial,
+               resources.get("GPU", 0) // config.gpus_per_trial if config.gpus_per_trial else float("inf"))
     shown = ", ".join([f"{k} {resources[k]:g}" for k in ("CPU", "GPU") if k in resources]
                       + ([f"memory {resources['memory'] / 2**30:.0f} GiB"] if "memory" in resources else []))
     print(f"  cluster now: {shown or 'nothing'}; {int(fits)} trial(s) at a time"

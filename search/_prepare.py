@@ -1,25 +1,25 @@
 """The plan of a run: the options checked and resolved into everything a run needs, before any folder.
 
-`prepare(args)` loads the task and the model's taxonomy, builds the search space and its reference
-points, tokenises the data and names the run folder. A paper study sets some options itself
-(`study_settings`); it says which, and refuses a flag the user set to something else. `run.json`
-(`write_run_info`) records what the run is; `saved_options` reads it back for `--resume`.
+`prepare(config)` loads the task and the model's taxonomy, builds the search space and its reference
+points, tokenises the data and names the run folder. What the model's folder and a paper study decide
+(the pooling, `study_settings`) makes the run's final configuration, a new frozen `RunConfig` the
+Prepared carries; a study says what it set, and refuses a flag the user set to something else. `run.json`
+(`write_run_info`) records what the run is; `read_run_info` reads it back, and `RunConfig.from_saved`
+its options for `--resume`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search._cli import build_parser, lr_scale_range
+from search._config import LEGACY_OPTIONS, RunConfig
 from search._files import PREFIX_CACHE_DIR, RUN_FILE
 from search._storage import RunLocation
 from spaces import (
-    LEGACY_POOLING,
     SpaceConfig,
     SubnetworkSpace,
     Taxonomy,
@@ -33,16 +33,11 @@ from spaces import (
 if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, not at CLI start
     from trainables import Encoded, ModelFiles, Task
 
-# What runs started before an option existed did, so that they resume (and export) the same way.
-LEGACY_OPTIONS = {"pooling": LEGACY_POOLING, "lr_groups": False, "spread_points": 0, "fill_gaps": 0,
-                  "lr_scale_range": "0.1,10", "grace_period": 1}
-
-
 @dataclass
 class Prepared:
     """Everything a run needs, checked before any run folder is created."""
 
-    args: argparse.Namespace
+    config: RunConfig  # the run's final options: the pooling resolved, what a study sets applied
     model: str
     taxonomy: Taxonomy
     space: SubnetworkSpace
@@ -74,28 +69,27 @@ class Prepared:
 DEFAULT_SWITCH_VALUES = "off,bias,all"  # --switch-values when not given (spaces.SpaceConfig's)
 
 
-def study_settings(args: argparse.Namespace) -> dict[str, object]:
+def study_settings(config: RunConfig) -> dict[str, object]:
     """The options a paper study decides (its points need module types or single layers' units, and
     BitFit's biases); the number of trials and the scheduler follow from its points (`prepare`)."""
-    if not args.study.startswith("paper-"):
+    if not config.study.startswith("paper-"):
         return {}
-    return {"granularity": "module" if args.study == "paper-modules" else "unit",
+    return {"granularity": "module" if config.study == "paper-modules" else "unit",
             "switch_values": DEFAULT_SWITCH_VALUES}
 
 
-def _apply_study(args: argparse.Namespace) -> str:
-    """Set what the study decides; a flag the user set otherwise is an error, not silently replaced."""
-    settings = study_settings(args)
-    defaults = vars(build_parser().parse_args([]))
+def _study_changes(config: RunConfig) -> dict[str, object]:
+    """What the study decides; a flag the user set otherwise is an error, not silently replaced."""
+    settings = study_settings(config)
+    defaults = RunConfig.defaults()
     for option, value in settings.items():
-        given = getattr(args, option)
-        if given != value and given != defaults[option]:
+        given = getattr(config, option)
+        if given != value and given != getattr(defaults, option):
             flag = "--" + option.replace("_", "-")
-            raise UsageError(f"--study {args.study} sets {flag} {value}; leave {flag} out (it was {given})")
-        setattr(args, option, value)
-    if settings and args.study_seeds < 1:
+            raise UsageError(f"--study {config.study} sets {flag} {value}; leave {flag} out (it was {given})")
+    if settings and config.study_seeds < 1:
         raise UsageError("--study-seeds must be at least 1")
-    return ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
+    return settings
 
 
 def _model_name(name: str) -> str:
@@ -121,65 +115,69 @@ def study_points(study: str, taxonomy: Taxonomy) -> list[str]:
     return ["full", "layernorm", *(f"layernorm.{layer}" for layer in range(taxonomy.num_layers)), "head"]
 
 
-def prepare(args: argparse.Namespace) -> Prepared:
+def prepare(config: RunConfig) -> Prepared:
     """Everything a run is before Ray starts: the task's data tokenised once, the model's taxonomy, the search
-    space, the reference points and where the run's files go. Writes nothing; bad input raises UsageError."""
+    space, the reference points and where the run's files go. Writes nothing; bad input raises UsageError.
+    `config` is left as it is; the Prepared carries the run's final configuration."""
     from trainables import encode, load_task, load_tokenizer
 
-    task, splits = load_task(args.task, args.data, args.text_column, args.text_pair_column, args.label_column,
-                             data_dir=args.data_dir, regression=args.regression, metric=args.metric)
-    model = _model_name(args.model)
-    args.pooling = resolve_pooling(args.pooling, resolve_model(model))  # run.json records what was used
-    taxonomy = load_taxonomy(model, task.num_labels, args.pooling)
-    explicit_values = args.switch_values is not None  # the user's, not the default's or a study's
-    study_note = _apply_study(args)
-    paper = bool(study_note)
+    task, splits = load_task(config.task, config.data, config.text_column, config.text_pair_column,
+                             config.label_column, data_dir=config.data_dir, regression=config.regression,
+                             metric=config.metric)
+    model = _model_name(config.model)
+    pooling = resolve_pooling(config.pooling, resolve_model(model))  # run.json records what was used
+    taxonomy = load_taxonomy(model, task.num_labels, pooling)
+    explicit_values = config.switch_values is not None  # the user's, not the default's or a study's
+    settings = _study_changes(config)
+    config = config.replace(pooling=pooling, **settings)
+    paper = bool(settings)
     space = SubnetworkSpace(taxonomy, SpaceConfig(
-        granularity=args.granularity,
-        values=tuple(v.strip() for v in (args.switch_values or DEFAULT_SWITCH_VALUES).split(",")),
+        granularity=config.granularity,
+        values=tuple(v.strip() for v in (config.switch_values or DEFAULT_SWITCH_VALUES).split(",")),
         explicit_values=explicit_values,
-        modules=tuple(args.modules.split(",")) if args.modules else None,
-        layers=_layer_range(args.layers),
-        max_params=args.max_params,
-        seeds=args.study_seeds if paper else 1,
-        **dict(zip(("lr_scale_min", "lr_scale_max"), lr_scale_range(args.lr_scale_range))),
+        modules=tuple(config.modules.split(",")) if config.modules else None,
+        layers=_layer_range(config.layers),
+        max_params=config.max_params,
+        seeds=config.study_seeds if paper else 1,
+        **dict(zip(("lr_scale_min", "lr_scale_max"), config.lr_scales)),
     ))
-    seeds = space.seed_points() if args.reference_points or args.study != "search" else {}
+    seeds = space.seed_points() if config.reference_points or config.study != "search" else {}
     if paper:  # every point of the study once per seed
         seeds = {f"{name}#{k}": {**seeds[name], "seed": k}
-                 for name in study_points(args.study, taxonomy) if name in seeds for k in range(args.study_seeds)}
-    if args.study != "search":  # a grid of reference points: each planned one once, all to the full budget
-        args.num_samples, args.scheduler = len(seeds), "none"
-        study_note = ", ".join(filter(None, [study_note, f"--num-samples {len(seeds)} (its points)",
-                                              "--scheduler none"]))
-    seeds = start_points(space, seeds, args.spread_points if args.study == "search" else 0, args.num_samples,
-                         args.seed)
-    data = encode(task, splits, load_tokenizer(model), args.max_length, args.train_size, args.eval_size,
-                  args.test_size)
+                 for name in study_points(config.study, taxonomy) if name in seeds
+                 for k in range(config.study_seeds)}
+    notes = [f"--{k.replace('_', '-')} {v}" for k, v in settings.items()]
+    if config.study != "search":  # a grid of reference points: each planned one once, all to the full budget
+        config = config.replace(num_samples=len(seeds), scheduler="none")
+        notes += [f"--num-samples {len(seeds)} (its points)", "--scheduler none"]
+    seeds = start_points(space, seeds, config.spread_points if config.study == "search" else 0,
+                         config.num_samples, config.seed)
+    data = encode(task, splits, load_tokenizer(model), config.max_length, config.train_size, config.eval_size,
+                  config.test_size)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = args.name or f"{Path(args.model).name}-{task.name}-{stamp}"
-    location = RunLocation.new(args.results_dir, name, args.local_dir)
-    note = f"--study {args.study} sets {study_note}" if study_note else ""
-    return Prepared(args, model, taxonomy, space, seeds, task, data, location, args.pooling, study_note=note)
+    name = config.name or f"{Path(config.model).name}-{task.name}-{stamp}"
+    location = RunLocation.new(config.results_dir, name, config.local_dir)
+    note = f"--study {config.study} sets {', '.join(notes)}" if notes else ""
+    return Prepared(config, model, taxonomy, space, seeds, task, data, location, pooling, study_note=note)
 
 
 def write_run_info(prep: Prepared) -> None:
     """run.json: what the run is (options, model, task, metric, fingerprint); written before any trial."""
     from search._results import write_json
 
-    args = prep.args
+    config = prep.config
     write_json(prep.run_dir / RUN_FILE, {
-        "args": vars(args),
+        "args": config.as_dict(),
         "model": prep.model,
         "task": prep.task.name,
         "metric": prep.task.metric,
         "label_names": list(prep.task.label_names),
         "num_labels": prep.task.num_labels,
-        "max_epochs": args.max_epochs,
+        "max_epochs": config.max_epochs,
         "total_params": prep.taxonomy.total_params,
         "fingerprint": prep.taxonomy.fingerprint,
         "pooling": prep.pooling,
-        "granularity": args.granularity,
+        "granularity": config.granularity,
         "space_size": prep.space.size(),
         "reference_points": dict(prep.seeds),
         "started": datetime.now().isoformat(timespec="seconds"),
@@ -198,11 +196,3 @@ def read_run_info(run_dir: str | Path) -> dict:
         raise UsageError(f"{path} is not JSON: {exc}") from None
     run.setdefault("pooling", run.get("args", {}).get("pooling") or LEGACY_OPTIONS["pooling"])
     return run
-
-
-def saved_options(saved: dict) -> argparse.Namespace:
-    """A run's options as its run.json saved them; options added since take their defaults, except those
-    that change what a trial computes (LEGACY_OPTIONS), which keep what the run was started with."""
-    defaults = vars(build_parser().parse_args([]))
-    legacy = {k: v for k, v in LEGACY_OPTIONS.items() if k not in saved}
-    return argparse.Namespace(**{**defaults, **legacy, **saved})

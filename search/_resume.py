@@ -7,14 +7,14 @@ checkpoint, and the search then finishes as a fresh one would.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from search import compat
+from search._config import RunConfig
 from search._console import run_log
 from search._files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search._finish import finish
-from search._prepare import Prepared, prepare, read_run_info, saved_options
+from search._prepare import Prepared, prepare, read_run_info
 from search._processes import record as record_ray_processes
 from search._processes import stop_leftovers
 from search._storage import RunLocation, split_uri
@@ -22,7 +22,7 @@ from search._trials import build_trainable, init_ray
 from spaces import UsageError
 
 
-def resume(args: argparse.Namespace) -> int:
+def resume(args: RunConfig) -> int:
     from ray import tune
 
     location = RunLocation.existing(args.resume, args.local_dir)
@@ -30,12 +30,11 @@ def resume(args: argparse.Namespace) -> int:
     location.pull((RUN_FILE, OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE))
     if not (location.local / RUN_FILE).is_file():
         raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
-    saved = saved_options(read_run_info(location.local)["args"])
-    saved.resume, saved.address, saved.name = None, args.address, location.name
-    if location.is_remote:
-        saved.results_dir, saved.local_dir = split_uri(location.remote)[0], str(location.local.parent)
-    else:
-        saved.results_dir = str(location.local.parent)
+    here = ({"results_dir": split_uri(location.remote)[0], "local_dir": str(location.local.parent)}
+            if location.is_remote else {"results_dir": str(location.local.parent)})
+    # the run's own options; this driver's address, the run's folder where it is now, its console
+    saved = RunConfig.from_saved(read_run_info(location.local)["args"], resume=None, address=args.address,
+                                 name=location.name, verbose=args.verbose, dry_run=False, **here)
     prep = prepare(saved)
     if not tune.Tuner.can_restore(location.path):
         raise UsageError(f"{location} has no Ray Tune experiment state to resume")
@@ -44,7 +43,7 @@ def resume(args: argparse.Namespace) -> int:
         print(f"stopped {len(stopped)} Ray process(es) the run's killed driver left: {', '.join(stopped)}")
     if init_ray(saved):
         record_ray_processes(location.local)
-    with run_log(location.local, getattr(args, "verbose", False)):
+    with run_log(location.local, args.verbose):
         restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
         _relocate(restored, prep)
         return finish(prep, restored.fit(), started)

@@ -7,11 +7,11 @@ the test split) to `trainables.finetune`, or to `trainables.replay` for `--repla
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from pathlib import Path
 
+from search._config import RunConfig
 from search._prepare import Prepared
 from spaces import UsageError, model_folder
 
@@ -19,14 +19,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIP_EXCLUDES = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
 
 
-def init_ray(args: argparse.Namespace) -> bool:
+def init_ray(config: RunConfig) -> bool:
     """Join `--address` or start a private local Ray; True when this driver started one (its processes are
     the run's: search._processes)."""
     import ray
 
     if ray.is_initialized():  # embedded use (tests, notebooks): run on the Ray already connected
         return False
-    local = args.address is None
+    local = config.address is None
     # Ray 2.60 turns token auth on by default; a private local instance does not need it.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")
     # Trials get the model's files from the driver (trainables._model_files), so workers need no hub;
@@ -39,19 +39,19 @@ def init_ray(args: argparse.Namespace) -> bool:
         runtime_env |= {"working_dir": str(PROJECT_ROOT), "excludes": SHIP_EXCLUDES}
     try:
         ray.init(
-            address=args.address,
+            address=config.address,
             include_dashboard=False if local else None,
             runtime_env=runtime_env,
             logging_level=logging.WARNING,
             log_to_driver=True,
         )
     except (ConnectionError, TimeoutError) as exc:
-        raise UsageError(f"cannot connect to the Ray cluster at {args.address}: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"cannot connect to the Ray cluster at {config.address}: {str(exc).splitlines()[0]}") from None
     return local and not os.environ.get("RAY_ADDRESS")  # RAY_ADDRESS: ray.init joined a running cluster
 
 
-def trial_resources(args: argparse.Namespace) -> dict[str, float]:
-    return {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+def trial_resources(config: RunConfig) -> dict[str, float]:
+    return {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}
 
 
 def trial_dirname(trial) -> str:
@@ -63,27 +63,27 @@ def publish_model(prep: Prepared) -> None:
     from trainables import ModelFiles
 
     if prep.model_files is None:
-        prep.model_files = ModelFiles.publish(prep.args.model, model_folder(prep.model))
+        prep.model_files = ModelFiles.publish(prep.config.model, model_folder(prep.model))
 
 
 def trial_settings(prep: Prepared):
     """What every trial of the run shares (the searched choices come in each trial's config)."""
     from trainables import TrialSettings
 
-    args = prep.args
+    config = prep.config
     publish_model(prep)
     return TrialSettings(
         model=prep.model,
         num_labels=prep.task.num_labels,
-        max_epochs=args.max_epochs,
+        max_epochs=config.max_epochs,
         metric=prep.task.metric,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        threads=max(1, int(args.cpus_per_trial)),
-        prefix_cache=not args.no_prefix_cache,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        threads=max(1, int(config.cpus_per_trial)),
+        prefix_cache=not config.no_prefix_cache,
         cache_dir=prep.prefix_cache,
         pooling=prep.pooling,
-        lr_groups=args.lr_groups,
+        lr_groups=config.lr_groups,
         model_files=prep.model_files,
         fingerprint=prep.taxonomy.fingerprint,
     )
@@ -99,14 +99,15 @@ def build_trainable(prep: Prepared):
     from search._holdout import trial_data
     from trainables import ReplayTable, finetune, replay
 
-    args = prep.args
-    if args.replay:
-        table = ReplayTable.from_parquet(args.replay, prep.task.metric)
+    config = prep.config
+    if config.replay:
+        table = ReplayTable.from_parquet(config.replay, prep.task.metric)
         return tune.with_resources(
-            tune.with_parameters(replay, table=table, max_epochs=args.max_epochs, time_scale=args.replay_time_scale),
-            trial_resources(args),
+            tune.with_parameters(replay, table=table, max_epochs=config.max_epochs,
+                                 time_scale=config.replay_time_scale),
+            trial_resources(config),
         )
     return tune.with_resources(
         tune.with_parameters(finetune, data=trial_data(prep.data), settings=trial_settings(prep)),
-        trial_resources(args),
+        trial_resources(config),
     )

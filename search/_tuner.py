@@ -19,7 +19,7 @@ def build_tuner(prep: Prepared, callbacks: list):
 
     from search._searcher import ParetoOptunaSearch
 
-    args, metric = prep.args, prep.task.metric
+    config, metric = prep.config, prep.task.metric
     # The searcher owns its define-by-run space and both objectives; a TuneConfig naming a metric
     # would make the study single-objective.
     storage = JournalStorage(JournalFileBackend(str(prep.run_dir / OPTUNA_JOURNAL_FILE)))
@@ -30,23 +30,23 @@ def build_tuner(prep: Prepared, callbacks: list):
         metric=[metric, "trainable_params"],
         mode=["max", "min"],
         points_to_evaluate=list(prep.seeds.values()) or None,
-        sampler=make_sampler(args.sampler, args.seed),
-        max_epochs=args.max_epochs,
-        fill_gaps=args.fill_gaps,
+        sampler=make_sampler(config.sampler, config.seed),
+        max_epochs=config.max_epochs,
+        fill_gaps=config.fill_gaps,
         gap_point=prep.space.gap_point,
-        seed=args.seed,
-        trial_seconds=args.trial_seconds,
+        seed=config.seed,
+        trial_seconds=config.trial_seconds,
         store=prep.location if prep.location.is_remote else None,
         store_files=(OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE),
     )
-    scheduler = make_scheduler(args.scheduler, metric, args.max_epochs, str(prep.run_dir / SCHEDULER_STATE_FILE),
-                               grace_period=first_rung(args.grace_period, len(prep.data.train), args.batch_size))
+    scheduler = make_scheduler(config.scheduler, metric, config.max_epochs, str(prep.run_dir / SCHEDULER_STATE_FILE),
+                               grace_period=first_rung(config.grace_period, len(prep.data.train), config.batch_size))
     return tune.Tuner(
         build_trainable(prep),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,
-            num_samples=args.num_samples,
+            num_samples=config.num_samples,
             reuse_actors=True,
             trial_dirname_creator=trial_dirname,
         ),
@@ -59,7 +59,7 @@ def build_tuner(prep: Prepared, callbacks: list):
             # deletes a replaced checkpoint before the snapshot naming its successor is stored.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             # A crashed trial is retried from its last checkpoint; a lost node's trials run elsewhere.
-            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+            failure_config=tune.FailureConfig(max_failures=config.max_failures),
         ),
     )
 

@@ -15,13 +15,13 @@ if __name__ == "__main__":  # before anything imports transformers (see search._
 
     start_cli()
 
-import argparse
 import dataclasses
 import os
 import sys
 import time
 
 from search._cli import parse_args
+from search._config import RunConfig
 from search._console import run_log
 from search._files import RUN_FILE
 from search._finish import finish
@@ -45,16 +45,17 @@ def quiet_console(verbose: bool) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: RunConfig) -> int:
     from search._plan import check_address, check_placement
     from search._progress import Progress
 
-    quiet_console(getattr(args, "verbose", False))
+    quiet_console(args.verbose)
     if args.resume:
         return resume(args)
     check_address(args.address)
     prep = prepare(args)
-    if args.dry_run:
+    config = prep.config  # the run's final options (what a study sets, the model's pooling)
+    if config.dry_run:
         return dry_run(prep)
     location = prep.location
     if location.local.exists() or (location.is_remote and location.exists_remotely(RUN_FILE)):
@@ -66,21 +67,21 @@ def run(args: argparse.Namespace) -> int:
     if prep.study_note:
         print(prep.study_note)
     data = prep.data
-    print(f"ticketsearch: {args.model} ({prep.taxonomy.total_params:,} params, {len(prep.taxonomy.units)} units) "
+    print(f"ticketsearch: {config.model} ({prep.taxonomy.total_params:,} params, {len(prep.taxonomy.units)} units) "
           f"on {prep.task.name} ({len(data.train)} train / {len(data.validation)} validation / "
           f"{len(data.test) if data.test is not None else 0} held-out test rows; {prep.pooling} pooling); "
-          f"{args.granularity} granularity, {prep.space.size():,} sub-networks; "
-          + (f"{args.num_samples} trials" if args.trial_seconds is None else
-             f"trials for {args.trial_seconds:,.0f} trial-seconds")
-          + f" ({len(prep.seeds)} reference points) x {args.max_epochs} epochs -> {location}"
+          f"{config.granularity} granularity, {prep.space.size():,} sub-networks; "
+          + (f"{config.num_samples} trials" if config.trial_seconds is None else
+             f"trials for {config.trial_seconds:,.0f} trial-seconds")
+          + f" ({len(prep.seeds)} reference points) x {config.max_epochs} epochs -> {location}"
           + (f" (working copy {location.local})" if location.is_remote else ""), flush=True)
     started = time.monotonic()
-    if init_ray(args):
+    if init_ray(config):
         record_ray_processes(location.local)  # a killed driver's leftovers can then be stopped
-    check_placement(args)
-    with run_log(location.local, getattr(args, "verbose", False)):
-        tuner = build_tuner(prep, [Progress(prep.task.metric, args.max_epochs, args.num_samples, prep.reference,
-                                            trial_seconds=args.trial_seconds)])
+    check_placement(config)
+    with run_log(location.local, config.verbose):
+        tuner = build_tuner(prep, [Progress(prep.task.metric, config.max_epochs, config.num_samples, prep.reference,
+                                            trial_seconds=config.trial_seconds)])
         return finish(prep, tuner.fit(), started)
 
 
@@ -88,8 +89,8 @@ def dry_run(prep: Prepared) -> int:
     """Print the plan of the run (space, trials, cluster, an estimate of trial-hours) without training."""
     from search._plan import check_placement, estimate, print_plan
 
-    init_ray(prep.args)
-    resources = check_placement(prep.args)
+    init_ray(prep.config)
+    resources = check_placement(prep.config)
     settings = dataclasses.replace(trial_settings(prep), cache_dir=None)  # writes nothing into a run folder
     if prep.study_note:
         print(prep.study_note)

@@ -501,7 +501,7 @@ def test_runs_written_before_test_numbers_still_load(finished_run, tmp_path, cap
     assert export.main([str(old), "--within-noise", "best"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "has no test numbers" in err and "\n" not in err
-    options = search.saved_options(saved["args"])  # what --resume continues with: the run's own behaviour
+    options = search.RunConfig.from_saved(saved["args"])  # what --resume continues with: the run's own behaviour
     assert options.pooling == "cls" and options.lr_groups is False
 
 
