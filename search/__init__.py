@@ -40,8 +40,8 @@ _EXPORTS = {
 # Reachable as `search.NAME` for the project's tests; not API (not in __all__, may change without notice).
 _INTERNAL = {
     "search._cli": ("build_parser",),
-    "search._files": ("CONFIRM_FILE", "HOLDOUT_FILE", "OPTUNA_JOURNAL_FILE", "PARETO_PLOT", "SCHEDULER_STATE_FILE",
-                      "STUDY_FILE"),
+    "search._files": ("CONFIRM_FILE", "HOLDOUT_FILE", "OPTUNA_JOURNAL_FILE", "PARETO_PLOT", "RUN_LOG",
+                      "SCHEDULER_STATE_FILE", "STUDY_FILE"),
     "search._config": ("LEGACY_OPTIONS",),
     "search._prepare": ("read_run_info", "study_points", "study_settings", "write_run_info"),
     "search._trials": ("build_trainable", "init_ray", "trial_settings"),
@@ -53,6 +53,9 @@ _INTERNAL = {
     "search._figures": ("FIGURES", "module_transfer", "search_progress", "ticket_map", "weight_magnitudes"),
     "search._holdout": ("compare", "holdout_trials", "trial_data", "with_test_columns"),
     "search._storage": ("join_uri", "open_uri", "split_uri"),
+    "search._console": ("log_note", "run_log"),
+    "search._processes": ("record_ray_processes", "stop_leftovers"),
+    "search._plan": ("prefix_cache_note",),
     "search._hub": ("CONNECT_TIMEOUT_S", "HubUnreachable", "decide_hub_mode", "hub_reachable", "start_cli"),
 }
 _WHERE = {name: module for table in (_EXPORTS, _INTERNAL) for module, names in table.items() for name in names}

@@ -3,7 +3,7 @@
 A driver that starts a private local Ray (no `--address`) owns its processes: the GCS, the raylet, the
 workers and the raylet's agents. When the driver is killed (SIGKILL, a lost terminal), most of them exit
 with it, but Ray's dashboard and runtime-env agents outlive it for about a minute (measured: 2 of 9
-processes, 60-65 s after the kill, on ray==2.60). `record` writes their ids to RUN_DIR/ray_processes.json
+processes, 60-65 s after the kill, on ray==2.60). `record_ray_processes` writes their ids to RUN_DIR/ray_processes.json
 once Ray is up; `stop_leftovers` ends those still alive (matched by pid and start time, so a reused pid is
 never touched) once the driver is gone. `--resume` runs it first; `python -m search.cleanup RUN` does it
 alone. A cluster the run joined (`--address`) is not the run's: nothing is recorded or stopped there.
@@ -22,7 +22,7 @@ def _identity(process) -> dict:
     return {"pid": process.pid, "created": process.create_time(), "name": process.name()}
 
 
-def record(run_dir: Path) -> Path:
+def record_ray_processes(run_dir: Path) -> Path:
     """Write the driver's and its descendant processes' ids (the local Ray it started) to the run folder."""
     import psutil
 

@@ -15,8 +15,7 @@ from search._console import run_log
 from search._files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search._finish import finish
 from search._prepare import Prepared, prepare, read_run_info
-from search._processes import record as record_ray_processes
-from search._processes import stop_leftovers
+from search._processes import record_ray_processes, stop_leftovers
 from search._storage import RunLocation, split_uri
 from search._trials import build_trainable, init_ray
 from spaces import UsageError

@@ -26,7 +26,7 @@ from search._console import run_log
 from search._files import RUN_FILE
 from search._finish import finish
 from search._prepare import Prepared, prepare, write_run_info
-from search._processes import record as record_ray_processes
+from search._processes import record_ray_processes
 from search._resume import resume
 from search._trials import init_ray, trial_settings
 from search._tuner import build_tuner

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from search import RunConfig, build_parser, parse_args
-from search._config import LEGACY_OPTIONS
+from search import LEGACY_OPTIONS, RunConfig, build_parser, parse_args
 from spaces import UsageError
 
 FLAGS = ["--model", "bert-base-uncased", "--task", "sst2", "--granularity", "unit", "--seed", "3",

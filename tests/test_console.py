@@ -5,8 +5,7 @@ import warnings
 
 import pytest
 
-from search._console import log_note, run_log
-from search._files import RUN_LOG
+from search import RUN_LOG, log_note, run_log
 
 
 def test_ray_records_and_warnings_go_to_the_run_log_not_the_console(tmp_path, capsys):

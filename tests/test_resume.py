@@ -157,7 +157,7 @@ def test_a_killed_driver_s_own_ray_is_stopped_and_resume_stops_what_is_left(tiny
 
 def test_cleanup_refuses_while_the_driver_runs_and_a_missing_folder(tmp_path, capsys):
     from search import cleanup
-    from search._processes import record
+    from search import record_ray_processes as record
 
     record(tmp_path)  # this process stands for a driver that is still running
     assert cleanup.main([str(tmp_path)]) == 2

@@ -519,7 +519,7 @@ def test_dry_run_prints_the_plan_and_trains_nothing(ray_session, tiny_bert, text
 
 
 def test_the_plan_of_a_decoder_says_why_its_prefix_cache_is_off(tiny_decoders):
-    from search._plan import prefix_cache_note
+    from search import prefix_cache_note
 
     note = prefix_cache_note(load_taxonomy(tiny_decoders("llama"), 2))
     assert note.startswith("off: a decoder's layers take a causal mask and rotary positions")
