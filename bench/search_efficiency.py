@@ -242,11 +242,16 @@ def _stub_trial(trial_id: str, config: dict):
 
 
 def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: bool, workers: int,
-             budget_seconds: float, points: list[dict] | None = None) -> dict:
+             budget_seconds: float, points: list[dict] | None = None, max_trials: int | None = None,
+             timings: list | None = None, run_dir: Path | None = None) -> dict:
     """One search, simulated. Returns its events in the order results arrived (simulated time).
 
     `points`: only for the seeded arm, and only the arm's presets; anything else is refused, so that
-    no strategy can be told the answer and pass as unseeded.
+    no strategy can be told the answer and pass as unseeded. `max_trials`: start no more trials than this.
+    `timings`: each searcher and scheduler call is appended as (component, call, trials started so far,
+    results so far, CPU seconds): bench/driver_scale.py's cost per decision. `run_dir`: the searcher keeps its
+    study in an Optuna journal file there and Pareto-ASHA its state file, as `python -m search.run` does (else
+    in memory).
     """
     from ray.tune.schedulers import TrialScheduler
     from ray.tune.search import Searcher
@@ -263,19 +268,29 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
     # The product's own start (search.run's): the arm's points, filled up with settings spread over budgets.
     start = list(start_points(space, arm, strategy.spread, math.inf, seed).values())
 
+    storage = None
+    if run_dir is not None:  # as search._tuner.build_tuner keeps them
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        from search import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE
+
+        storage = JournalStorage(JournalFileBackend(str(run_dir / OPTUNA_JOURNAL_FILE)))
     searcher = ParetoOptunaSearch(
         space=space, metric=[table.metric, "trainable_params"], mode=["max", "min"],
         points_to_evaluate=start or None, max_epochs=table.epochs,
         sampler=make_sampler(strategy.sampler, seed, **strategy.sampler_options),
         fill_gaps=strategy.fill_gaps, gap_point=space.gap_point, seed=seed,
+        **({"storage": storage, "study_name": run_dir.name} if storage is not None else {}),
     )
     if strategy.grace_period == "auto" and not table.train_rows:
         raise UsageError(f"table {table.path} does not say how many training rows it was recorded with: "
                          f"{name}'s first rung (--grace-period auto) is counted in optimizer steps")
     scheduler = make_scheduler(strategy.scheduler, table.metric, table.epochs,
                                protect_key=PRESET_KEY if seeded else None, second_chance=strategy.second_chance,
-                               grace_period=first_rung(strategy.grace_period, table.train_rows or 0, BATCH_SIZE))
-    planned = len(arm_points) if strategy.presets_only else math.inf
+                               grace_period=first_rung(strategy.grace_period, table.train_rows or 0, BATCH_SIZE),
+                               state_path=str(run_dir / SCHEDULER_STATE_FILE) if run_dir is not None else None)
+    planned = len(arm_points) if strategy.presets_only else (max_trials or math.inf)
     events, queue, trials, running, paused, promoted = [], [], {}, 0, {}, 0
     now, spent, driver, started, finished, counter, labelled = 0.0, 0.0, 0.0, 0, False, 0, 0
 
@@ -284,7 +299,12 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         nonlocal driver
         tick, lookups = time.process_time(), table.lookup_seconds
         out = call(*args)
-        driver += time.process_time() - tick - (table.lookup_seconds - lookups)
+        seconds = time.process_time() - tick - (table.lookup_seconds - lookups)
+        driver += seconds
+        if timings is not None:
+            owner = call.__self__
+            timings.append(("searcher" if owner is searcher else "scheduler", call.__name__, started, len(events),
+                            seconds))
         return out
 
     def start_next() -> bool:

@@ -26,7 +26,8 @@ _EXPORTS = {
     "search._cli": ("SAMPLERS", "SCHEDULERS", "STUDIES", "parse_args"),
     "search._config": ("RunConfig",),
     "search._prepare": ("Prepared", "prepare"),
-    "search._files": ("FRONTIER_FILE", "REPORT_FILE", "RUN_FILE", "TRIALS_FILE"),
+    "search._files": ("FRONTIER_FILE", "OPTUNA_JOURNAL_FILE", "REPORT_FILE", "RUN_FILE", "SCHEDULER_STATE_FILE",
+                      "TRIALS_FILE"),
     "search._strategies": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "first_rung", "make_sampler", "make_scheduler"),
     "search._searcher": ("ParetoOptunaSearch",),
     "search._pareto_asha": ("ParetoASHA",),
@@ -40,8 +41,7 @@ _EXPORTS = {
 # Reachable as `search.NAME` for the project's tests; not API (not in __all__, may change without notice).
 _INTERNAL = {
     "search._cli": ("build_parser",),
-    "search._files": ("CONFIRM_FILE", "HOLDOUT_FILE", "OPTUNA_JOURNAL_FILE", "PARETO_PLOT", "RUN_LOG",
-                      "SCHEDULER_STATE_FILE", "STUDY_FILE"),
+    "search._files": ("CONFIRM_FILE", "HOLDOUT_FILE", "PARETO_PLOT", "RUN_LOG", "STUDY_FILE"),
     "search._config": ("LEGACY_OPTIONS",),
     "search._prepare": ("read_run_info", "study_points", "study_settings", "write_run_info"),
     "search._trials": ("build_trainable", "init_ray", "trial_settings"),
@@ -63,6 +63,7 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
     "FRONTIER_FILE",
     "GRACE_PERIOD",
     "MIN_RUNG_STEPS",
+    "OPTUNA_JOURNAL_FILE",
     "ParetoASHA",
     "ParetoOptunaSearch",
     "Prepared",
@@ -72,6 +73,7 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
     "RunLocation",
     "SAMPLERS",
     "SCHEDULERS",
+    "SCHEDULER_STATE_FILE",
     "STUDIES",
     "TRIALS_FILE",
     "crowding_distance",
@@ -100,7 +102,14 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
 if TYPE_CHECKING:  # what editors and type checkers see; at run time the names load lazily (below)
     from search._cli import SAMPLERS, SCHEDULERS, STUDIES, parse_args
     from search._config import RunConfig
-    from search._files import FRONTIER_FILE, REPORT_FILE, RUN_FILE, TRIALS_FILE
+    from search._files import (
+        FRONTIER_FILE,
+        OPTUNA_JOURNAL_FILE,
+        REPORT_FILE,
+        RUN_FILE,
+        SCHEDULER_STATE_FILE,
+        TRIALS_FILE,
+    )
     from search._pareto import (
         crowding_distance,
         hypervolume,
