@@ -273,3 +273,18 @@ def test_bad_input_to_the_benchmark_is_one_line_and_exit_2(bench, tmp_path, caps
     done = subprocess.run([sys.executable, str(REPO / "bench" / "search_efficiency.py"), "--table",
                            str(tmp_path / "bad.parquet")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1  # the script itself, once
+
+
+def test_a_replayed_trial_imports_neither_torch_nor_transformers(tmp_path):
+    """A Ray worker that only replays stays small (bench/ray_scale.py runs 64 at once): trainables loads its
+    names on first use, and the replay trainable needs neither torch nor transformers."""
+    import trainables
+
+    assert set(trainables.__all__) == set(trainables._WHERE)
+    table = _table(tmp_path / "t.parquet")
+    code = ("import sys, trainables\n"
+            f"t = trainables.ReplayTable.from_parquet({str(table)!r})\n"
+            "assert t.curve(['a.unit']) and callable(trainables.replay)\n"
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -155,6 +155,43 @@ def test_a_killed_driver_s_own_ray_is_stopped_and_resume_stops_what_is_left(tiny
     assert json.loads((run_dir / "ray_processes.json").read_text())["driver"]["pid"] != driver.pid
 
 
+@pytest.mark.timeout(600)
+def test_ctrl_c_on_a_driver_with_its_own_ray_leaves_no_ray_process(tiny_bert, text_csv, tmp_path):
+    """Ctrl-C on a driver that started its own local Ray: once it has exited, none of the Ray processes it
+    recorded is still running (and --resume then finishes the run)."""
+    import psutil
+
+    results = tmp_path / "results"
+    env = {**ENV, "RAY_TMPDIR": f"/tmp/ts-int-{os.getpid()}"}
+    args = [a for a in _driver("-", tiny_bert, text_csv, results, "own", 6, "--scheduler", "none") if a]
+    args = args[:args.index("--address")] + args[args.index("--address") + 2:]
+    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    run_dir = results / "own"
+    _wait_for_a_finished_trial(driver, run_dir)
+    recorded = json.loads((run_dir / "ray_processes.json").read_text())
+    assert any("Agent" in p["name"] for p in recorded["processes"]), recorded
+    driver.send_signal(signal.SIGINT)
+    driver.communicate(timeout=180)
+    assert driver.returncode == 130
+
+    def alive():
+        out = []
+        for p in recorded["processes"]:
+            try:
+                process = psutil.Process(p["pid"])
+                if abs(process.create_time() - p["created"]) < 0.01 and process.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p["name"])
+            except psutil.Error:
+                pass
+        return out
+
+    assert alive() == []
+    resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir)], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=500)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert (run_dir / "frontier.json").is_file()
+
+
 def test_cleanup_refuses_while_the_driver_runs_and_a_missing_folder(tmp_path, capsys):
     from search import cleanup
     from search import record_ray_processes as record
