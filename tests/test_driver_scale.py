@@ -74,3 +74,27 @@ def test_bad_input_is_one_line_and_exit_2(scale, tmp_path, capsys):
         assert scale.main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err, argv
+
+
+def test_the_ray_scale_table_covers_the_space_and_bad_input_is_refused(tiny_bert, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, refs_from_switches
+    from trainables import ReplayTable
+
+    ray_scale = load_bench("ray_scale")
+    taxonomy = load_taxonomy(tiny_bert, 2)
+    space = SubnetworkSpace(taxonomy, SpaceConfig())
+    made = ray_scale.synthetic_table(space, taxonomy, tmp_path / "t.parquet", 0.5)
+    assert made == space.size() and pq.read_metadata(tmp_path / "t.parquet").num_rows == 3 * made
+    table = ReplayTable.from_parquet(tmp_path / "t.parquet")
+    every_on = refs_from_switches(space.switch_units, {n: "all" for n in space.switch_units})
+    curve = table.curve(every_on)
+    assert [seconds for _, seconds, _ in curve] == [0.5, 0.5, 0.5] and curve[2][0] > curve[0][0]
+    for argv, message in ((["--concurrency", "0"], "--concurrency takes positive whole numbers"),
+                          (["--trials", "many"], "--trials takes whole numbers"),
+                          (["--arms", "product,other"], "--arms takes product, peer"),
+                          (["--epoch-seconds", "0"], "--epoch-seconds must be positive")):
+        assert ray_scale.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err, argv
