@@ -12,9 +12,10 @@ that C of them run at once (C = `--concurrency`).
 
 Arms, at the same C and trial count, one after the other on the same cluster:
 - `product`: what `python -m search.run --replay TABLE --replay-time-scale 1` builds (search.prepare,
-  search.build_tuner: Ray Tune with ParetoOptunaSearch, its Optuna journal, Pareto-ASHA with its state file,
-  the paper's reference points first, every epoch checkpointed), with `--grace-period 1` so that Pareto-ASHA
-  decides after every epoch below the last;
+  search.allow_pending: as many trials waiting for placement as the cluster holds, search.build_tuner: Ray
+  Tune with ParetoOptunaSearch, its Optuna journal, Pareto-ASHA with its state file, the paper's reference
+  points first, every epoch checkpointed), with `--grace-period 1` so that Pareto-ASHA decides after every
+  epoch below the last;
 - `peer`: Ray Tune's own `ASHAScheduler` (grace period 1, on the metric) with Ray's `OptunaSearch` (its default
   sampler, both objectives), over the same define-by-run space and the same replay trainable, as its users
   set it up.
@@ -102,7 +103,10 @@ def _measure(fit, counter, concurrency: int) -> dict:
 
 
 def product_arm(base: list[str], folder: Path, name: str, concurrency: int, trials: int, cpus: float) -> dict:
-    """The product's own search (search.prepare and search.build_tuner, as search.run assembles them)."""
+    """The product's own search (search.prepare, search.allow_pending and search.build_tuner, as search.run
+    assembles them)."""
+    import ray
+
     import search
 
     config = search.parse_args([*base, "--num-samples", str(trials), "--cpus-per-trial", f"{cpus / concurrency:.6f}",
@@ -111,8 +115,12 @@ def product_arm(base: list[str], folder: Path, name: str, concurrency: int, tria
     prep.run_dir.mkdir(parents=True)
     search.write_run_info(prep)
     counter = _counter()
+    pending = search.allow_pending(config, ray.cluster_resources())  # as search.run does before its Tuner
     tuner = search.build_tuner(prep, [counter])
-    return _measure(tuner.fit, counter, concurrency)
+    try:
+        return {**_measure(tuner.fit, counter, concurrency), "max_pending_trials": pending}
+    finally:
+        os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)  # the peer runs with Ray's own setting
 
 
 def peer_arm(base: list[str], folder: Path, name: str, concurrency: int, trials: int, cpus: float) -> dict:

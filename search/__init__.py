@@ -55,7 +55,7 @@ _INTERNAL = {
     "search._storage": ("join_uri", "open_uri", "split_uri"),
     "search._console": ("log_note", "run_log"),
     "search._processes": ("record_ray_processes", "stop_leftovers"),
-    "search._plan": ("prefix_cache_note",),
+    "search._plan": ("PENDING_WHILE_SCALING", "allow_pending", "pending_trials", "prefix_cache_note"),
     "search._hub": ("CONNECT_TIMEOUT_S", "HubUnreachable", "decide_hub_mode", "hub_reachable", "start_cli"),
 }
 _WHERE = {name: module for table in (_EXPORTS, _INTERNAL) for module, names in table.items() for name in names}

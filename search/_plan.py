@@ -59,6 +59,44 @@ def check_placement(config: RunConfig) -> dict[str, float]:
     return total
 
 
+# Trials left waiting for nodes an autoscaler may add, beyond those the cluster holds now: its demand signal.
+PENDING_WHILE_SCALING = 16
+
+
+def pending_trials(config: RunConfig, resources: dict[str, float], growth: bool | None) -> int:
+    """How many trials Ray Tune may hold waiting for resources at once (its TUNE_MAX_PENDING_TRIALS_PG).
+
+    Ray Tune's own choice for a searcher of its own is one: each trial is created only once the one before it
+    is placed, so a search reaches C trials at once only after C placements one after another (slow where
+    trials are short; measured by bench/ray_scale.py), and an autoscaler sees demand for one trial at a time,
+    scaling a GPU cluster up one node after another. Here: as many as fit on the cluster now, at least one,
+    and PENDING_WHILE_SCALING more where an autoscaler can (or may) add nodes (`growth`: can_add_nodes)."""
+    slots = float(resources.get("CPU", 0)) / config.cpus_per_trial
+    if config.gpus_per_trial:
+        slots = min(slots, float(resources.get("GPU", 0)) / config.gpus_per_trial)
+    pending = max(1, int(slots))
+    if config.address is not None and growth is not False:
+        pending += PENDING_WHILE_SCALING
+    return pending
+
+
+PENDING_VARIABLE = "TUNE_MAX_PENDING_TRIALS_PG"
+_set_here: list[str] = []  # the value this process set last (a later run in it sets its own)
+
+
+def allow_pending(config: RunConfig, resources: dict[str, float]) -> int:
+    """Let Ray Tune hold `pending_trials` trials waiting at once, unless the user set TUNE_MAX_PENDING_TRIALS_PG;
+    returns the number in force."""
+    import os
+
+    current = os.environ.get(PENDING_VARIABLE)
+    if current is None or current in _set_here:
+        growth = can_add_nodes(config.address) if config.address is not None else False
+        os.environ[PENDING_VARIABLE] = str(pending_trials(config, resources, growth))
+        _set_here[:] = [os.environ[PENDING_VARIABLE]]
+    return int(os.environ[PENDING_VARIABLE])
+
+
 def estimate(prep, settings) -> dict:
     """Seconds per epoch of the smallest and the largest selection, timed on a trial's resources."""
     import ray

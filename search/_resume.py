@@ -14,6 +14,7 @@ from search._config import RunConfig
 from search._console import run_log
 from search._files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search._finish import finish
+from search._plan import allow_pending, check_placement
 from search._prepare import Prepared, prepare, read_run_info
 from search._processes import record_ray_processes, stop_leftovers
 from search._storage import RunLocation, split_uri
@@ -42,6 +43,7 @@ def resume(args: RunConfig) -> int:
         print(f"stopped {len(stopped)} Ray process(es) the run's killed driver left: {', '.join(stopped)}")
     if init_ray(saved):
         record_ray_processes(location.local)
+    allow_pending(prep.config, check_placement(prep.config))
     with run_log(location.local, args.verbose):
         restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
         _relocate(restored, prep)

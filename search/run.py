@@ -46,7 +46,7 @@ def quiet_console(verbose: bool) -> None:
 
 
 def run(args: RunConfig) -> int:
-    from search._plan import check_address, check_placement
+    from search._plan import allow_pending, check_address, check_placement
     from search._progress import Progress
 
     quiet_console(args.verbose)
@@ -78,7 +78,7 @@ def run(args: RunConfig) -> int:
     started = time.monotonic()
     if init_ray(config):
         record_ray_processes(location.local)  # a killed driver's leftovers can then be stopped
-    check_placement(config)
+    allow_pending(config, check_placement(config))
     with run_log(location.local, config.verbose):
         tuner = build_tuner(prep, [Progress(prep.task.metric, config.max_epochs, config.num_samples, prep.reference,
                                             trial_seconds=config.trial_seconds)])

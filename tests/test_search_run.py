@@ -546,3 +546,25 @@ def test_a_search_without_reference_points_starts_spread_over_budgets(tiny_bert,
     off = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path, "--no-reference-points",
                                                  "--spread-points", "0")))
     assert off.seeds == {}
+
+
+def test_ray_tune_may_hold_as_many_waiting_trials_as_the_cluster_runs(monkeypatch):
+    """Ray Tune holds one trial waiting for placement with a searcher of its own: a run then reaches C trials at
+    once only after C placements one by one, and an autoscaler sees one trial's demand at a time."""
+    from search import PENDING_WHILE_SCALING, allow_pending, parse_args, pending_trials
+
+    local = parse_args(["--cpus-per-trial", "0.25"])
+    assert pending_trials(local, {"CPU": 16.0}, False) == 64
+    assert pending_trials(parse_args([]), {"CPU": 2.0}, False) == 2
+    gpus = parse_args(["--gpus-per-trial", "0.5", "--address", "auto"])
+    assert pending_trials(gpus, {"CPU": 64.0, "GPU": 4.0}, False) == 8
+    assert pending_trials(gpus, {"CPU": 8.0}, True) == 1 + PENDING_WHILE_SCALING  # nothing placeable yet
+    assert pending_trials(gpus, {"CPU": 8.0, "GPU": 1.0}, None) == 2 + PENDING_WHILE_SCALING
+    import os
+
+    monkeypatch.setenv("TUNE_MAX_PENDING_TRIALS_PG", "placeholder")  # restored as it was after the test
+    monkeypatch.delenv("TUNE_MAX_PENDING_TRIALS_PG")
+    assert allow_pending(local, {"CPU": 4.0}) == 16 and os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == "16"
+    assert allow_pending(local, {"CPU": 8.0}) == 32  # a later run in the same process sets its own
+    monkeypatch.setenv("TUNE_MAX_PENDING_TRIALS_PG", "3")  # the user's own setting stands
+    assert allow_pending(local, {"CPU": 4.0}) == 3
