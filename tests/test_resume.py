@@ -163,16 +163,20 @@ def test_ctrl_c_on_a_driver_with_its_own_ray_leaves_no_ray_process(tiny_bert, te
 
     results = tmp_path / "results"
     env = {**ENV, "RAY_TMPDIR": f"/tmp/ts-int-{os.getpid()}"}
-    args = [a for a in _driver("-", tiny_bert, text_csv, results, "own", 6, "--scheduler", "none") if a]
+    args = [a for a in _driver("-", tiny_bert, text_csv, results, "own", 16, "--scheduler", "none") if a]
     args = args[:args.index("--address")] + args[args.index("--address") + 2:]
-    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    driver = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run_dir = results / "own"
-    _wait_for_a_finished_trial(driver, run_dir)
+    output = []
+    for line in driver.stdout:  # Ctrl-C once the first trial has ended (the progress line says so)
+        output.append(line)
+        if "trials ended" in line:
+            break
     recorded = json.loads((run_dir / "ray_processes.json").read_text())
     assert any("Agent" in p["name"] for p in recorded["processes"]), recorded
     driver.send_signal(signal.SIGINT)
-    driver.communicate(timeout=180)
-    assert driver.returncode == 130
+    rest, _ = driver.communicate(timeout=180)
+    assert driver.returncode == 130, ("".join(output) + rest)[-3000:]
 
     def alive():
         out = []
