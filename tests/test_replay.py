@@ -288,3 +288,19 @@ def test_a_replayed_trial_imports_neither_torch_nor_transformers(tmp_path):
             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_syne_tune_s_moasha_searches_through_its_own_api(bench, tmp_path):
+    """The MOASHA peer: Syne Tune's scheduler proposes and stops; the harness trains what it proposes (a repeat
+    too, as its users get), and MOASHA has no seeded arm (it takes no points)."""
+    table = bench.Table(str(_table(tmp_path / "t.parquet")))
+    run = bench.run_once(table, "moasha", bench.STRATEGIES["moasha"], 0, False, 2, table.exhaustive_seconds)
+    finals = {}
+    for e in run["events"]:
+        finals[e["trial"]] = max(finals.get(e["trial"], 0), e["epoch"])
+    assert len(finals) > 8 and sum(e["seconds"] for e in run["events"]) >= table.exhaustive_seconds
+    assert set(finals.values()) >= {1, 3}  # some stopped at the first rung, some trained to the full budget
+    again = bench.run_once(table, "moasha", bench.STRATEGIES["moasha"], 0, False, 2, table.exhaustive_seconds)
+    assert again["events"] == run["events"]  # seeded: the same search twice
+    with pytest.raises(ValueError, match="has only an unseeded arm"):
+        bench.run_once(table, "moasha", bench.STRATEGIES["moasha"], 0, True, 2, table.exhaustive_seconds)
