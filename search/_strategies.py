@@ -31,8 +31,12 @@ def make_sampler(name: str, seed: int, **options):
     import optuna
 
     if name == "tpe":
+        from search._tpe import StaticSpaceTPESampler
+
         # 5 random startup trials, not Optuna's 10: a default run has 8 proposals after its reference points.
-        return optuna.samplers.TPESampler(**{"seed": seed, "multivariate": True, "n_startup_trials": 5, **options})
+        # Optuna's TPE, its search space kept once known (search._tpe: a proposal's cost no longer grows with
+        # the trials held unfinished, such as Pareto-ASHA's paused ones).
+        return StaticSpaceTPESampler(**{"seed": seed, "multivariate": True, "n_startup_trials": 5, **options})
     if name == "nsga2":
         # NSGA-II samples at random for its first population: keep the population small for small budgets.
         return optuna.samplers.NSGAIISampler(**{"seed": seed, "population_size": 10, **options})

@@ -196,3 +196,29 @@ def test_saved_state_moves_with_its_run_folder(tiny_bert, tmp_path):
                                   storage=JournalStorage(JournalFileBackend(str(second / "optuna.journal"))))
         assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "RUNNING"]
         assert not first.exists()
+
+
+def test_the_tpe_sampler_keeps_its_search_space_and_proposes_as_optuna_s_does():
+    """search._tpe: the relative search space is computed until a finished trial defines it, then kept; the
+    proposals are Optuna's TPE's, trial for trial (with trials left unfinished, as paused ones are)."""
+    import optuna
+
+    from search import make_sampler
+
+    def run(sampler):
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        proposals = []
+        for i in range(30):
+            trial = study.ask()
+            values = {f"s{k}": trial.suggest_categorical(f"s{k}", ["off", "bias", "all"]) for k in range(4)}
+            values["lr_scale"] = trial.suggest_float("lr_scale", 1.0, 3.0, log=True)
+            proposals.append(values)
+            if i % 5 != 2:  # every fifth trial stays unfinished, as a paused one does
+                on = sum(v != "off" for k, v in values.items() if k != "lr_scale")
+                study.tell(trial, [on + values["lr_scale"] / 10, on])
+        return proposals
+
+    ours = make_sampler("tpe", 3)
+    assert type(ours).__name__ == "StaticSpaceTPESampler"
+    assert run(ours) == run(optuna.samplers.TPESampler(seed=3, multivariate=True, n_startup_trials=5))
+    assert set(ours._kept_space) == {"s0", "s1", "s2", "s3", "lr_scale"}
