@@ -8,12 +8,12 @@ from pathlib import Path
 
 import yaml
 
-from search._config import BUDGETED_NUM_SAMPLES, NUM_SAMPLES, RunConfig, lr_scale_range
+from search._config import BUDGETED_NUM_SAMPLES, NUM_SAMPLES, RunConfig
 from search._strategies import GRACE_PERIOD, MIN_RUNG_STEPS
 from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, SpaceConfig, UsageError
 
 LR_SCALE_RANGE = f"{SpaceConfig.lr_scale_min:g},{SpaceConfig.lr_scale_max:g}"
-__all__ = ["build_parser", "lr_scale_range", "parse_args", "parse_namespace"]
+__all__ = ["build_parser", "parse_args", "parse_namespace"]
 
 SCHEDULERS = ("pareto-asha", "asha", "none")
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
