@@ -175,6 +175,42 @@ def product_plan(space, spread: int, scales: tuple[float, ...], seed: int = 0) -
     return [(point, scale) for point in values for scale in scales]
 
 
+def product_sample(space, count: int, scale_range: tuple[float, float], repeats: int = 0, seed: int = 1,
+                   uniform_share: float = 0.2) -> list[tuple[dict, float, int]]:
+    """A product-space table for a surrogate: (switch values, lr_scale, training seed) triples over the product's
+    own space (`space`, a `spaces.SubnetworkSpace`), each selection at ONE scale drawn log-uniform from
+    `scale_range`, so that `count` trainings cover `count` selections and the scale as a continuous input.
+
+    Most selections come from the product's spread start (`SubnetworkSpace.spread_points`: budgets
+    log-uniform over the space, where small sub-networks and the front are); `uniform_share` of them are
+    drawn uniformly per switch, as a sampler's random proposals are (mostly millions of parameters).
+    `repeats` of the triples are also trained at seed 1, so the table knows its seed noise. Deterministic in
+    `seed`; the same `count` and `seed` give the same first triples whatever `repeats` is."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    spread = [{k: v for k, v in p.items() if k != "lr_scale"} for p in space.spread_points(count + 2, seed)]
+    chosen: list[dict] = []
+    seen: set = set()
+    spread_iter = iter(spread)
+    while len(chosen) < count:
+        if rng.random() < uniform_share:
+            values = space.fit_budget({name: str(rng.choice(space.values_of[name])) for name in space.switch_units})
+        else:
+            values = next(spread_iter, None)
+            if values is None:  # a small space: its spread is used up
+                break
+        key = tuple(sorted(values.items()))
+        if key not in seen:
+            seen.add(key)
+            chosen.append(values)
+    low, high = np.log(scale_range[0]), np.log(scale_range[1])
+    scales = [float(f"{np.exp(rng.uniform(low, high)):.4g}") for _ in chosen]
+    plan = [(values, scale, 0) for values, scale in zip(chosen, scales)]
+    picked = rng.choice(len(plan), min(repeats, len(plan)), replace=False) if repeats else []
+    return plan + [(plan[i][0], plan[i][1], 1) for i in sorted(picked)]
+
+
 def part_name(selection: tuple[str, ...], seed: int = 0, lr_scale: float | None = None) -> str:
     key = json.dumps(selection) if seed == 0 else json.dumps([selection, seed])  # seed 0: the first tables' names
     if lr_scale is not None:
@@ -274,7 +310,13 @@ def record(argv=None) -> int:
                         help="the head's learning-rate floor, as search.run's --lr-groups (default: search.run's)")
     parser.add_argument("--selections", type=int, default=600, help="layers: how many selections (default 600)")
     parser.add_argument("--repeats", type=int, default=30,
-                        help="layers: selections also recorded at seeds 1 and 2 (default 30)")
+                        help="layers: selections also recorded at seeds 1 and 2 (default 30); product with "
+                        "--sample: trainings also recorded at seed 1")
+    parser.add_argument("--sample", type=int, default=0, metavar="N",
+                        help="product: N more selections for a surrogate (product_sample), each at one scale drawn "
+                        "log-uniform from --sample-scales")
+    parser.add_argument("--sample-scales", default="0.3,10", metavar="LOW,HIGH",
+                        help="product --sample: the range of lr_scale drawn (default 0.3,10)")
     parser.add_argument("--data", help="a local text-classification file (CSV, JSON lines, Parquet) instead of "
                         "Rotten Tomatoes, split as search.run splits it")
     parser.add_argument("--text-column", default="text")
@@ -335,7 +377,19 @@ def record(argv=None) -> int:
             key = (*on, f"@{scale:g}")
             scales[key] = scale
             plan.append((key, 0))
+        if args.sample:
+            low, high = (float(x) for x in args.sample_scales.split(","))
+            if not 0 < low <= high:
+                raise UsageError(f"--sample-scales {args.sample_scales}: need 0 < LOW <= HIGH")
+            for values, scale, seed in product_sample(space, args.sample, (low, high), args.repeats):
+                on = tuple(name + ("" if v == "all" else f":{v}") for name, v in values.items() if v != "off")
+                switch_units.update({name: tuple(refs_from_switches(space.switch_units, {name.split(":")[0]: v}))
+                                     for name, v in zip(on, [values[n.split(":")[0]] for n in on])})
+                key = (*on, f"@{scale:g}")
+                scales[key] = scale
+                plan.append((key, seed))
         switch_units.update({f"@{float(x):g}": () for x in args.lr_scales.split(",")})
+        switch_units.update({k[-1]: () for k in scales})
         print(f"product space: {describe_switches({n: 'all' for n in space.switch_units})}; values "
               f"{'/'.join(space.config.values)}", flush=True)
     elif args.space == "modules":
