@@ -28,6 +28,10 @@ benchmarks read; a GPU recording's cost is its wall seconds (`epoch_seconds`).
 `--space product` is search.run's own space (`--granularity`, switch values off/bias/all): the reference points
 and `--selections` more from the product's spread start, each at every scale of `--lr-scales` times the size
 rule's rate (the table's `lr_scale` column), for choosing `--lr-scale-range` (bench/rates_and_rungs.py).
+With `--sample N` it also holds N selections for a surrogate (`product_sample`: most from the product's spread
+start, a fifth uniform per switch as a sampler's random proposals), each at one scale drawn log-uniform from
+`--sample-scales`, `--repeats` of them again at seed 1; `bench/search_efficiency.py` replays searches of the
+product's own space on it (its metadata names the model, labels, pooling and granularity to rebuild the space).
 `--workers K` trains K selections at once in separate processes (several per GPU on a GPU).
 `--data FILE` records another task (a local file, `--text-column`/`--label-column`, split as search.run
 splits it). `--save-data FILE` writes the tokenised data (`.npz`) and exits; `--data-cache FILE` trains
@@ -398,6 +402,7 @@ def record(argv=None) -> int:
     else:
         switch_units = layer_switches(taxonomy)
         plan = repeat_plan(layer_selections(switch_units, params, args.selections), args.repeats)
+    extra = {"granularity": args.granularity} if args.space == "product" else {}
     parts = Path(str(args.out) + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
     restored = restore_parts(Path(args.out), parts, settings, len(data.train), len(data.validation),
@@ -444,18 +449,20 @@ def record(argv=None) -> int:
                     if (following := submit()) is not None:
                         running.add(following)
                     if done % REBUILD_EVERY == 0:
-                        write_table(parts, args.out, args.epochs, data, taxonomy, quiet=True)
+                        write_table(parts, args.out, args.epochs, data, taxonomy, extra, quiet=True)
     finally:
-        write_table(parts, args.out, args.epochs, data, taxonomy)
+        write_table(parts, args.out, args.epochs, data, taxonomy, extra)
     return 0
 
 
 REBUILD_EVERY = 10
 
 
-def write_table(parts: Path, out: str, epochs: int, data: Encoded, taxonomy, quiet: bool = False) -> None:
+def write_table(parts: Path, out: str, epochs: int, data: Encoded, taxonomy, extra: dict | None = None,
+                quiet: bool = False) -> None:
     """The table `out`, from every part: sorted, with what a benchmark needs for a fixed hypervolume
-    reference point (the majority metric, all parameters) in its metadata; replaced atomically."""
+    reference point (the majority metric, all parameters) and to rebuild the space (the model, its labels and
+    pooling, and `extra`: a product table's granularity) in its metadata; replaced atomically."""
     tables = [read_part(p) for p in sorted(parts.glob("*.parquet"))]
     if not tables:
         return
@@ -466,7 +473,9 @@ def write_table(parts: Path, out: str, epochs: int, data: Encoded, taxonomy, qui
     on_cpu = devices(table) == {"cpu"} and not table.column("epoch_cpu_seconds").null_count
     table = table.replace_schema_metadata({"majority_metric": str(data.baseline("accuracy")),
                                            "total_params": str(taxonomy.total_params),
-                                           "cost_column": "epoch_cpu_seconds" if on_cpu else "epoch_seconds"})
+                                           "cost_column": "epoch_cpu_seconds" if on_cpu else "epoch_seconds",
+                                           "model": taxonomy.name, "num_labels": str(taxonomy.num_labels),
+                                           "pooling": taxonomy.pooling, **(extra or {})})
     temporary = Path(f"{out}.tmp")
     pq.write_table(table, temporary)
     temporary.replace(out)

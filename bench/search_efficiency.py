@@ -23,6 +23,11 @@ Fairness:
   Syne Tune's MOASHA (`moasha`, driven through Syne Tune's scheduler API; unseeded only, as it takes no points)
   with its defaults (random proposals, grace period 1, reduction factor 3, non-dominated sort).
 
+A product-space table (`bench/record_table.py --space product --sample N`: rows with an `lr_scale`) is searched in
+search.run's own space, rebuilt from the table's model (`spaces.SubnetworkSpace`: off/bias/all switches and the
+learning-rate scale, `--lr-scale-range` per strategy); every proposal is answered by a surrogate
+(bench/surrogate.py) that takes the scale as an input (`ProductTable`).
+
 Hypervolume is on (metric, log10 trainable params) against the table's reference point (majority-class
 metric, log10 of all parameters). "The best-known front" is the union of the table's recorded points
 and every point any strategy trained to the full budget. Writes NAME.search_efficiency.{json,md,png};
@@ -58,7 +63,7 @@ from search import (  # noqa: E402
     pareto_mask,
     reference_point,
 )
-from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402
+from spaces import ArgumentParser, UsageError, refs_from_switches, run_cli  # noqa: E402
 
 TARGET = 0.95
 NEEDED_COLUMNS = ("switches", "units", "trainable_params", "lr", "epoch", "metric", "epoch_seconds")
@@ -81,6 +86,7 @@ class Strategy:
     fill_gaps: int = 0  # every K-th proposal fills the widest gap of the front so far (search.run's --fill-gaps)
     grace_period: int | str = 1  # the first rung, in epochs, or auto (search.run's --grace-period)
     peer: str = ""  # another library's multi-objective search, driven through its own API (PEERS); unseeded only
+    lr_range: tuple[float, float] | None = None  # a product-space table: --lr-scale-range (None: search.run's)
 
 
 STRATEGIES = {
@@ -103,6 +109,12 @@ STRATEGIES = {
     # Syne Tune's MOASHA as its users set it up: random proposals, multi-objective ASHA (its non-dominated
     # sort of each rung), grace period 1, reduction factor 3; both objectives minimised (-metric, params)
     "moasha": Strategy("random", "none", peer="syne-tune-moasha"),
+    # the learning-rate rule (product-space tables): the default with another --lr-scale-range
+    "default-lr1": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD, lr_range=(1, 1)),
+    "default-lr0.5-2": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD,
+                                lr_range=(0.5, 2)),
+    "default-lr0.3-10": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD,
+                                 lr_range=(0.3, 10)),
 }
 BATCH_SIZE = 32  # the recorder's and search.run's batch size: a rung counted in steps needs it
 
@@ -187,8 +199,30 @@ class Table:
             return self.recorded[on]["params"]
         return self.entry(on)["params"]
 
-    def key_of(self, units) -> frozenset:
-        return self._by_units[tuple(sorted(units))]
+    def key_of(self, config: dict) -> frozenset:
+        """The table's key of a proposal (a space's config: its units)."""
+        return self._by_units[tuple(sorted(config["units"]))]
+
+    def make_space(self, label_presets: bool, lr_range=None) -> TableSpace:
+        if lr_range is not None:
+            raise UsageError(f"table {self.path} was recorded at one learning rate: a strategy with its own "
+                             "--lr-scale-range needs a product-space table (record_table.py --space product)")
+        return TableSpace(self, label_presets)
+
+    def space_size(self) -> int:
+        return 2 ** len(self.switches)
+
+    def moasha_space(self, lr_range=None) -> dict:
+        from syne_tune.config_space import choice
+
+        return {s: choice(["off", "all"]) for s in self.switches}
+
+    def config_of(self, values: dict) -> dict:
+        """A proposal as the table's space makes it, from switch values (a peer's suggestion)."""
+        on = frozenset(s for s in self.switches if values[s] == "all")
+        entry = self.entry(on)
+        return {"units": entry["units"], "trainable_params": entry["params"], "lr": entry["lr"],
+                "selection": self.describe(on), PRESET_KEY: None}
 
     def final(self, on: frozenset) -> tuple[float, int]:
         entry = self.entry(on)
@@ -216,6 +250,10 @@ class TableSpace:
         self.table = table
         self.presets = table.presets() if label_presets else {}
 
+    def arm(self) -> dict[str, dict[str, str]]:
+        """The seeded arm's points: the presets the table can answer, by name, as switch values."""
+        return {name: self.switch_values(on) for on, name in self.table.presets().items()}
+
     def __call__(self, trial) -> dict:
         on = frozenset(s for s in self.table.switches if trial.suggest_categorical(s, ["off", "all"]) == "all")
         entry = self.table.entry(on)
@@ -241,6 +279,182 @@ class TableSpace:
         return gap_selection(self.table.switches, ("off", "all"), self._cost, low, high, rng)
 
 
+class ProductTable:
+    """A product-space table (`record_table.py --space product`): search.run's own space (its switches, their
+    off/bias/all values, the learning-rate scale) rebuilt from the table's model (`spaces.SubnetworkSpace`), and a
+    surrogate (bench/surrogate.py, the scale one of its inputs) fitted on the recorded seed-0 trainings.
+
+    Every sub-network, recorded or not, is answered by the surrogate, at any scale: one world for every strategy,
+    whose best-known front includes the recorded trainings' predicted points. `recorded` keeps what was
+    measured (for the surrogate's validation). A key is (the switch names on, as the recorder writes them:
+    `query`, `attn.norm:bias`; the lr_scale to 4 significant digits)."""
+
+    surrogate = True
+
+    def __init__(self, path: str, model: str | None = None):
+        from surrogate import Surrogate, is_scaled, read_table, scale_key
+
+        from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, resolve_model, resolve_pooling
+
+        rows, meta, names = read_table(path, (*NEEDED_COLUMNS, "lr_scale"))
+        if not is_scaled(rows):
+            raise UsageError(f"table {path} is not a product-space table (record_table.py --space product): "
+                             "rows without an lr_scale")
+        for needed in ("num_labels", "total_params", "majority_metric"):
+            if needed not in meta:
+                raise UsageError(f"table {path} lacks the metadata '{needed}' (rewrite it with this version of "
+                                 "record_table.py: the same command with --limit 0)")
+        self.path, self.name = path, Path(path).stem
+        self.epochs = max(r["epoch"] for r in rows)
+        self.train_rows = rows[0].get("train_rows")
+        self.metric = rows[0].get("metric_name") or "accuracy"
+        self.scale_key = scale_key
+        model = model or meta.get("model") or rows[0]["model"]
+        pooling = meta.get("pooling") or resolve_pooling("auto", resolve_model(model))
+        taxonomy = load_taxonomy(model, int(meta["num_labels"]), pooling)
+        if taxonomy.total_params != int(meta["total_params"]):
+            raise UsageError(f"table {path} was recorded on a model of {int(meta['total_params']):,} parameters; "
+                             f"{model} has {taxonomy.total_params:,}: give the table's model (--model)")
+        self.space = SubnetworkSpace(taxonomy, SpaceConfig(granularity=meta.get("granularity", "module")))
+        self.taxonomy = taxonomy
+        # Each switch's unit references per value: a proposal's units say its switch values.
+        self._refs = {s: {v: frozenset(refs_from_switches(self.space.switch_units, {s: v}))
+                          for v in self.space.values_of[s] if v != "off"} for s in self.space.switch_units}
+        self.switches = names
+        self.recorded: dict[tuple, dict] = {}
+        for r in rows:
+            if r.get("seed", 0) not in (0, None):
+                continue
+            key = (frozenset(r["switches"]), scale_key(r["lr_scale"]))
+            entry = self.recorded.setdefault(key, {"units": list(r["units"]), "lr": r["lr"],
+                                                   "params": int(r["trainable_params"]), "curve": {}, "loss": {}})
+            entry["curve"][int(r["epoch"])] = (float(r["metric"]), float(r["cost"]))
+            if r.get("eval_loss") is not None:
+                entry["loss"][int(r["epoch"])] = float(r["eval_loss"])
+        for key, entry in self.recorded.items():
+            if len(entry["curve"]) < self.epochs:
+                raise UsageError(f"table {path}: {self.describe(key)} lacks some of epochs 1..{self.epochs}")
+            if taxonomy.count(entry["units"]) != entry["params"]:
+                raise UsageError(f"table {path}: {self.describe(key)} has {entry['params']:,} parameters there, "
+                                 f"{taxonomy.count(entry['units']):,} in {model}'s space: not this model's table")
+        self.reference = reference_point(float(meta["majority_metric"]), int(meta["total_params"]))
+        self.exhaustive_seconds = sum(s for e in self.recorded.values() for _, s in e["curve"].values())
+        self.surrogate = Surrogate(names, self.epochs, scaled=True).fit(self.recorded)
+        self.entries: dict[tuple, dict] = {}
+        self.lookup_seconds = 0.0
+
+    def _values(self, names: frozenset) -> dict[str, str]:
+        values = dict.fromkeys(self.space.switch_units, "off")
+        for name in names:
+            switch, _, value = name.partition(":")
+            values[switch] = value or "all"
+        return values
+
+    def key_of(self, config: dict) -> tuple:
+        units, names = set(config["units"]), []
+        for switch, by_value in self._refs.items():
+            for value in ("all", "weight", "bias"):
+                if value in by_value and by_value[value] <= units:
+                    names.append(switch + ("" if value == "all" else f":{value}"))
+                    break
+        return frozenset(names), self.scale_key(config["lr_scale"])
+
+    def entry(self, key: tuple) -> dict:
+        if key not in self.entries:
+            from spaces import reference_lr
+
+            tick = time.process_time()
+            names, scale = key
+            units = refs_from_switches(self.space.switch_units, self._values(names))
+            params = self.taxonomy.count(units)
+            self.entries[key] = {"units": units, "params": params, "curve": self.surrogate.curve(key, params),
+                                 "lr": scale * reference_lr(params, self.taxonomy.total_params)}
+            loss = self.surrogate.loss(key, params)
+            if loss:
+                self.entries[key]["loss"] = loss
+            self.lookup_seconds += time.process_time() - tick
+        return self.entries[key]
+
+    def params_of(self, key: tuple) -> int:
+        return self.entry(key)["params"]
+
+    def final(self, key: tuple) -> tuple[float, int]:
+        entry = self.entry(key)
+        return entry["curve"][self.epochs][0], entry["params"]
+
+    def describe(self, key: tuple) -> str:
+        from spaces import describe_switches
+
+        return f"{describe_switches(self._values(key[0]))} @ lr x{key[1]:g}"
+
+    def space_size(self) -> int:
+        return self.space.size()
+
+    def make_space(self, label_presets: bool, lr_range=None) -> ProductTableSpace:
+        return ProductTableSpace(self, label_presets, lr_range)
+
+    def moasha_space(self, lr_range=None) -> dict:
+        from syne_tune.config_space import choice, loguniform
+
+        low, high = lr_range or (self.space.config.lr_scale_min, self.space.config.lr_scale_max)
+        return {**{s: choice(list(v)) for s, v in self.space.values_of.items()},
+                "lr_scale": loguniform(low, high) if high > low else low}
+
+    def config_of(self, values: dict) -> dict:
+        """A proposal as search.run's space makes it, from switch values and a scale (a peer's suggestion)."""
+        from spaces import describe_switches, reference_lr
+
+        switches = {s: v for s, v in values.items() if s in self.space.switch_units}
+        units = refs_from_switches(self.space.switch_units, switches)
+        params = self.taxonomy.count(units)
+        return {"units": units, "trainable_params": params, "lr_scale": float(values["lr_scale"]),
+                "lr": float(values["lr_scale"]) * reference_lr(params, self.taxonomy.total_params),
+                "selection": describe_switches(switches), PRESET_KEY: None}
+
+
+class ProductTableSpace:
+    """search.run's own space (`spaces.SubnetworkSpace`) over a product table: the product's proposals, spread
+    start, gap points and presets; `lr_range` a strategy's --lr-scale-range. Unseeded, no proposal is labelled."""
+
+    def __init__(self, table: ProductTable, label_presets: bool, lr_range=None):
+        import dataclasses
+
+        from spaces import SubnetworkSpace
+
+        config = table.space.config
+        if lr_range is not None:
+            config = dataclasses.replace(config, lr_scale_min=lr_range[0], lr_scale_max=lr_range[1])
+        self.space = SubnetworkSpace(table.taxonomy, config)
+        self.label_presets = label_presets
+
+    def __call__(self, trial) -> dict:
+        config = self.space(trial)
+        return config if self.label_presets else {**config, PRESET_KEY: None}
+
+    def arm(self) -> dict[str, dict]:
+        return self.space.seed_points()
+
+    def spread_points(self, k: int, seed: int = 0) -> list[dict]:
+        return self.space.spread_points(k, seed)
+
+    def gap_point(self, low: float, high: float, rng) -> dict | None:
+        return self.space.gap_point(low, high, rng)
+
+
+def open_table(path: str, surrogate: bool = False, model: str | None = None):
+    """A recorded table for the harness: a product-space table (every row has an lr_scale) as ProductTable,
+    answered by its surrogate; any other as Table (`surrogate`: answer what it lacks)."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read table {path}: {exc}") from None
+    if "lr_scale" in schema.names and not pq.read_table(path, columns=["lr_scale"]).column("lr_scale").null_count:
+        return ProductTable(path, model)
+    return Table(path, surrogate=surrogate)
+
+
 class SyneTuneMOASHA:
     """Syne Tune's MOASHA in the harness: the searcher's and the scheduler's calls of run_once, answered through
     Syne Tune's own scheduler API (suggest, on_trial_add, on_trial_result, on_trial_complete), no pauses.
@@ -253,15 +467,13 @@ class SyneTuneMOASHA:
     gap_proposals = 0
     protect_key = None
 
-    def __init__(self, table: Table, seed: int):
+    def __init__(self, table, seed: int, lr_range=None):
         import numpy as np
-        from syne_tune.config_space import choice
         from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
 
         np.random.seed(seed)  # MOASHA samples configs and brackets from NumPy's global generator
         self.table = table
-        self.space = TableSpace(table, label_presets=False)
-        self.moasha = MOASHA({s: choice(["off", "all"]) for s in table.switches}, metrics=["neg_metric", "params"],
+        self.moasha = MOASHA(table.moasha_space(lr_range), metrics=["neg_metric", "params"],
                              do_minimize=True, time_attr="epoch", max_t=table.epochs, grace_period=1,
                              reduction_factor=3, random_seed=seed)
         self.trials: dict[str, object] = {}
@@ -271,11 +483,8 @@ class SyneTuneMOASHA:
         from syne_tune.backend.trial_status import Trial as SyneTrial
 
         suggestion = self.moasha.suggest()
-        on = frozenset(s for s, v in suggestion.config.items() if v == "all")
         self.trials[trial_id] = SyneTrial(trial_id=len(self.trials), config=suggestion.config, creation_time=None)
-        entry = self.table.entry(on)
-        return {"units": entry["units"], "trainable_params": entry["params"], "lr": entry["lr"],
-                "selection": self.table.describe(on), PRESET_KEY: None}
+        return self.table.config_of(suggestion.config)
 
     def on_trial_result(self, trial_id, result) -> None:  # the searcher is told nothing: MOASHA samples at random
         return None
@@ -335,8 +544,8 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
 
     if strategy.peer and seeded:
         raise ValueError(f"{name} ({strategy.peer}) is given no points: it has only an unseeded arm")
-    space = TableSpace(table, label_presets=seeded)
-    arm = {name: space.switch_values(on) for on, name in table.presets().items()} if seeded else {}
+    space = table.make_space(label_presets=seeded, lr_range=strategy.lr_range)
+    arm = space.arm() if seeded else {}
     arm_points = list(arm.values()) if seeded else None
     if points is not None and points != arm_points:
         raise ValueError(f"{name}: a strategy is given only its arm's points ({'the presets' if seeded else 'none'})")
@@ -353,7 +562,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         from search import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE
 
         storage = JournalStorage(JournalFileBackend(str(run_dir / OPTUNA_JOURNAL_FILE)))
-    peer = SyneTuneMOASHA(table, seed) if strategy.peer == "syne-tune-moasha" else None
+    peer = SyneTuneMOASHA(table, seed, strategy.lr_range) if strategy.peer == "syne-tune-moasha" else None
     searcher = peer or ParetoOptunaSearch(
         space=space, metric=[table.metric, "trainable_params"], mode=["max", "min"],
         points_to_evaluate=start or None, max_epochs=table.epochs,
@@ -395,7 +604,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         if config is None or config is Searcher.FINISHED:
             finished = True
             return False
-        on = table.key_of(config["units"])
+        on = table.key_of(config)
         labelled += config.get(PRESET_KEY) is not None
         trial = _stub_trial(trial_id, config)
         trials[trial_id] = (trial, on)
@@ -571,7 +780,9 @@ def markdown(table: Table, rows: list[dict], budget: float, best_hv: float, fron
              mark: dict | None = None) -> str:
     lines = [
         f"### {table.name}: {len(table.recorded)} recorded sub-networks x {table.epochs} epochs"
-        + (f" (and a surrogate for the rest of {2 ** len(table.switches):,})" if table.surrogate else "")
+        + (f" (and a surrogate for the rest of {table.space_size():,}"
+           + (" switch settings, at any learning-rate scale)" if isinstance(table, ProductTable) else ")")
+           if table.surrogate else "")
         + f", {workers} workers",
         "",
         f"Budget {budget:,.0f} trial-seconds each (training every recorded sub-network); target {TARGET:.0%} of the "
@@ -653,7 +864,7 @@ def _init_job(path: str, surrogate: bool) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    _JOB_TABLE = Table(path, surrogate=surrogate)
+    _JOB_TABLE = open_table(path, surrogate)
 
 
 def _job(name: str, seed: int, seeded: bool, workers: int, budget: float) -> dict:
@@ -695,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
         arms = {a.strip() for a in args.arms.split(",") if a.strip()}
         if not arms or arms - {"unseeded", "seeded"}:
             raise UsageError(f"--arms takes unseeded, seeded or both, not '{args.arms}'")
-        table = Table(args.table, surrogate=args.surrogate)
+        table = open_table(args.table, args.surrogate)
         budget = args.budget_seconds or table.exhaustive_seconds
         import optuna
 

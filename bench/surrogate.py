@@ -80,21 +80,28 @@ class FlatForest:
 
 
 class Surrogate:
-    """Per-epoch models of a table's metric, seconds and (where every entry has one) loss over its switches."""
+    """Per-epoch models of a table's metric, seconds and (where every entry has one) loss over its switches.
 
-    def __init__(self, switches: list[str], epochs: int, seed: int = 0, trees: int = TREES):
+    `scaled` (a product-space table, `record_table.py --space product`): a key is (selection, lr_scale), and
+    log10 of the learning-rate scale is one more input, so any scale between the recorded ones is answered."""
+
+    def __init__(self, switches: list[str], epochs: int, seed: int = 0, trees: int = TREES, scaled: bool = False):
         self.switches, self.epochs, self.seed, self.trees = list(switches), epochs, seed, trees
+        self.scaled = scaled
         self.metric_models: dict[int, FlatForest] = {}
         self.seconds_models: dict[int, FlatForest] = {}
         self.loss_models: dict[int, FlatForest] = {}
 
-    def features(self, selections, params) -> np.ndarray:
+    def features(self, keys, params) -> np.ndarray:
         index = {s: i for i, s in enumerate(self.switches)}
-        bits = np.zeros((len(selections), len(self.switches)))
-        for row, selection in enumerate(selections):
-            for s in selection:
+        bits = np.zeros((len(keys), len(self.switches)))
+        for row, key in enumerate(keys):
+            for s in (key[0] if self.scaled else key):
                 bits[row, index[s]] = 1.0
-        return np.column_stack([bits, np.log10(np.asarray(params, dtype=float))])
+        columns = [bits, np.log10(np.asarray(params, dtype=float))]
+        if self.scaled:
+            columns.append(np.log10(np.asarray([key[1] for key in keys], dtype=float)))
+        return np.column_stack(columns)
 
     def fit(self, curves: dict[frozenset, dict]) -> Surrogate:
         """`curves`: selection -> {"params": int, "curve": {epoch: (metric, seconds)}, "loss": {epoch: loss}};
@@ -152,16 +159,31 @@ def read_table(path: str, needed: tuple[str, ...]) -> tuple[list[dict], dict[str
     return rows, meta, list(dict.fromkeys([*longest, *(s for r in rows for s in r["switches"])]))
 
 
-def read_curves(path: str) -> tuple[list[str], int, dict[int, dict[frozenset, dict]]]:
-    """The table's switches, epochs, and per seed: selection -> params and curve."""
+def scale_key(scale: float) -> float:
+    """A learning-rate scale as a key: 4 significant digits, as the recorder names them."""
+    return float(f"{scale:.4g}")
+
+
+def is_scaled(rows: list[dict]) -> bool:
+    """A product-space table: every row says the learning-rate scale it trained at."""
+    return all(r.get("lr_scale") is not None for r in rows)
+
+
+def read_curves(path: str) -> tuple[list[str], int, dict[int, dict], bool]:
+    """The table's switches, epochs, per seed: key -> params, curve and loss, and whether it is scaled (a key is
+    then (selection, lr_scale), else the selection)."""
     rows, _, switches = read_table(path, NEEDED)
     epochs = max(r["epoch"] for r in rows)
-    by_seed: dict[int, dict[frozenset, dict]] = {}
+    scaled = is_scaled(rows)
+    by_seed: dict[int, dict] = {}
     for r in rows:
+        key = (frozenset(r["switches"]), scale_key(r["lr_scale"])) if scaled else frozenset(r["switches"])
         entry = by_seed.setdefault(int(r.get("seed") or 0), {}).setdefault(
-            frozenset(r["switches"]), {"params": int(r["trainable_params"]), "curve": {}})
+            key, {"params": int(r["trainable_params"]), "curve": {}})
         entry["curve"][int(r["epoch"])] = (float(r["metric"]), float(r["cost"]))
-    return switches, epochs, by_seed
+        if r.get("eval_loss") is not None:
+            entry.setdefault("loss", {})[int(r["epoch"])] = float(r["eval_loss"])
+    return switches, epochs, by_seed, scaled
 
 
 def seed_noise(by_seed: dict[int, dict[frozenset, dict]], epochs: int) -> dict:
@@ -190,20 +212,26 @@ def agreement(by_seed: dict[int, dict[frozenset, dict]], other: dict[int, dict[f
             "spearman": float(spearmanr(mine, theirs).statistic)}
 
 
-def validate(switches: list[str], epochs: int, curves: dict[frozenset, dict], folds: int = 5, seed: int = 0,
-             trees: int = TREES) -> dict:
-    """K-fold over selections: the final metric predicted for held-out sub-networks vs recorded."""
+def validate(switches: list[str], epochs: int, curves: dict, folds: int = 5, seed: int = 0,
+             trees: int = TREES, scaled: bool = False) -> dict:
+    """K-fold over selections: the final metric predicted for held-out sub-networks vs recorded. Scaled, a
+    selection's every scale is held out together (the fold never saw the sub-network)."""
     keys = list(curves)
-    if len(keys) < 2 * folds:
-        raise UsageError(f"{len(keys)} sub-networks are too few for {folds}-fold validation")
+    selections = list(dict.fromkeys(k[0] if scaled else k for k in keys))
+    if len(selections) < 2 * folds:
+        raise UsageError(f"{len(selections)} sub-networks are too few for {folds}-fold validation")
     predicted, recorded, seconds_error = np.zeros(len(keys)), np.zeros(len(keys)), []
-    for train, test in KFold(folds, shuffle=True, random_state=seed).split(keys):
-        model = Surrogate(switches, epochs, seed, trees).fit({keys[i]: curves[keys[i]] for i in train})
+    for _, held in KFold(folds, shuffle=True, random_state=seed).split(selections):
+        held_out = {selections[i] for i in held}
+        test = [i for i, k in enumerate(keys) if (k[0] if scaled else k) in held_out]
+        train = [i for i in range(len(keys)) if i not in set(test)]
+        model = Surrogate(switches, epochs, seed, trees, scaled).fit({keys[i]: curves[keys[i]] for i in train})
         for i in test:
             curve = model.curve(keys[i], curves[keys[i]]["params"])
             predicted[i], recorded[i] = curve[epochs][0], curves[keys[i]]["curve"][epochs][0]
             seconds_error.append(abs(curve[epochs][1] - curves[keys[i]]["curve"][epochs][1]))
-    return {"folds": folds, "sub_networks": len(keys), "spearman": float(spearmanr(predicted, recorded).statistic),
+    return {"folds": folds, "sub_networks": len(selections), "trainings": len(keys),
+            "spearman": float(spearmanr(predicted, recorded).statistic),
             "mae": float(np.mean(np.abs(predicted - recorded))),
             "seconds_mae": float(np.mean(seconds_error)), "recorded_std": float(np.std(recorded))}
 
@@ -219,12 +247,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         args = parser.parse_args(argv)
-        switches, epochs, by_seed = read_curves(args.table)
-        report = {"table": args.table, "switches": len(switches), "epochs": epochs,
-                  "validation": validate(switches, epochs, by_seed[min(by_seed)], args.folds, trees=args.trees),
+        switches, epochs, by_seed, scaled = read_curves(args.table)
+        report = {"table": args.table, "switches": len(switches), "epochs": epochs, "scaled": scaled,
+                  "validation": validate(switches, epochs, by_seed[min(by_seed)], args.folds, trees=args.trees,
+                                         scaled=scaled),
                   "seed_noise": seed_noise(by_seed, epochs)}
         if args.against:
-            other_switches, other_epochs, other = read_curves(args.against)
+            other_switches, other_epochs, other, _ = read_curves(args.against)
             if other_epochs != epochs or set(other_switches) - set(switches):
                 raise UsageError(f"{args.against} is not a recording of {args.table}'s space and epochs")
             report["against"] = {"table": args.against, **agreement(by_seed, other, epochs)}

@@ -65,7 +65,7 @@ def bench():
 
 
 def test_the_surrogate_ranks_held_out_sub_networks_and_knows_the_seed_noise(surrogate, tmp_path):
-    switches, epochs, by_seed = surrogate.read_curves(str(_layer_table(tmp_path / "t.parquet")))
+    switches, epochs, by_seed, _ = surrogate.read_curves(str(_layer_table(tmp_path / "t.parquet")))
     assert switches == SWITCHES and epochs == 3 and sorted(by_seed) == [0, 1, 2] and len(by_seed[0]) == 44
     check = surrogate.validate(switches, epochs, by_seed[0], folds=4, trees=100)
     assert check["sub_networks"] == 44 and check["spearman"] > 0.8 and check["mae"] < 0.03
@@ -152,8 +152,8 @@ def test_a_table_naming_its_cost_column_is_costed_by_it(surrogate, bench, tmp_pa
     costed = table.append_column("epoch_cpu_seconds", cpu).replace_schema_metadata(
         {**{k.decode(): v.decode() for k, v in table.schema.metadata.items()}, "cost_column": "epoch_cpu_seconds"})
     pq.write_table(costed, tmp_path / "cpu.parquet")
-    _, _, by_seed = surrogate.read_curves(str(tmp_path / "cpu.parquet"))
-    _, _, walls = surrogate.read_curves(str(path))
+    _, _, by_seed, _ = surrogate.read_curves(str(tmp_path / "cpu.parquet"))
+    _, _, walls, _ = surrogate.read_curves(str(path))
     assert all(by_seed[0][k]["curve"][e][1] == 2.0 * walls[0][k]["curve"][e][1] for k in walls[0] for e in (1, 2, 3))
     cpu_table, wall_table = bench.Table(str(tmp_path / "cpu.parquet")), bench.Table(str(path))
     assert cpu_table.exhaustive_seconds == pytest.approx(2.0 * wall_table.exhaustive_seconds)
@@ -173,8 +173,8 @@ def test_two_recordings_of_the_same_trainings_are_compared(surrogate, tmp_path, 
     shifted = table.set_column(table.schema.get_field_index("metric"), "metric",
                                pa.compute.add(table.column("metric"), 0.01))
     pq.write_table(shifted.slice(0, 60), tmp_path / "gpu.parquet")  # 20 trainings of 3 epochs
-    _, epochs, mine = surrogate.read_curves(str(tmp_path / "gpu.parquet"))
-    _, _, theirs = surrogate.read_curves(str(path))
+    _, epochs, mine, _ = surrogate.read_curves(str(tmp_path / "gpu.parquet"))
+    _, _, theirs, _ = surrogate.read_curves(str(path))
     seen = surrogate.agreement(mine, theirs, epochs)
     assert seen["shared"] == 20 and seen["mean_difference"] == pytest.approx(0.01)
     assert seen["std_difference"] < 1e-9 and seen["spearman"] == pytest.approx(1.0)
