@@ -6,6 +6,8 @@
 # There, with .carry/ copied over:
 #     bash bench/gpu_record_table.sh OUT_DIR [WORKERS]
 #     SPACE=layers bash bench/gpu_record_table.sh OUT_DIR [WORKERS]   # the 660-training layer-granular table
+#     # the product's own space at layer granularity, for a surrogate (bench/search_efficiency.py; --model minilm there):
+#     SPACE=product EXTRA="--granularity layer --selections 0 --sample 600 --repeats 30" bash bench/gpu_record_table.sh OUT_DIR
 # Another task: tokenise it here (record_table.py --data FILE --save-data .carry/T.npz), pack the model with
 # that data, and name both there: DATA=.carry/T.npz TASK=T SPACE=layers bash bench/gpu_record_table.sh OUT_DIR
 # Parts are kept in OUT_DIR/parts.tgz; an interrupted recording continues from PARTS=FILE (an earlier parts.tgz,
@@ -25,7 +27,7 @@ status=0
 seconds=${RECORD_SECONDS:-300}
 timeout "$((seconds + 120))" "$PYTHON" bench/record_table.py --model /tmp/minilm --data-cache "${DATA:-.carry/rt-4096.npz}" \
     --space "$space" --out "/tmp/table/minilm-$task-$space.parquet" --workers "$workers" --threads 1 \
-    --stop-after "$seconds" || status=$?
+    --stop-after "$seconds" ${EXTRA:-} || status=$?
 tar czf "$out/parts.tgz" -C /tmp/table .
 cp /tmp/table/*.parquet "$out/" 2>/dev/null || true
 exit $status

@@ -700,22 +700,34 @@ def best_known(table: Table, runs: list[dict]) -> tuple[float, int]:
 
 
 def front_shares(table: Table, runs: list[dict]) -> list[dict]:
-    """Each best-known front point, and the share of the front's hypervolume left without it."""
+    """Each best-known front point, and the share of the front's hypervolume left without its sub-network.
+
+    In a product table a sub-network is found at many learning-rate scales whose points are (nearly) alike:
+    "without it" removes the sub-network at every scale, and `ties` counts its other points on the front."""
     points = {table.describe(on): table.final(on) for on in table.recorded}
     for run in runs:
         for e in run["events"]:
             if e["epoch"] == table.epochs:
                 points.setdefault(e["selection"], (e["metric"], e["params"]))
+
+    def sub_network(name: str) -> str:
+        return name.rsplit(" @ lr x", 1)[0]
+
     names = list(points)
     metric, params = zip(*(points[n] for n in names))
     whole = hypervolume(metric, params, table.reference)
-    out = []
-    for i in np.nonzero(pareto_mask(metric, params))[0]:
-        rest = [j for j in range(len(names)) if j != i]
-        left = hypervolume([metric[j] for j in rest], [params[j] for j in rest], table.reference)
-        out.append({"selection": names[i], "metric": metric[i], "params": params[i],
-                    "share_left_without": left / whole})
-    return sorted(out, key=lambda p: p["params"])
+    front = [names[i] for i in np.nonzero(pareto_mask(metric, params))[0]]
+    out, seen = [], set()
+    for name in sorted(front, key=lambda n: (points[n][1], -points[n][0])):
+        if (sub_network(name), points[name]) in seen:
+            continue
+        seen.add((sub_network(name), points[name]))
+        rest = [n for n in names if sub_network(n) != sub_network(name)]
+        left = hypervolume([points[n][0] for n in rest], [points[n][1] for n in rest], table.reference)
+        out.append({"selection": name, "metric": points[name][0], "params": points[name][1],
+                    "share_left_without": left / whole,
+                    "ties": sum(sub_network(n) == sub_network(name) for n in front) - 1})
+    return out
 
 
 def _quartiles(values: list[float]) -> list[float]:
@@ -858,13 +870,13 @@ def code_fingerprint(root: Path = Path(__file__).resolve().parents[1]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _init_job(path: str, surrogate: bool) -> None:
+def _init_job(path: str, surrogate: bool, model: str | None = None) -> None:
     """A job process: its own copy of the table (and surrogate, fitted with the same seed: the same answers)."""
     global _JOB_TABLE
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    _JOB_TABLE = open_table(path, surrogate)
+    _JOB_TABLE = open_table(path, surrogate, model)
 
 
 def _job(name: str, seed: int, seeded: bool, workers: int, budget: float) -> dict:
@@ -887,6 +899,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--surrogate", action="store_true",
                         help="answer sub-networks the table lacks with bench/surrogate.py's model (a large space)")
     parser.add_argument("--fresh", action="store_true", help="ignore the searches logged by an earlier run")
+    parser.add_argument("--model", default=None,
+                        help="a product-space table: the model its space is rebuilt from (default: the one its "
+                        "metadata names; give this when that path is not on this machine, e.g. minilm)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="searches at once, each in its own process (default 1); each search's driver "
                         "seconds are its own process's CPU time, so give at most one job per core")
@@ -906,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
         arms = {a.strip() for a in args.arms.split(",") if a.strip()}
         if not arms or arms - {"unseeded", "seeded"}:
             raise UsageError(f"--arms takes unseeded, seeded or both, not '{args.arms}'")
-        table = open_table(args.table, args.surrogate)
+        table = open_table(args.table, args.surrogate, args.model)
         budget = args.budget_seconds or table.exhaustive_seconds
         import optuna
 
@@ -960,7 +975,7 @@ def main(argv: list[str] | None = None) -> int:
 
             with concurrent.futures.ProcessPoolExecutor(
                     min(args.jobs, len(todo)), multiprocessing.get_context("spawn"), _init_job,
-                    (args.table, args.surrogate)) as pool:
+                    (args.table, args.surrogate, args.model)) as pool:
                 futures = {pool.submit(_job, name, seed, seeded, args.workers, budget): (name, seed, seeded)
                            for name, seed, seeded in todo}
                 for future in concurrent.futures.as_completed(futures):
@@ -969,14 +984,16 @@ def main(argv: list[str] | None = None) -> int:
             for name, seed, seeded in todo:
                 keep((name, seed, seeded), run_once(table, name, STRATEGIES[name], seed, seeded, args.workers, budget))
         runs = [found[key] for key in plan]
-        best_hv, front_size = best_known(table, runs)
+        best_hv, _ = best_known(table, runs)
         rows = summarise(table, runs, best_hv, budget)
         shares = front_shares(table, runs)
+        front_size = len(shares)  # ties counted once
         mark = presets_mark(table, runs, best_hv)
         text = markdown(table, rows, budget, best_hv, front_size, args.workers, mark)
-        text += "\nThe best-known front, and the share of its hypervolume left without each point:\n\n" + "\n".join(
-            f"- {p['selection']}: {p['metric']:.4f} at {p['params']:,} parameters; without it "
-            f"{p['share_left_without']:.3f}" for p in shares) + "\n"
+        text += ("\nThe best-known front, and the share of its hypervolume left without each point's sub-network "
+                 "(at every scale):\n\n") + "\n".join(
+            f"- {p['selection']}{f' (and {t} more scales)' if (t := p.get('ties')) else ''}: {p['metric']:.4f} at "
+            f"{p['params']:,} parameters; without it {p['share_left_without']:.3f}" for p in shares) + "\n"
         Path(f"{stem}.md").write_text(text)
         Path(f"{stem}.json").write_text(json.dumps({
             "table": args.table, "budget_seconds": budget, "workers": args.workers, "seeds": args.seeds,

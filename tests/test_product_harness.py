@@ -62,7 +62,8 @@ def product_table(tiny_bert_3_layers, tmp_path_factory):
 
 def test_a_product_table_is_search_run_s_space_answered_by_a_scaled_surrogate(bench, product_table):
     table = bench.open_table(str(product_table))
-    assert isinstance(table, bench.ProductTable) and table.space.size() == math.prod(len(v) for v in table.space.values_of.values()) > 3 ** 8
+    assert isinstance(table, bench.ProductTable)
+    assert table.space.size() == math.prod(len(v) for v in table.space.values_of.values()) > 3 ** 8
     # a proposal of the product's own space maps to its key and back, parameters included
     import optuna
 
@@ -146,3 +147,14 @@ def test_the_benchmark_runs_on_a_product_table_and_refuses_what_it_cannot_answer
     done = subprocess.run([sys.executable, str(REPO / "bench" / "search_efficiency.py"), "--table", str(bare),
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "num_labels" in done.stderr
+
+
+def test_the_front_lists_a_sub_network_once_however_many_scales_found_it(bench, product_table):
+    table = bench.open_table(str(product_table))
+    runs = [bench.run_once(table, "default", bench.STRATEGIES["default"], seed, False, 2, table.exhaustive_seconds / 2)
+            for seed in (0, 1)]
+    shares = bench.front_shares(table, runs)
+    listed = [(p["selection"].rsplit(" @ lr x", 1)[0], p["metric"], p["params"]) for p in shares]
+    assert len(listed) == len(set(listed)) and all(p["ties"] >= 0 for p in shares)
+    head = next(p for p in shares if p["selection"].startswith("head only"))
+    assert head["share_left_without"] < 1.0  # without head only at every scale the front loses its cheap end
