@@ -127,6 +127,7 @@ def test_moasha_searches_the_product_space_through_syne_tune(bench, product_tabl
     assert all(1.0 <= float(s.rsplit("x", 1)[1]) <= 3.0 for s in firsts)  # the product's default rate range
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_on_a_product_table_and_refuses_what_it_cannot_answer(bench, product_table, tmp_path):
     out = tmp_path / "out"
     assert bench.main(["--table", str(product_table), "--seeds", "2", "--strategies", "presets,default,random",
