@@ -109,6 +109,9 @@ STRATEGIES = {
     # Syne Tune's MOASHA as its users set it up: random proposals, multi-objective ASHA (its non-dominated
     # sort of each rung), grace period 1, reduction factor 3; both objectives minimised (-metric, params)
     "moasha": Strategy("random", "none", peer="syne-tune-moasha"),
+    # ablation: the default's TPE proposing each parameter on its own (Optuna's default), not jointly
+    "default-indep": Strategy("tpe", "pareto-asha", {"multivariate": False}, spread=5, fill_gaps=4,
+                              grace_period=GRACE_PERIOD),
     # the learning-rate rule (product-space tables): the default with another --lr-scale-range
     "default-lr1": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD, lr_range=(1, 1)),
     "default-lr0.5-2": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD,
