@@ -372,28 +372,26 @@ def record(argv=None) -> int:
     scales: dict[tuple, float] = {}  # product space: a selection's lr_scale, by (selection, scale) key
     if args.space == "product":
         space = SubnetworkSpace(taxonomy, SpaceConfig(granularity=args.granularity))
-        switch_units = {}
-        plan = []
-        for values, scale in product_plan(space, args.selections, tuple(float(x) for x in args.lr_scales.split(","))):
-            on = tuple(name + ("" if v == "all" else f":{v}") for name, v in values.items() if v != "off")
-            switch_units.update({name: tuple(refs_from_switches(space.switch_units, {name.split(":")[0]: v}))
-                                 for name, v in zip(on, [values[n.split(":")[0]] for n in on])})
-            key = (*on, f"@{scale:g}")
-            scales[key] = scale
-            plan.append((key, 0))
+        trainings = [(values, scale, 0) for values, scale in
+                     product_plan(space, args.selections, tuple(float(x) for x in args.lr_scales.split(",")))]
         if args.sample:
-            low, high = (float(x) for x in args.sample_scales.split(","))
+            try:
+                low, high = (float(x) for x in args.sample_scales.split(","))
+            except ValueError:
+                raise UsageError(f"--sample-scales takes LOW,HIGH, not '{args.sample_scales}'") from None
             if not 0 < low <= high:
                 raise UsageError(f"--sample-scales {args.sample_scales}: need 0 < LOW <= HIGH")
-            for values, scale, seed in product_sample(space, args.sample, (low, high), args.repeats):
-                on = tuple(name + ("" if v == "all" else f":{v}") for name, v in values.items() if v != "off")
-                switch_units.update({name: tuple(refs_from_switches(space.switch_units, {name.split(":")[0]: v}))
-                                     for name, v in zip(on, [values[n.split(":")[0]] for n in on])})
-                key = (*on, f"@{scale:g}")
-                scales[key] = scale
-                plan.append((key, seed))
-        switch_units.update({f"@{float(x):g}": () for x in args.lr_scales.split(",")})
-        switch_units.update({k[-1]: () for k in scales})
+            trainings += product_sample(space, args.sample, (low, high), args.repeats)
+        # A training's key: its switches as the table names them (`query`, `attn.norm:bias`), then `@scale`.
+        switch_units, plan = {}, []
+        for values, scale, seed in trainings:
+            on = {name + ("" if v == "all" else f":{v}"): refs_from_switches(space.switch_units, {name: v})
+                  for name, v in values.items() if v != "off"}
+            switch_units.update({name: tuple(refs) for name, refs in on.items()})
+            key = (*on, f"@{scale:g}")
+            scales[key] = scale
+            switch_units[key[-1]] = ()
+            plan.append((key, seed))
         print(f"product space: {describe_switches({n: 'all' for n in space.switch_units})}; values "
               f"{'/'.join(space.config.values)}", flush=True)
     elif args.space == "modules":
