@@ -364,14 +364,11 @@ class ProductTable:
 
     def entry(self, key: tuple) -> dict:
         if key not in self.entries:
-            from spaces import reference_lr
-
             tick = time.process_time()
-            names, scale = key
-            units = refs_from_switches(self.space.switch_units, self._values(names))
-            params = self.taxonomy.count(units)
-            self.entries[key] = {"units": units, "params": params, "curve": self.surrogate.curve(key, params),
-                                 "lr": scale * reference_lr(params, self.taxonomy.total_params)}
+            proposal = self.space.proposal(self._values(key[0]), key[1])
+            params = proposal["trainable_params"]
+            self.entries[key] = {"units": proposal["units"], "params": params, "lr": proposal["lr"],
+                                 "curve": self.surrogate.curve(key, params)}
             loss = self.surrogate.loss(key, params)
             if loss:
                 self.entries[key]["loss"] = loss
@@ -404,15 +401,10 @@ class ProductTable:
                 "lr_scale": loguniform(low, high) if high > low else low}
 
     def config_of(self, values: dict) -> dict:
-        """A proposal as search.run's space makes it, from switch values and a scale (a peer's suggestion)."""
-        from spaces import describe_switches, reference_lr
-
+        """A proposal as search.run's space makes it (`SubnetworkSpace.proposal`), from switch values and a scale
+        (a peer's suggestion), labelled no preset."""
         switches = {s: v for s, v in values.items() if s in self.space.switch_units}
-        units = refs_from_switches(self.space.switch_units, switches)
-        params = self.taxonomy.count(units)
-        return {"units": units, "trainable_params": params, "lr_scale": float(values["lr_scale"]),
-                "lr": float(values["lr_scale"]) * reference_lr(params, self.taxonomy.total_params),
-                "selection": describe_switches(switches), PRESET_KEY: None}
+        return {**self.space.proposal(switches, float(values["lr_scale"])), PRESET_KEY: None}
 
 
 class ProductTableSpace:

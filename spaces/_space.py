@@ -349,10 +349,17 @@ class SubnetworkSpace:
     def __call__(self, trial) -> dict:
         values = {name: trial.suggest_categorical(name, list(self.values_of[name])) for name in self.switch_units}
         scale = trial.suggest_float("lr_scale", self.config.lr_scale_min, self.config.lr_scale_max, log=True)
+        out = self.proposal(values, scale)
+        if self.config.seeds > 1:
+            out["seed"] = trial.suggest_int("seed", 0, self.config.seeds - 1)
+        return out
+
+    def proposal(self, values: dict[str, str], scale: float) -> dict:
+        """What a trial is given for these switch values (within `max_params`) at this learning-rate scale."""
         values = self.fit_budget(values)
         refs = refs_from_switches(self.switch_units, values)
         trainable_params = self.taxonomy.count(refs)
-        out = {
+        return {
             "units": refs,
             "trainable_params": trainable_params,
             "lr": scale * reference_lr(trainable_params, self.taxonomy.total_params),
@@ -360,9 +367,6 @@ class SubnetworkSpace:
             "selection": describe_switches(values),
             "preset": self._preset_of.get(_values_key(values)),
         }
-        if self.config.seeds > 1:
-            out["seed"] = trial.suggest_int("seed", 0, self.config.seeds - 1)
-        return out
 
     def size(self) -> int:
         """Number of distinct switch settings (learning rate aside)."""
