@@ -1,27 +1,60 @@
-"""The product's TPE sampler: Optuna's, with the relative search space kept once it is known.
+"""The product's TPE sampler: Optuna's, with what it recomputes for every proposal kept, and a bounded history.
 
-Optuna's multivariate TPE asks, for every proposal, for the intersection of the distributions of all finished
-trials (`IntersectionSearchSpace`). It caches that only up to the oldest unfinished trial, and in a search the
-oldest unfinished trials stay unfinished for long: those running, and those Pareto-ASHA paused for a second
-chance. So each proposal scanned nearly every trial again, and the driver's cost per proposal grew with the
-trials (bench/driver_scale.py: py-spy found it there). A ticketsearch space suggests the same parameters in
-every trial (spaces.SubnetworkSpace), so the intersection, once a trial has finished, does not change: it is
-computed until then and kept after, and the proposals are the ones Optuna's TPE makes.
+Optuna's TPE rebuilds, for every proposal, things about the finished trials that do not change once a trial has
+finished, so a proposal's driver CPU grew with the trials (bench/driver_scale.py; cProfile and py-spy found
+each):
+
+- the relative search space: Optuna asks for the intersection of the distributions of all finished trials and
+  caches it only up to the oldest unfinished one, and in a search the oldest unfinished trials stay unfinished
+  for long (those running, and those Pareto-ASHA paused for a second chance). A ticketsearch space suggests
+  the same parameters in every trial (spaces.SubnetworkSpace), so the intersection, once a trial has finished,
+  is kept.
+- each finished trial's parameters in TPE's internal representation (a Python loop over trials x parameters,
+  half of a proposal's cost at 2,000 trials): kept per trial.
+
+Both leave the proposals exactly Optuna's. What TPE itself does per proposal (split the trials by
+non-domination rank, fit and score its Parzen estimators over every observation) still grows with the trials,
+so beyond `history` finished trials the sampler reads a window of the study: the trials of its best
+non-domination ranks (at least a tenth of `history`: TPE's "good" group, which is then the search's best
+`history / 10` trials, not its best tenth) and the newest finished trials up to `history` in all. Optuna's own
+TPE already weighs older trials less in its "bad" group (`default_weights`); the window drops the oldest of
+them. Up to `history` finished trials, proposals are exactly Optuna's.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 from optuna.samplers import TPESampler
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from search import compat
+
+# Beyond this many finished trials the sampler reads a window of the study (above). Every search recorded in
+# bench/results (search_efficiency on every table, at most 1,061 trials, the default at most 939) stays below
+# it; at 5,000 trials and 256 workers it holds a proposal's median driver CPU near its cost at 1,000 trials
+# (bench/results/driver_scale-default.json).
+HISTORY = 1000
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 class StaticSpaceTPESampler(TPESampler):
-    """TPESampler whose relative search space is computed until a finished trial defines it, then kept."""
+    """TPESampler whose search space and finished trials' encodings are kept, reading at most `history` finished
+    trials (the best ranks and the newest)."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, history: int = HISTORY, **options: Any) -> None:
+        if history < 10:
+            raise ValueError(f"history must be at least 10 finished trials, not {history}")
         super().__init__(**options)
         self._kept_space: dict | None = None
+        self._history = history
+        self._encoded: dict[int, tuple] = {}  # trial number -> its parameters, internal repr, in _encoded_key order
+        self._encoded_key: tuple | None = None
+        self._losses: dict[int, tuple] = {}  # trial number -> its values, all minimised (COMPLETE trials)
 
     def infer_relative_search_space(self, study, trial) -> dict:
         if self._kept_space is not None:
@@ -30,3 +63,87 @@ class StaticSpaceTPESampler(TPESampler):
         if space:  # a finished trial defined it: every later one suggests the same parameters
             self._kept_space = dict(space)
         return space
+
+    def __getstate__(self) -> dict:
+        """Pickled without what it keeps (a resumed run's searcher rebuilds it from its study)."""
+        state = dict(self.__dict__)
+        state.update(_encoded={}, _encoded_key=None, _losses={}, _window_key=None, _window_keep=set())
+        return state
+
+    # A sampler pickled by an earlier version (a resumed run's searcher) lacks the attributes added since.
+    def _state(self) -> None:
+        if not hasattr(self, "_encoded"):
+            self._history, self._encoded, self._encoded_key, self._losses = HISTORY, {}, None, {}
+
+    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
+        self._state()
+        return super().sample_relative(_Window(study, self), trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
+        self._state()
+        return super().sample_independent(_Window(study, self), trial, param_name, param_distribution)
+
+    def _get_internal_repr(self, trials, search_space, study) -> dict[str, np.ndarray]:
+        """Optuna's encoding of the trials' parameters, a finished trial's computed once."""
+        self._state()
+        key = tuple(search_space.items())
+        if key != self._encoded_key:
+            self._encoded, self._encoded_key = {}, key
+        rows = []
+        for trial in trials:
+            row = self._encoded.get(trial.number) if trial.state in _FINISHED else None
+            if row is None:
+                params = self._get_params(trial, study)
+                if not search_space.keys() <= params.keys():
+                    continue
+                row = tuple(d.to_internal_repr(params[name]) for name, d in search_space.items())
+                if trial.state in _FINISHED:
+                    self._encoded[trial.number] = row
+            rows.append(row)
+        columns = list(zip(*rows)) if rows else [() for _ in search_space]
+        return {name: np.asarray(column) for name, column in zip(search_space, columns)}
+
+    def window(self, trials: list, directions) -> list:
+        """The trials TPE reads: all of them up to `history` finished; beyond, the best non-domination ranks of
+        the completed trials (whole ranks, at least a tenth of `history`) and the newest finished ones, up to
+        `history` finished trials in all. Unfinished trials in `trials` (running, with a constant liar) stay."""
+        finished = [t for t in trials if t.state in _FINISHED]
+        if len(finished) <= self._history:
+            return trials
+        if getattr(self, "_window_key", None) != len(finished):  # finished trials only ever join: a count is a set
+            self._window_keep, self._window_key = self._choose(finished, directions), len(finished)
+        keep = self._window_keep
+        return [t for t in trials if t.state not in _FINISHED or t.number in keep]
+
+    def _choose(self, finished: list, directions) -> set[int]:
+        signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions]
+        for t in finished:
+            if t.state == TrialState.COMPLETE and t.values is not None and t.number not in self._losses:
+                self._losses[t.number] = tuple(s * v for s, v in zip(signs, t.values))
+        keep: set[int] = set()
+        if self._losses:
+            numbers = np.fromiter(self._losses.keys(), dtype=np.int64, count=len(self._losses))
+            elite = min(math.ceil(0.1 * self._history), len(numbers))
+            ranks = compat.non_domination_ranks(np.asarray(list(self._losses.values())), n_below=elite)
+            cut = np.partition(ranks, elite - 1)[elite - 1]  # whole ranks: TPE breaks its ties within one
+            keep = set(numbers[ranks <= cut].tolist())
+        newest = np.sort(np.fromiter((t.number for t in finished), dtype=np.int64, count=len(finished)))[::-1]
+        for number in newest[: self._history].tolist():
+            if len(keep) >= self._history:
+                break
+            keep.add(number)
+        return keep
+
+
+class _Window:
+    """A study as the sampler reads it: the study itself, but its trials through `sampler.window`."""
+
+    def __init__(self, study, sampler: StaticSpaceTPESampler) -> None:
+        self._study, self._sampler = study, sampler
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list:
+        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return self._sampler.window(trials, self._study.directions)

@@ -44,11 +44,12 @@ def pareto_front_mask(losses):
     return _is_pareto_front(losses, assume_unique_lexsorted=False)
 
 
-def non_domination_ranks(losses):
-    """Front index of each row of `losses` (all objectives minimised): 0 for the non-dominated."""
+def non_domination_ranks(losses, n_below: int | None = None):
+    """Front index of each row of `losses` (all objectives minimised): 0 for the non-dominated. With `n_below`,
+    exact only for the whole fronts that hold the best `n_below` rows; every other row ranks after them."""
     from optuna.study._multi_objective import _fast_non_domination_rank
 
-    return _fast_non_domination_rank(losses)
+    return _fast_non_domination_rank(losses, n_below=n_below)
 
 
 def hypervolume(losses, reference) -> float:

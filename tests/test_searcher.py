@@ -222,3 +222,94 @@ def test_the_tpe_sampler_keeps_its_search_space_and_proposes_as_optuna_s_does():
     assert type(ours).__name__ == "StaticSpaceTPESampler"
     assert run(ours) == run(optuna.samplers.TPESampler(seed=3, multivariate=True, n_startup_trials=5))
     assert set(ours._kept_space) == {"s0", "s1", "s2", "s3", "lr_scale"}
+
+
+def _tpe_run(sampler, trials: int, seed: int = 0):
+    """A study of `trials` proposals from `sampler` over four three-valued switches and a rate scale; every
+    fourth trial PRUNED (stopped early), the rest completed with (metric, size) from a fixed rule plus noise."""
+    import numpy as np
+    import optuna
+
+    rng = np.random.default_rng(seed)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    proposals = []
+    for i in range(trials):
+        trial = study.ask()
+        values = {f"s{k}": trial.suggest_categorical(f"s{k}", ["off", "bias", "all"]) for k in range(4)}
+        values["lr_scale"] = trial.suggest_float("lr_scale", 1.0, 3.0, log=True)
+        proposals.append(values)
+        on = sum(v != "off" for k, v in values.items() if k != "lr_scale")
+        if i % 4 == 3:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, [on + values["lr_scale"] / 10 + float(rng.normal(0, 0.3)), on + float(rng.random())])
+    return study, proposals
+
+
+def test_beyond_its_history_the_tpe_sampler_reads_the_best_ranks_and_the_newest_trials():
+    """search._tpe: up to `history` finished trials the proposals are Optuna's; beyond, TPE reads a window: every
+    trial of the best non-domination ranks (at least a tenth of `history`) and the newest finished ones."""
+    import numpy as np
+    import optuna
+
+    from search import compat, make_sampler
+
+    history = 40
+    ours, theirs = make_sampler("tpe", 5, history=history), optuna.samplers.TPESampler(
+        seed=5, multivariate=True, n_startup_trials=5)
+    study, mine = _tpe_run(ours, 70)
+    _, optunas = _tpe_run(theirs, 70)
+    assert mine[: history + 1] == optunas[: history + 1]  # proposal k reads k finished trials
+    assert mine != optunas  # beyond, it reads the window
+
+    trials = study.get_trials(deepcopy=False)
+    window = ours.window(trials, study.directions)
+    finished = [t for t in trials if t.state.is_finished()]
+    assert len(finished) == 70 and len(window) == history
+    complete = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
+    losses = np.array([[-t.values[0], t.values[1]] for t in complete])
+    ranks = compat.non_domination_ranks(losses)
+    cut = np.sort(ranks)[history // 10 - 1]
+    elite = {t.number for t, r in zip(complete, ranks) if r <= cut}
+    chosen = {t.number for t in window}
+    assert elite <= chosen  # the best ranks, whole
+    others = [n for n in sorted((t.number for t in finished), reverse=True) if n not in elite]
+    assert chosen == elite | set(others[: history - len(elite)])  # and the newest of the rest
+    assert any(t.state == optuna.trial.TrialState.PRUNED for t in window)  # the newest, stopped or not
+    assert ours.window(trials[:history], study.directions) == trials[:history]  # up to history: all of them
+
+
+def test_the_tpe_sampler_pickles_without_its_caches_and_resumes_as_before():
+    """A resumed run's searcher is unpickled: the sampler's kept encodings are not in the pickle, are rebuilt,
+    and the proposals go on as if it had never been pickled; a sampler pickled before they existed works."""
+    import pickle
+
+    import optuna
+
+    from search import make_sampler
+
+    sampler = make_sampler("tpe", 2, history=30)
+    study, _ = _tpe_run(sampler, 45)
+    assert sampler._encoded and sampler._losses
+    copy = pickle.loads(pickle.dumps(sampler))
+    assert copy._encoded == {} and copy._losses == {} and copy._history == 30
+    old = pickle.loads(pickle.dumps(sampler))
+    for name in ("_encoded", "_encoded_key", "_losses", "_history", "_window_key", "_window_keep"):
+        old.__dict__.pop(name, None)  # as an earlier version pickled it
+    proposed = []
+    for s in (sampler, copy, old):
+        s._rng.rng.seed(11)
+        trial = study.ask()
+        frozen = study._storage.get_trial(trial._trial_id)
+        proposed.append(s.sample_relative(study, frozen, s.infer_relative_search_space(study, frozen)))
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert proposed[0] == proposed[1] and proposed[0] and set(proposed[2]) == set(proposed[0])
+
+
+def test_the_tpe_sampler_refuses_a_history_too_short_to_learn_from():
+    import pytest
+
+    from search import make_sampler
+
+    with pytest.raises(ValueError, match="history"):
+        make_sampler("tpe", 0, history=5)
