@@ -80,7 +80,7 @@ def _prefill_hub_cache(cache, repo_id: str, folder: str) -> str:
 
 
 @pytest.mark.timeout(600)
-def test_worker_without_the_project_or_the_model_runs_trials(tmp_path, tiny_bert, text_csv):
+def test_worker_without_the_project_or_the_model_runs_trials(tmp_path, tiny_bert, tiny_decoders, text_csv):
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text(HIDE_PROJECT)
@@ -88,6 +88,7 @@ def test_worker_without_the_project_or_the_model_runs_trials(tmp_path, tiny_bert
     node_cache, empty_hub = tmp_path / "node-cache", tmp_path / "worker-hub"
     hub_cache = tmp_path / "driver-hub"
     _prefill_hub_cache(hub_cache, "tiny-org/tiny-bert", tiny_bert)
+    _prefill_hub_cache(hub_cache, "tiny-org/tiny-llama", tiny_decoders("llama"))  # a decoder, no padding token
     env = {"RAY_AUTH_MODE": "disabled", "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
     worker_env = {"PYTHONPATH": str(hide), "TICKETSEARCH_MODEL_CACHE": str(node_cache), "HF_HUB_OFFLINE": "1",
                   "HF_HOME": str(empty_hub), "HF_HUB_CACHE": str(empty_hub / "hub")}
@@ -112,12 +113,18 @@ def test_worker_without_the_project_or_the_model_runs_trials(tmp_path, tiny_bert
         search = subprocess.run([sys.executable, "-m", "search.run", "--model", "tiny-org/tiny-bert", "--name", "hub",
                                  *common], cwd=REPO, env=hub_env, capture_output=True, text=True, timeout=400)
         assert search.returncode == 0, search.stdout[-2000:] + search.stderr[-2000:]
-    for name in ("folder", "hub"):
+
+        # a decoder's hub id reaches the worker the same way (its padding token set there, pooling `last`)
+        search = subprocess.run([sys.executable, "-m", "search.run", "--model", "tiny-org/tiny-llama", "--name",
+                                 "decoder", *common], cwd=REPO, env=hub_env, capture_output=True, text=True,
+                                timeout=400)
+        assert search.returncode == 0, search.stdout[-2000:] + search.stderr[-2000:]
+    for name in ("folder", "hub", "decoder"):
         trials = pd.read_parquet(tmp_path / "results" / name / "trials.parquet")
         assert set(trials["status"]) == {"completed"} and trials["trial_id"].nunique() == 2
         assert trials["test_metric"].notna().any()  # the held-out scoring ran on the worker too
-    # one node-local copy: both runs name the same files (same digest), written once, whole
+    # one node-local copy per model: the encoder's two runs name the same files (same digest), written once, whole
     copies = [p for p in node_cache.iterdir() if p.is_dir()]
-    assert len(copies) == 1 and (copies[0] / ".ticketsearch-complete").is_file()
-    assert sorted(p.name for p in copies[0].glob("*.safetensors")) == ["model.safetensors"]
+    assert len(copies) == 2 and all((c / ".ticketsearch-complete").is_file() for c in copies)
+    assert all(sorted(p.name for p in c.glob("*.safetensors")) == ["model.safetensors"] for c in copies)
     assert not any(empty_hub.rglob("*.safetensors"))  # the worker never used a hub cache
