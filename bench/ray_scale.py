@@ -91,13 +91,22 @@ def _counter():
     return Counter()
 
 
+def _reason(error: BaseException) -> str:
+    """A failed trial's error, its type and first line (the innermost cause Ray wraps)."""
+    cause = getattr(error, "cause", None) or error.__cause__ or error
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0][:200] if text else ''}"
+
+
 def _measure(fit, counter, concurrency: int) -> dict:
     cpu, started = time.process_time(), time.monotonic()
     grid = fit()
     wall = time.monotonic() - started
-    errors = sum(1 for r in grid if r.error is not None)
+    failed = [r.error for r in grid if r.error is not None]
+    errors = len(failed)
     minimal = counter.seconds / concurrency
     return {"wall_seconds": wall, "results": counter.results, "trials": len(counter.trials), "errors": errors,
+            "error_reasons": sorted({_reason(e) for e in failed}),
             "results_per_second": counter.results / wall, "minimal_seconds": minimal, "peak_running": counter.peak,
             "overhead": wall / minimal - 1 if minimal else None, "driver_cpu_seconds": time.process_time() - cpu}
 

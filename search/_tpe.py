@@ -67,7 +67,7 @@ class StaticSpaceTPESampler(TPESampler):
     def __getstate__(self) -> dict:
         """Pickled without what it keeps (a resumed run's searcher rebuilds it from its study)."""
         state = dict(self.__dict__)
-        state.update(_encoded={}, _encoded_key=None, _losses={}, _window_key=None, _window_keep=set())
+        state.update(_encoded={}, _encoded_key=None, _losses={}, _window_cache=None)
         return state
 
     # A sampler pickled by an earlier version (a resumed run's searcher) lacks the attributes added since.
@@ -107,28 +107,34 @@ class StaticSpaceTPESampler(TPESampler):
         """The trials TPE reads: all of them up to `history` finished; beyond, the best non-domination ranks of
         the completed trials (whole ranks, at least a tenth of `history`) and the newest finished ones, up to
         `history` finished trials in all. Unfinished trials in `trials` (running, with a constant liar) stay."""
-        finished = [t for t in trials if t.state in _FINISHED]
+        states = [t.state for t in trials]
+        finished = [i for i, state in enumerate(states) if state in _FINISHED]
         if len(finished) <= self._history:
             return trials
-        if getattr(self, "_window_key", None) != len(finished):  # finished trials only ever join: a count is a set
-            self._window_keep, self._window_key = self._choose(finished, directions), len(finished)
-        keep = self._window_keep
-        return [t for t in trials if t.state not in _FINISHED or t.number in keep]
+        # Finished trials only ever join, so their count names their set (TPE reads the study twice a proposal,
+        # the second time with the running trials too: Optuna's constant liar).
+        cached = getattr(self, "_window_cache", None)
+        if cached is None or cached[0] != len(finished):
+            numbers = [trials[i].number for i in finished]
+            cached = self._window_cache = (len(finished), self._choose([trials[i] for i in finished], numbers,
+                                                                       directions))
+        keep = cached[1]
+        return [t for t, state in zip(trials, states) if state not in _FINISHED or t.number in keep]
 
-    def _choose(self, finished: list, directions) -> set[int]:
+    def _choose(self, finished: list, numbers: list[int], directions) -> set[int]:
         signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions]
-        for t in finished:
-            if t.state == TrialState.COMPLETE and t.values is not None and t.number not in self._losses:
-                self._losses[t.number] = tuple(s * v for s, v in zip(signs, t.values))
+        losses = self._losses
+        for t, number in zip(finished, numbers):
+            if number not in losses and t.state == TrialState.COMPLETE and t.values is not None:
+                losses[number] = tuple(s * v for s, v in zip(signs, t.values))
         keep: set[int] = set()
-        if self._losses:
-            numbers = np.fromiter(self._losses.keys(), dtype=np.int64, count=len(self._losses))
-            elite = min(math.ceil(0.1 * self._history), len(numbers))
-            ranks = compat.non_domination_ranks(np.asarray(list(self._losses.values())), n_below=elite)
+        if losses:
+            completed = np.fromiter(losses.keys(), dtype=np.int64, count=len(losses))
+            elite = min(math.ceil(0.1 * self._history), len(completed))
+            ranks = compat.non_domination_ranks(np.asarray(list(losses.values())), n_below=elite)
             cut = np.partition(ranks, elite - 1)[elite - 1]  # whole ranks: TPE breaks its ties within one
-            keep = set(numbers[ranks <= cut].tolist())
-        newest = np.sort(np.fromiter((t.number for t in finished), dtype=np.int64, count=len(finished)))[::-1]
-        for number in newest[: self._history].tolist():
+            keep = set(completed[ranks <= cut].tolist())
+        for number in sorted(numbers, reverse=True)[: self._history]:
             if len(keep) >= self._history:
                 break
             keep.add(number)

@@ -294,7 +294,7 @@ def test_the_tpe_sampler_pickles_without_its_caches_and_resumes_as_before():
     copy = pickle.loads(pickle.dumps(sampler))
     assert copy._encoded == {} and copy._losses == {} and copy._history == 30
     old = pickle.loads(pickle.dumps(sampler))
-    for name in ("_encoded", "_encoded_key", "_losses", "_history", "_window_key", "_window_keep"):
+    for name in ("_encoded", "_encoded_key", "_losses", "_history", "_window_cache"):
         old.__dict__.pop(name, None)  # as an earlier version pickled it
     proposed = []
     for s in (sampler, copy, old):
