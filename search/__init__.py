@@ -44,7 +44,7 @@ _INTERNAL = {
     "search._files": ("CONFIRM_FILE", "HOLDOUT_FILE", "PARETO_PLOT", "RUN_LOG", "STUDY_FILE"),
     "search._config": ("LEGACY_OPTIONS",),
     "search._prepare": ("read_run_info", "study_points", "study_settings", "write_run_info"),
-    "search._trials": ("build_trainable", "init_ray", "trial_settings"),
+    "search._trials": ("REUSE_WAIT_SECONDS", "build_trainable", "init_ray", "trial_settings", "worker_env"),
     "search._tuner": ("build_tuner",),
     "search._finish": ("finish", "print_frontier"),
     "search._searcher": ("MAX_REPEATS_IN_A_ROW", "proposal_key"),

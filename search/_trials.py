@@ -19,6 +19,24 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIP_EXCLUDES = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
 
 
+# Ray Tune reuses a trial's worker for the next trial (reuse_actors: no new process, no imports again) only once
+# the previous trial's training thread has ended, and waits TUNE_FUNCTION_THREAD_TIMEOUT_S for it (Ray's default
+# 2 s); past that the new trial fails at once, never retried (Ray's reset is outside --max-failures). On a busy
+# node that wait ran out: 2 of 100 trials lost at 64 at once on 2 cores (bench/results/ray_scale.json).
+REUSE_WAIT_SECONDS = "30"
+
+
+def worker_env() -> dict[str, str]:
+    """The environment every trial's worker gets, a value the user set on the driver standing."""
+    # Trials get the model's files from the driver (trainables._model_files), so workers need no hub; the
+    # driver's own hub setting goes with them only where the user made one.
+    env = {"TOKENIZERS_PARALLELISM": "false",
+           "TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", REUSE_WAIT_SECONDS)}
+    if "HF_HUB_OFFLINE" in os.environ:
+        env["HF_HUB_OFFLINE"] = os.environ["HF_HUB_OFFLINE"]
+    return env
+
+
 def init_ray(config: RunConfig) -> bool:
     """Join `--address` or start a private local Ray; True when this driver started one (its processes are
     the run's: search._processes)."""
@@ -29,12 +47,7 @@ def init_ray(config: RunConfig) -> bool:
     local = config.address is None
     # Ray 2.60 turns token auth on by default; a private local instance does not need it.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")
-    # Trials get the model's files from the driver (trainables._model_files), so workers need no hub;
-    # the driver's own hub setting goes with them only where the user made one.
-    env_vars = {"TOKENIZERS_PARALLELISM": "false"}
-    if "HF_HUB_OFFLINE" in os.environ:
-        env_vars["HF_HUB_OFFLINE"] = os.environ["HF_HUB_OFFLINE"]
-    runtime_env: dict = {"env_vars": env_vars}
+    runtime_env: dict = {"env_vars": worker_env()}
     if not local:  # worker nodes may not see this machine's files: ship the project's code with the job
         runtime_env |= {"working_dir": str(PROJECT_ROOT), "excludes": SHIP_EXCLUDES}
     try:

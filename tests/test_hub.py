@@ -72,3 +72,20 @@ def test_the_command_line_says_it_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "search.run", "--model", "some-org/some-model"], cwd=REPO,
                           env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+def test_trial_workers_get_the_hub_setting_and_a_wait_long_enough_to_reuse_a_busy_worker(monkeypatch):
+    """search.worker_env: the driver's hub setting travels only where the user made one; Ray's wait for the
+    previous trial's thread before it reuses a worker is raised from its 2 s (past it, a trial fails unretried),
+    and a value the user set stands."""
+    import search
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TUNE_FUNCTION_THREAD_TIMEOUT_S", raising=False)
+    env = search.worker_env()
+    assert "HF_HUB_OFFLINE" not in env and env["TUNE_FUNCTION_THREAD_TIMEOUT_S"] == search.REUSE_WAIT_SECONDS
+    assert float(search.REUSE_WAIT_SECONDS) >= 10
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TUNE_FUNCTION_THREAD_TIMEOUT_S", "5")
+    env = search.worker_env()
+    assert env["HF_HUB_OFFLINE"] == "1" and env["TUNE_FUNCTION_THREAD_TIMEOUT_S"] == "5"
