@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         out = {"command": "bench/driver_scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "table": table.name, "strategy": args.strategy, "definition": run["definition"],
                "workers": args.workers, "trials": args.trials, "results": len(run["events"]),
+               "repeats": run["repeats"],
                "wall_seconds": time.monotonic() - started, "driver_cpu_seconds": run["driver_seconds"],
                "surrogate_cpu_seconds": table.lookup_seconds, "windows": rows,
                "growth_exponent": {f"{kind} {stat}": growth(rows, kind, stat) for kind in ("proposal", "result")
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(p95 {p.get('p95_ms', 0):7.2f}), result median {q.get('median_ms', 0):7.2f} ms "
                   f"(p95 {q.get('p95_ms', 0):7.2f}); searcher {100 * (r['searcher_share'] or 0):.0f}% of "
                   f"{r['cpu_seconds']:.1f} CPU-s")
+        print(f"{run['repeats']:,} repeated proposals answered from the run's own results")
         print("growth exponents (log cost / log trials): " + ", ".join(
             f"{k} {v:.2f}" for k, v in out["growth_exponent"].items() if v is not None) + f"; wrote {args.out}")
         return 0

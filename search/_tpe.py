@@ -14,11 +14,13 @@ each):
 
 Both leave the proposals exactly Optuna's. What TPE itself does per proposal (split the trials by
 non-domination rank, fit and score its Parzen estimators over every observation) still grows with the trials,
-so beyond `history` finished trials the sampler reads a window of the study: the trials of its best
+so beyond `history` finished trials the sampler reads a window of the study, one trial per sub-network (the
+searcher answers a repeated proposal with the original's values: copies of the best sub-networks would fill
+the window, and TPE, reading little else, would propose them again and again): the trials of its best
 non-domination ranks (at least a tenth of `history`: TPE's "good" group, which is then the search's best
-`history / 10` trials, not its best tenth) and the newest finished trials up to `history` in all. Optuna's own
-TPE already weighs older trials less in its "bad" group (`default_weights`); the window drops the oldest of
-them. Up to `history` finished trials, proposals are exactly Optuna's.
+`history / 10` sub-networks, not its best tenth) and the newest up to `history` in all. Optuna's own TPE
+already weighs older trials less in its "bad" group (`default_weights`); the window drops the oldest of them.
+Up to `history` finished trials, proposals are exactly Optuna's.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ class StaticSpaceTPESampler(TPESampler):
         self._history = history
         self._encoded: dict[int, tuple] = {}  # trial number -> its parameters, internal repr, in _encoded_key order
         self._encoded_key: tuple | None = None
-        self._losses: dict[int, tuple] = {}  # trial number -> its values, all minimised (COMPLETE trials)
+        self._losses: dict[int, tuple] = {}  # trial number -> its values, all minimised (a configuration's own)
+        self._first: dict[tuple, int] = {}  # configuration -> the finished trial that stands for it
+        self._seen: set[int] = set()  # finished trials _choose has looked at
 
     def infer_relative_search_space(self, study, trial) -> dict:
         if self._kept_space is not None:
@@ -68,13 +72,15 @@ class StaticSpaceTPESampler(TPESampler):
     def __getstate__(self) -> dict:
         """Pickled without what it keeps (a resumed run's searcher rebuilds it from its study)."""
         state = dict(self.__dict__)
-        state.update(_encoded={}, _encoded_key=None, _losses={}, _window_cache=None)
+        state.update(_encoded={}, _encoded_key=None, _losses={}, _first={}, _seen=set(), _window_cache=None)
         return state
 
     # A sampler pickled by an earlier version (a resumed run's searcher) lacks the attributes added since.
     def _state(self) -> None:
         if not hasattr(self, "_encoded"):
             self._history, self._encoded, self._encoded_key, self._losses = HISTORY, {}, None, {}
+        if not hasattr(self, "_first"):
+            self._first, self._seen = {}, set()
 
     def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
         self._state()
@@ -105,9 +111,9 @@ class StaticSpaceTPESampler(TPESampler):
         return {name: np.asarray(column) for name, column in zip(search_space, columns)}
 
     def window(self, trials: list, directions) -> list:
-        """The trials TPE reads: all of them up to `history` finished; beyond, the best non-domination ranks of
-        the completed trials (whole ranks, at least a tenth of `history`) and the newest finished ones, up to
-        `history` finished trials in all. Unfinished trials in `trials` (running, with a constant liar) stay."""
+        """The trials TPE reads: all of them up to `history` finished; beyond, one finished trial per sub-network:
+        the best non-domination ranks of the completed ones (whole ranks, at least a tenth of `history`) and the
+        newest, up to `history` in all. Unfinished trials in `trials` (running, with a constant liar) stay."""
         states = [t.state for t in trials]
         finished = [i for i, state in enumerate(states) if state in _FINISHED]
         if len(finished) <= self._history:
@@ -123,11 +129,22 @@ class StaticSpaceTPESampler(TPESampler):
         return [t for t, state in zip(trials, states) if state not in _FINISHED or t.number in keep]
 
     def _choose(self, finished: list, numbers: list[int], directions) -> set[int]:
+        """The window's trials: one per sub-network (a repeat, answered with its original's values, adds nothing
+        but weight; a completed trial stands for its configuration before a stopped one), the best ranks of
+        those completed, then the newest."""
         signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions]
-        losses = self._losses
+        losses, first, seen = self._losses, self._first, self._seen
         for t, number in zip(finished, numbers):
-            if number not in losses and t.state == TrialState.COMPLETE and t.values is not None:
-                losses[number] = tuple(s * v for s, v in zip(signs, t.values))
+            if number in seen:
+                continue
+            seen.add(number)
+            key = tuple(sorted(t.params.items()))
+            held = first.get(key)
+            complete = t.state == TrialState.COMPLETE and t.values is not None
+            if held is None or (complete and held not in losses):
+                first[key] = number
+                if complete:
+                    losses[number] = tuple(s * v for s, v in zip(signs, t.values))
         keep: set[int] = set()
         if losses:
             completed = np.fromiter(losses.keys(), dtype=np.int64, count=len(losses))
@@ -135,7 +152,8 @@ class StaticSpaceTPESampler(TPESampler):
             ranks = compat.non_domination_ranks(np.asarray(list(losses.values())), n_below=elite)
             cut = np.partition(ranks, elite - 1)[elite - 1]  # whole ranks: TPE breaks its ties within one
             keep = set(completed[ranks <= cut].tolist())
-        for number in sorted(numbers, reverse=True)[: self._history]:
+        standing = set(first.values())
+        for number in sorted((n for n in numbers if n in standing), reverse=True):
             if len(keep) >= self._history:
                 break
             keep.add(number)

@@ -294,7 +294,7 @@ def test_the_tpe_sampler_pickles_without_its_caches_and_resumes_as_before():
     copy = pickle.loads(pickle.dumps(sampler))
     assert copy._encoded == {} and copy._losses == {} and copy._history == 30
     old = pickle.loads(pickle.dumps(sampler))
-    for name in ("_encoded", "_encoded_key", "_losses", "_history", "_window_cache"):
+    for name in ("_encoded", "_encoded_key", "_losses", "_first", "_seen", "_history", "_window_cache"):
         old.__dict__.pop(name, None)  # as an earlier version pickled it
     proposed = []
     for s in (sampler, copy, old):
@@ -304,6 +304,35 @@ def test_the_tpe_sampler_pickles_without_its_caches_and_resumes_as_before():
         proposed.append(s.sample_relative(study, frozen, s.infer_relative_search_space(study, frozen)))
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     assert proposed[0] == proposed[1] and proposed[0] and set(proposed[2]) == set(proposed[0])
+
+
+def test_the_window_holds_each_sub_network_once_a_completed_trial_before_a_stopped_one():
+    """Repeats (answered with the original's values) and a paused sub-network that later completed are read
+    once: the window has one trial per configuration, the completed one where there is one."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    from search import make_sampler
+
+    space = {f"s{k}": CategoricalDistribution(["off", "all"]) for k in range(6)}
+    trials = []
+    for i in range(40):
+        params = {f"s{k}": "all" if (i >> k) & 1 else "off" for k in range(6)}
+        on = bin(i).count("1")
+        values = [0.5 + 0.05 * on - 0.001 * i, float(on)]
+        if i % 5 == 0:  # paused (told PRUNED), completed after its second chance
+            trials.append(optuna.trial.create_trial(params=params, distributions=space,
+                                                    state=optuna.trial.TrialState.PRUNED))
+        trials.append(optuna.trial.create_trial(params=params, distributions=space, values=values))
+        if i % 3 == 0:  # three repeats of every third sub-network, with the same values
+            trials += [optuna.trial.create_trial(params=params, distributions=space, values=values)] * 3
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trials(trials)
+    sampler = make_sampler("tpe", 0, history=20)
+    window = sampler.window(study.get_trials(deepcopy=False), study.directions)
+    configs = [tuple(sorted(t.params.items())) for t in window]
+    assert len(configs) == len(set(configs)) == 20
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in window)
 
 
 def test_the_tpe_sampler_refuses_a_history_too_short_to_learn_from():
