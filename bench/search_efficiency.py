@@ -112,6 +112,10 @@ STRATEGIES = {
     # ablation: the default's TPE proposing each parameter on its own (Optuna's default), not jointly
     "default-indep": Strategy("tpe", "pareto-asha", {"multivariate": False}, spread=5, fill_gaps=4,
                               grace_period=GRACE_PERIOD),
+    # ablation (bench/driver_scale.py): the default's TPE reading every finished trial, as Optuna's does, never a
+    # window of its history (search._tpe.HISTORY)
+    "default-all-history": Strategy("tpe", "pareto-asha", {"history": 10**9}, spread=5, fill_gaps=4,
+                                    grace_period=GRACE_PERIOD),
     # the learning-rate rule (product-space tables): the default with another --lr-scale-range
     "default-lr1": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD, lr_range=(1, 1)),
     "default-lr0.5-2": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD,
