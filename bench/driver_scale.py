@@ -1,6 +1,6 @@
 """How the driver's cost per decision grows with a search's trials, at cluster size: the driver alone.
 
-    .venv/bin/python bench/driver_scale.py [--table bench/tables/minilm-rotten_tomatoes-layers.parquet]
+    .venv/bin/python bench/driver_scale.py [--table bench/tables/minilm-rotten_tomatoes-product.parquet]
         [--trials 5000] [--workers 256] [--marks 100,500,1000,2000,5000] [--strategy default] [--seed 0]
         [--out bench/results/driver_scale.json]
 
@@ -88,7 +88,7 @@ def growth(rows: list[dict], kind: str, stat: str = "median_ms") -> float | None
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="bench/driver_scale.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--table", default="bench/tables/minilm-rotten_tomatoes-layers.parquet")
+    parser.add_argument("--table", default="bench/tables/minilm-rotten_tomatoes-product.parquet")
     parser.add_argument("--trials", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=256)
     parser.add_argument("--marks", default="100,500,1000,2000,5000",
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.strategy not in harness.STRATEGIES or harness.STRATEGIES[args.strategy].presets_only:
             raise UsageError(f"--strategy must be a searching strategy of bench/search_efficiency.py, not "
                              f"'{args.strategy}'")
-        table = harness.Table(args.table, surrogate=True)
+        table = harness.open_table(args.table, surrogate=True)
         timings: list[tuple] = []
         started = time.monotonic()
         with tempfile.TemporaryDirectory() as folder:
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = by_marks(made, marks)
         out = {"command": "bench/driver_scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "table": table.name, "strategy": args.strategy, "definition": run["definition"],
-               "workers": args.workers, "trials": args.trials, "results": len(run["events"]),
+               "workers": args.workers, "trials": args.trials, "started": run["started"],
+               "results": len(run["events"]),
                "repeats": run["repeats"],
                "wall_seconds": time.monotonic() - started, "driver_cpu_seconds": run["driver_seconds"],
                "surrogate_cpu_seconds": table.lookup_seconds, "windows": rows,
@@ -139,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"(p95 {p.get('p95_ms', 0):7.2f}), result median {q.get('median_ms', 0):7.2f} ms "
                   f"(p95 {q.get('p95_ms', 0):7.2f}); searcher {100 * (r['searcher_share'] or 0):.0f}% of "
                   f"{r['cpu_seconds']:.1f} CPU-s")
-        print(f"{run['repeats']:,} repeated proposals answered from the run's own results")
+        print(f"{run['started']:,} trials started, {run['repeats']:,} repeated proposals answered from the run's "
+              "own results" + (" (the search ended: the sampler proposed only repeats)"
+                               if run["started"] < args.trials else ""))
         print("growth exponents (log cost / log trials): " + ", ".join(
             f"{k} {v:.2f}" for k, v in out["growth_exponent"].items() if v is not None) + f"; wrote {args.out}")
         return 0

@@ -116,6 +116,9 @@ STRATEGIES = {
     # window of its history (search._tpe.HISTORY)
     "default-all-history": Strategy("tpe", "pareto-asha", {"history": 10**9}, spread=5, fill_gaps=4,
                                     grace_period=GRACE_PERIOD),
+    # and reading half the default's window (history 500)
+    "default-history500": Strategy("tpe", "pareto-asha", {"history": 500}, spread=5, fill_gaps=4,
+                                   grace_period=GRACE_PERIOD),
     # the learning-rate rule (product-space tables): the default with another --lr-scale-range
     "default-lr1": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD, lr_range=(1, 1)),
     "default-lr0.5-2": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD,
@@ -662,8 +665,9 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         timed(scheduler.on_trial_remove, None, trials[trial_id][0])
         timed(searcher.on_trial_complete, trial_id, None)
     return {"strategy": name, "seed": seed, "seeded": seeded, "events": events, "repeats": searcher.repeats,
-            "driver_seconds": driver, "labelled": labelled, "protected": getattr(scheduler, "protect_key", None),
-            "promoted": promoted, "gap_proposals": searcher.gap_proposals, "definition": repr(strategy)}
+            "started": started, "driver_seconds": driver, "labelled": labelled,
+            "protected": getattr(scheduler, "protect_key", None), "promoted": promoted,
+            "gap_proposals": searcher.gap_proposals, "definition": repr(strategy)}
 
 
 def curve(table: Table, events: list[dict], best_hv: float) -> dict[str, np.ndarray]:

@@ -20,11 +20,15 @@ the window, and TPE, reading little else, would propose them again and again): t
 non-domination ranks (at least a tenth of `history`: TPE's "good" group, which is then the search's best
 `history / 10` sub-networks, not its best tenth) and the newest up to `history` in all. Optuna's own TPE
 already weighs older trials less in its "bad" group (`default_weights`); the window drops the oldest of them.
-Up to `history` finished trials, proposals are exactly Optuna's.
+Up to `history` finished trials, proposals are exactly Optuna's. The window itself is kept up to date from the
+trials that ended since the last proposal (it reads the study from the oldest trial still running on), so that
+what a proposal costs stops growing with the search: what is left that grows is Optuna's storage listing the
+study's trials.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -38,8 +42,8 @@ from search import compat
 # Beyond this many finished trials the sampler reads a window of the study (above). The default's recorded
 # searches (bench/results: search_efficiency on every table) held at most 939 trials, so none read a window;
 # of the TPE strategies only asha+tpe went past 1,000 trials (at most 1,061: its last proposals would
-# read one). At 5,000 trials and 256 workers the window holds a proposal's median driver CPU under 20 ms
-# (bench/results/driver_scale-default.json).
+# read one). At 2,001-5,000 trials and 256 workers a proposal's median driver CPU was 32 ms with the window, 67
+# ms reading every trial, 27 ms with a history of 500 (bench/results/driver_scale-product-*.json).
 HISTORY = 1000
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -59,7 +63,12 @@ class StaticSpaceTPESampler(TPESampler):
         self._encoded_key: tuple | None = None
         self._losses: dict[int, tuple] = {}  # trial number -> its values, all minimised (a configuration's own)
         self._first: dict[tuple, int] = {}  # configuration -> the finished trial that stands for it
-        self._seen: set[int] = set()  # finished trials _choose has looked at
+        self._standing: list[int] = []  # those trials' numbers, in order
+        self._known: dict[int, Any] = {}  # trial number -> the finished trial (as the study returned it)
+        self._known_states: dict[TrialState, int] = {}  # how many of them finished in each state
+        self._scanned = 0  # every trial numbered below this has finished and is known
+        self._elite: tuple[int, frozenset] | None = None  # (completed sub-networks then, their best ranks)
+        self._kept: list[int] | None = None  # the window's finished trials, until more join
 
     def infer_relative_search_space(self, study, trial) -> dict:
         if self._kept_space is not None:
@@ -72,15 +81,17 @@ class StaticSpaceTPESampler(TPESampler):
     def __getstate__(self) -> dict:
         """Pickled without what it keeps (a resumed run's searcher rebuilds it from its study)."""
         state = dict(self.__dict__)
-        state.update(_encoded={}, _encoded_key=None, _losses={}, _first={}, _seen=set(), _window_cache=None)
+        state.update(_encoded={}, _encoded_key=None, _losses={}, _first={}, _standing=[], _known={}, _known_states={},
+                     _scanned=0, _elite=None, _kept=None)
         return state
 
     # A sampler pickled by an earlier version (a resumed run's searcher) lacks the attributes added since.
     def _state(self) -> None:
         if not hasattr(self, "_encoded"):
             self._history, self._encoded, self._encoded_key, self._losses = HISTORY, {}, None, {}
-        if not hasattr(self, "_first"):
-            self._first, self._seen = {}, set()
+        if not hasattr(self, "_known"):
+            self._first, self._standing, self._known, self._known_states = {}, [], {}, {}
+            self._scanned, self._elite, self._kept = 0, None, None
 
     def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
         self._state()
@@ -110,54 +121,82 @@ class StaticSpaceTPESampler(TPESampler):
         columns = list(zip(*rows)) if rows else [() for _ in search_space]
         return {name: np.asarray(column) for name, column in zip(search_space, columns)}
 
-    def window(self, trials: list, directions) -> list:
-        """The trials TPE reads: all of them up to `history` finished; beyond, one finished trial per sub-network:
-        the best non-domination ranks of the completed ones (whole ranks, at least a tenth of `history`) and the
-        newest, up to `history` in all. Unfinished trials in `trials` (running, with a constant liar) stay."""
-        states = [t.state for t in trials]
-        finished = [i for i, state in enumerate(states) if state in _FINISHED]
-        if len(finished) <= self._history:
-            return trials
-        # Finished trials only ever join, so their count names their set (TPE reads the study twice a proposal,
-        # the second time with the running trials too: Optuna's constant liar).
-        cached = getattr(self, "_window_cache", None)
-        if cached is None or cached[0] != len(finished):
-            numbers = [trials[i].number for i in finished]
-            cached = self._window_cache = (len(finished), self._choose([trials[i] for i in finished], numbers,
-                                                                       directions))
-        keep = cached[1]
-        return [t for t, state in zip(trials, states) if state not in _FINISHED or t.number in keep]
+    def window(self, trials: list, directions, states=None) -> list:
+        """The trials TPE reads, of `states` (all if None): all of them up to `history` finished; beyond, one
+        finished trial per sub-network: the best non-domination ranks of the completed ones (whole ranks, at
+        least a tenth of `history`, sorted out again whenever a tenth of `history` more have completed, and at
+        once in a resumed run) and the newest, up to `history` in all, and the unfinished ones (running, with a
+        constant liar).
 
-    def _choose(self, finished: list, numbers: list[int], directions) -> set[int]:
-        """The window's trials: one per sub-network (a repeat, answered with its original's values, adds nothing
-        but weight; a completed trial stands for its configuration before a stopped one), the best ranks of
-        those completed, then the newest."""
+        `trials` is every trial of the study, in number order (as Optuna's storages return them). Only its tail
+        is read: from the oldest trial not known to have ended (the running ones, about a worker count of them),
+        so a proposal does not pay for every trial of a long search."""
+        self._state()
+        known = self._known
+        new, unfinished, ended = [], [], True
+        for t in trials[bisect.bisect_left(trials, self._scanned, key=_number):]:
+            state = t.state
+            if state.is_finished():
+                if state in _FINISHED and t.number not in known:
+                    known[t.number] = t
+                    self._known_states[state] = self._known_states.get(state, 0) + 1
+                    new.append(t)
+                if ended and t.number == self._scanned:  # it and every trial before it have ended
+                    self._scanned += 1
+            else:
+                ended = False
+                if states is None or state in states:
+                    unfinished.append(t)
+        if new:
+            self._choose(new, directions)
+            self._kept = None
+        wanted = _FINISHED if states is None else tuple(s for s in _FINISHED if s in states)
+        if sum(self._known_states.get(s, 0) for s in wanted) <= self._history:
+            return trials if states is None else [t for t in trials if t.state in states]
+        if self._kept is None:
+            self._kept = self._keep()
+        held = [known[n] for n in self._kept if known[n].state in wanted]
+        return sorted(held + unfinished, key=_number)
+
+    def _choose(self, finished: list, directions) -> None:
+        """Newly finished trials join: one per sub-network (a repeat, answered with its original's values, adds
+        nothing but weight; a completed trial stands for its configuration before a stopped one)."""
         signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions]
-        losses, first, seen = self._losses, self._first, self._seen
-        for t, number in zip(finished, numbers):
-            if number in seen:
-                continue
-            seen.add(number)
+        losses, first, standing = self._losses, self._first, self._standing
+        for t in finished:
             key = tuple(sorted(t.params.items()))
             held = first.get(key)
             complete = t.state == TrialState.COMPLETE and t.values is not None
             if held is None or (complete and held not in losses):
-                first[key] = number
+                first[key] = t.number
+                if held is not None:
+                    del standing[bisect.bisect_left(standing, held)]
+                bisect.insort(standing, t.number)
                 if complete:
-                    losses[number] = tuple(s * v for s, v in zip(signs, t.values))
-        keep: set[int] = set()
-        if losses:
+                    losses[t.number] = tuple(s * v for s, v in zip(signs, t.values))
+
+    def _keep(self) -> list[int]:
+        """The window's finished trials: the best ranks of the completed sub-networks, then the newest."""
+        losses = self._losses
+        # The best ranks are sorted out again once a tenth of `history` more sub-networks have completed (a sort
+        # over all of them, at every result, grew with the search); those completed since are among the newest.
+        elite = self._elite
+        if losses and (elite is None or len(losses) - elite[0] >= max(1, self._history // 10)):
             completed = np.fromiter(losses.keys(), dtype=np.int64, count=len(losses))
-            elite = min(math.ceil(0.1 * self._history), len(completed))
-            ranks = compat.non_domination_ranks(np.asarray(list(losses.values())), n_below=elite)
-            cut = np.partition(ranks, elite - 1)[elite - 1]  # whole ranks: TPE breaks its ties within one
-            keep = set(completed[ranks <= cut].tolist())
-        standing = set(first.values())
-        for number in sorted((n for n in numbers if n in standing), reverse=True):
+            best = min(math.ceil(0.1 * self._history), len(completed))
+            ranks = compat.non_domination_ranks(np.asarray(list(losses.values())), n_below=best)
+            cut = np.partition(ranks, best - 1)[best - 1]  # whole ranks: TPE breaks its ties within one
+            elite = self._elite = (len(losses), frozenset(completed[ranks <= cut].tolist()))
+        keep = set(elite[1]) if elite is not None else set()
+        for number in reversed(self._standing):
             if len(keep) >= self._history:
                 break
             keep.add(number)
-        return keep
+        return list(keep)
+
+
+def _number(trial) -> int:
+    return trial.number
 
 
 class _Window:
@@ -170,5 +209,5 @@ class _Window:
         return getattr(self._study, name)
 
     def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-        return self._sampler.window(trials, self._study.directions)
+        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
+        return self._sampler.window(trials, self._study.directions, states)

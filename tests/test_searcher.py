@@ -263,7 +263,12 @@ def test_beyond_its_history_the_tpe_sampler_reads_the_best_ranks_and_the_newest_
     assert mine != optunas  # beyond, it reads the window
 
     trials = study.get_trials(deepcopy=False)
-    window = ours.window(trials, study.directions)
+    live = ours.window(trials, study.directions)
+    # A sampler reading the whole study at once (as a resumed run's does) sorts its best ranks out now; the live
+    # one did so at most history/10 completed sub-networks ago, and those since are among its newest.
+    assert len(ours._losses) - ours._elite[0] < history // 10
+    window = make_sampler("tpe", 5, history=history).window(trials, study.directions)
+    assert len(live) == len(window) == history
     finished = [t for t in trials if t.state.is_finished()]
     assert len(finished) == 70 and len(window) == history
     complete = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
@@ -276,7 +281,45 @@ def test_beyond_its_history_the_tpe_sampler_reads_the_best_ranks_and_the_newest_
     others = [n for n in sorted((t.number for t in finished), reverse=True) if n not in elite]
     assert chosen == elite | set(others[: history - len(elite)])  # and the newest of the rest
     assert any(t.state == optuna.trial.TrialState.PRUNED for t in window)  # the newest, stopped or not
-    assert ours.window(trials[:history], study.directions) == trials[:history]  # up to history: all of them
+    fresh = make_sampler("tpe", 5, history=history)
+    assert fresh.window(trials[:history], study.directions) == trials[:history]  # up to history: all of them
+
+
+def test_the_window_reads_only_the_trials_not_yet_known_to_have_finished():
+    """A proposal does not pay for every trial of a long search: once the window knows that every trial below
+    some number has finished, it never reads those trials' states again (only their numbers, to find its
+    place), and a trial still running stays in what TPE reads until it finishes."""
+    import optuna
+
+    from search import make_sampler
+
+    sampler = make_sampler("tpe", 3, history=20)
+    study, _ = _tpe_run(sampler, 40)
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # trial 40 failed: it has ended too
+    running = study.ask()  # trial 41, still running when 42 and 43 finish
+    for _ in range(2):
+        study.tell(study.ask(), [1.0, 1.0])
+    trials = study.get_trials(deepcopy=False)
+    window = sampler.window(trials, study.directions)
+    assert sampler._scanned == running.number and trials[running.number] in window
+
+    class Unreadable:  # a trial the window must not read again
+        def __init__(self, number):
+            self.number = number
+
+        @property
+        def state(self):
+            raise AssertionError(f"trial {self.number} read again")
+
+    hidden = [Unreadable(t.number) for t in trials[: running.number]] + trials[running.number:]
+    assert sampler.window(hidden, study.directions) == window  # the same trials, from what it kept
+    complete = sampler.window(hidden, study.directions, (optuna.trial.TrialState.COMPLETE,))
+    assert complete and all(t.state == optuna.trial.TrialState.COMPLETE for t in complete)
+    assert sampler._scanned == running.number
+    study.tell(running, [2.0, 2.0])
+    again = sampler.window(study.get_trials(deepcopy=False), study.directions)
+    assert sampler._scanned == len(trials) and all(t.state.is_finished() for t in again)
+    assert study.get_trials(deepcopy=False)[running.number].state == optuna.trial.TrialState.COMPLETE
 
 
 def test_the_tpe_sampler_pickles_without_its_caches_and_resumes_as_before():
@@ -294,7 +337,8 @@ def test_the_tpe_sampler_pickles_without_its_caches_and_resumes_as_before():
     copy = pickle.loads(pickle.dumps(sampler))
     assert copy._encoded == {} and copy._losses == {} and copy._history == 30
     old = pickle.loads(pickle.dumps(sampler))
-    for name in ("_encoded", "_encoded_key", "_losses", "_first", "_seen", "_history", "_window_cache"):
+    for name in ("_encoded", "_encoded_key", "_losses", "_first", "_history", "_known", "_known_states", "_scanned",
+                 "_elite", "_standing", "_kept"):
         old.__dict__.pop(name, None)  # as an earlier version pickled it
     proposed = []
     for s in (sampler, copy, old):
