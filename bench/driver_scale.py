@@ -7,10 +7,11 @@
 The product's searcher (`search.ParetoOptunaSearch` with its TPE sampler, spread start and gap filling, its
 study in an Optuna journal file) and scheduler (Pareto-ASHA, its state file written as in a real run) are driven
 by the replay harness's simulation (bench/search_efficiency.run_once) with `--workers` simulated workers, the
-paper's reference points first, as `python -m search.run` starts. Trials answer from the table's surrogate (a
-24-switch space), whose own CPU time is not counted. Nothing else runs in the driver's process, so what is
-measured is what a real driver spends deciding; Ray's own per-result cost comes on top (Ray Tune's scalability
-benchmarks).
+paper's reference points first, as `python -m search.run` starts. Trials answer from the table's surrogate,
+whose own CPU time is not counted: by default the Rotten Tomatoes product table, `search.run`'s own space (module
+types off, bias or all, and the learning-rate scale); an on/off table at one rate (e.g. a layer table) also works.
+Nothing else runs in the driver's process, so what is measured is what a real driver spends deciding; Ray's own
+per-result cost comes on top (Ray Tune's scalability benchmarks).
 
 Every searcher and scheduler call is timed in CPU seconds (time.process_time, so other load on the machine
 does not count). A decision is either a proposal (the searcher's suggest and the scheduler's on_trial_add, or a
