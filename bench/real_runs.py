@@ -3,6 +3,7 @@
     .venv/bin/python bench/real_runs.py [--task rotten_tomatoes | --data FILE --text-column C --label-column L]
         [--granularity unit] [--seeds 0,1,2] [--budget-factor 4] [--results-dir results/real_runs]
         [--out bench/results/real_runs-TASK-GRANULARITY.json] [-- MORE SEARCH.RUN OPTIONS]
+    .venv/bin/python bench/real_runs.py --report bench/results/real_runs-TASK-GRANULARITY.json [...]
 
 Everything runs through `python -m search.run`, as a user runs it, one run at a time on this machine:
 
@@ -22,6 +23,10 @@ Reported per strategy and seed, from what the runs wrote (trials.parquet, fronti
 - the cheapest scored sub-network not significantly worse than full fine-tuning on the test rows (the presets
   run's `full`, same seed and rows; one-sided paired randomisation test, p >= 0.05, search._uncertainty);
 - the trial-seconds spent, and the default's validation hypervolume once it had spent what the presets did.
+
+`--report FILE...` runs nothing: it prints each results file as the markdown table docs/measurements.md shows,
+and per file in how many seeds each strategy's test front is above the presets' (and beyond the paired interval),
+and the default's test hypervolume against random search's median.
 """
 
 from __future__ import annotations
@@ -181,6 +186,51 @@ def write_results(out: Path, command: str, runs: list[dict]) -> None:
                               indent=1) + "\n")
 
 
+def _params(n: int) -> str:
+    return f"{n:,}"
+
+
+def report(path: Path) -> str:
+    """A results file as a markdown table, and what it says of the default against the presets and random."""
+    if not path.is_file():
+        raise UsageError(f"results file not found: {path}")
+    try:
+        runs = json.loads(path.read_text())["runs"]
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"{path} is not a results file of bench/real_runs.py") from None
+    lines = [f"{path.name}:", "",
+             "| strategy, seed | trials | trial-seconds | test hypervolume (95% interval) | minus the presets' "
+             "(paired 95% interval) | front points | cheapest not significantly worse than full (test metric) |",
+             "| --- | ---: | ---: | --- | --- | ---: | --- |"]
+    for r in runs:
+        diff = r.get("minus_presets")
+        against = "" if diff is None else (f"{diff['difference']:+.3f} ({diff['low']:+.3f} to {diff['high']:+.3f}; "
+                                           f"above in {100 * diff['above_in_resamples']:.0f}% of resamples)")
+        pick = r.get("cheapest_within_noise_of_full")
+        cheapest = "none" if pick is None else (
+            f"{'`' + pick['preset'] + '`' if pick.get('preset') else 'a searched mix'}, "
+            f"{_params(pick['trainable_params'])} params ({pick['test_metric']:.3f})")
+        lines.append(f"| {r['strategy']}, {r['seed']} | {r['trials']} | {r['trial_seconds']:,.0f} | "
+                     f"{r['test_hypervolume']:.3f} ({r['low']:.3f}-{r['high']:.3f}) | {against} | "
+                     f"{r['front_points']} | {cheapest} |")
+    lines.append("")
+    for name in [s for s in STRATEGIES if s != "presets"]:
+        mine = [r for r in runs if r["strategy"] == name and r.get("minus_presets")]
+        if not mine:
+            continue
+        above = sum(r["minus_presets"]["difference"] > 0 for r in mine)
+        beyond = sum(r["minus_presets"]["low"] > 0 for r in mine)
+        lines.append(f"- {name}: above the presets' test front in {above} of {len(mine)} seeds "
+                     f"({beyond} beyond the paired interval)")
+    default = {r["seed"]: r["test_hypervolume"] for r in runs if r["strategy"] == "default"}
+    random = [r["test_hypervolume"] for r in runs if r["strategy"] == "random"]
+    if default and random:
+        median = float(np.median(random))
+        lines.append(f"- default above random search's median test hypervolume ({median:.3f}) in "
+                     f"{sum(v > median for v in default.values())} of {len(default)} seeds")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = ArgumentParser(prog="bench/real_runs.py", description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="rotten_tomatoes")
@@ -194,10 +244,15 @@ def main(argv=None) -> int:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--results-dir", type=Path, default=Path("results/real_runs"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--report", nargs="+", type=Path, default=None, metavar="FILE",
+                        help="print results files as markdown tables and seed counts; runs nothing")
     parser.add_argument("extra", nargs="*", help="after --: more search.run options, for every run")
 
     def body() -> int:
         args = parser.parse_args(argv)
+        if args.report:
+            print("\n\n".join(report(path) for path in args.report))
+            return 0
         data = (["--data", args.data, "--text-column", args.text_column, "--label-column", args.label_column]
                 if args.data else ["--task", args.task])
         task = Path(args.data).stem if args.data else args.task

@@ -44,3 +44,42 @@ def test_real_runs_keeps_the_seeds_of_earlier_sittings(tmp_path):
     assert saved["commands"] == ["first", "second"]
     assert [(r["strategy"], r["seed"], r["v"]) for r in saved["runs"]] == [
         ("presets", 0, 1), ("default", 0, 3), ("presets", 1, 2)]
+
+
+def _row(strategy, seed, hv, difference=None, low=None, pick=None):
+    row = {"strategy": strategy, "seed": seed, "trials": 18, "trial_seconds": 400.0, "test_hypervolume": hv,
+           "low": hv - 0.1, "high": hv + 0.1, "front_points": 4, "cheapest_within_noise_of_full": pick}
+    if difference is not None:
+        row["minus_presets"] = {"difference": difference, "low": low, "high": difference + 0.02,
+                                "above_in_resamples": 0.9 if difference > 0 else 0.1}
+    return row
+
+
+def test_real_runs_report_counts_the_seeds_above_the_presets_and_random(tmp_path, capsys):
+    """`bench/real_runs.py --report` prints a results file as a table and counts, per strategy, the seeds whose
+    test front is above the presets' (and beyond the paired interval), and the default against random's median."""
+    bench = load_bench("real_runs")
+    out = tmp_path / "r.json"
+    pick = {"selection": "x", "trainable_params": 18434, "test_metric": 0.758, "preset": None}
+    out.write_text(json.dumps({"commands": ["c"], "runs": [
+        _row("presets", 0, 0.85, pick={**pick, "preset": "attn.out", "trainable_params": 887810}),
+        _row("default", 0, 0.89, 0.034, 0.005, pick), _row("random", 0, 0.25, -0.6, -0.7),
+        _row("presets", 1, 0.30), _row("default", 1, 0.29, -0.01, -0.03), _row("random", 1, 0.30, -0.6, -0.7),
+        _row("presets", 2, 0.88), _row("default", 2, 0.89, 0.01, -0.01), _row("random", 2, 0.95, 0.07, 0.01)]}))
+    assert bench.main(["--report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| default, 0 | 18 | 400 | 0.890 (0.790-0.990) | +0.034 (+0.005 to +0.054; above in 90% of resamples)" \
+        in printed
+    assert "a searched mix, 18,434 params (0.758)" in printed and "`attn.out`, 887,810 params" in printed
+    assert "- default: above the presets' test front in 2 of 3 seeds (1 beyond the paired interval)" in printed
+    assert "- random: above the presets' test front in 1 of 3 seeds (1 beyond the paired interval)" in printed
+    assert "- default above random search's median test hypervolume (0.300) in 2 of 3 seeds" in printed
+
+
+def test_real_runs_report_of_a_file_that_is_not_results_is_one_error_line(tmp_path, capsys):
+    bench = load_bench("real_runs")
+    (tmp_path / "x.json").write_text("[1, 2]")
+    assert bench.main(["--report", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'x.json'} is not a results file of bench/real_runs.py"]
+    assert bench.main(["--report", str(tmp_path / "missing.json")]) == 2
