@@ -186,19 +186,18 @@ def write_results(out: Path, command: str, runs: list[dict]) -> None:
                               indent=1) + "\n")
 
 
-def _params(n: int) -> str:
-    return f"{n:,}"
-
-
 def report(path: Path) -> str:
     """A results file as a markdown table, and what it says of the default against the presets and random."""
     if not path.is_file():
         raise UsageError(f"results file not found: {path}")
     try:
-        runs = json.loads(path.read_text())["runs"]
-    except (ValueError, KeyError, TypeError):
+        return _report(path.name, json.loads(path.read_text())["runs"])
+    except (ValueError, KeyError, TypeError, AttributeError):  # not JSON, or rows without the fields written here
         raise UsageError(f"{path} is not a results file of bench/real_runs.py") from None
-    lines = [f"{path.name}:", "",
+
+
+def _report(name: str, runs: list[dict]) -> str:
+    lines = [f"{name}:", "",
              "| strategy, seed | trials | trial-seconds | test hypervolume (95% interval) | minus the presets' "
              "(paired 95% interval) | front points | cheapest not significantly worse than full (test metric) |",
              "| --- | ---: | ---: | --- | --- | ---: | --- |"]
@@ -209,25 +208,25 @@ def report(path: Path) -> str:
         pick = r.get("cheapest_within_noise_of_full")
         cheapest = "none" if pick is None else (
             f"{'`' + pick['preset'] + '`' if pick.get('preset') else 'a searched mix'}, "
-            f"{_params(pick['trainable_params'])} params ({pick['test_metric']:.3f})")
+            f"{pick['trainable_params']:,} params ({pick['test_metric']:.3f})")
         lines.append(f"| {r['strategy']}, {r['seed']} | {r['trials']} | {r['trial_seconds']:,.0f} | "
                      f"{r['test_hypervolume']:.3f} ({r['low']:.3f}-{r['high']:.3f}) | {against} | "
                      f"{r['front_points']} | {cheapest} |")
     lines.append("")
-    for name in [s for s in STRATEGIES if s != "presets"]:
-        mine = [r for r in runs if r["strategy"] == name and r.get("minus_presets")]
+    for strategy in [s for s in STRATEGIES if s != "presets"]:
+        mine = [r for r in runs if r["strategy"] == strategy and r.get("minus_presets")]
         if not mine:
             continue
         above = sum(r["minus_presets"]["difference"] > 0 for r in mine)
         beyond = sum(r["minus_presets"]["low"] > 0 for r in mine)
-        lines.append(f"- {name}: above the presets' test front in {above} of {len(mine)} seeds "
+        lines.append(f"- {strategy}: above the presets' test front in {above} of {len(mine)} seeds "
                      f"({beyond} beyond the paired interval)")
-    default = {r["seed"]: r["test_hypervolume"] for r in runs if r["strategy"] == "default"}
+    default = [r["test_hypervolume"] for r in runs if r["strategy"] == "default"]
     random = [r["test_hypervolume"] for r in runs if r["strategy"] == "random"]
     if default and random:
         median = float(np.median(random))
         lines.append(f"- default above random search's median test hypervolume ({median:.3f}) in "
-                     f"{sum(v > median for v in default.values())} of {len(default)} seeds")
+                     f"{sum(v > median for v in default)} of {len(default)} seeds")
     return "\n".join(lines)
 
 

@@ -83,3 +83,7 @@ def test_real_runs_report_of_a_file_that_is_not_results_is_one_error_line(tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {tmp_path / 'x.json'} is not a results file of bench/real_runs.py"]
     assert bench.main(["--report", str(tmp_path / "missing.json")]) == 2
+    (tmp_path / "rows.json").write_text(json.dumps({"runs": [{"strategy": "presets", "seed": 0}]}))
+    assert bench.main(["--report", str(tmp_path / "rows.json")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"error: {tmp_path / 'rows.json'} is not a results file of bench/real_runs.py"
