@@ -9,8 +9,10 @@ each):
   for long (those running, and those Pareto-ASHA paused for a second chance). A ticketsearch space suggests
   the same parameters in every trial (spaces.SubnetworkSpace), so the intersection, once a trial has finished,
   is kept.
-- each finished trial's parameters in TPE's internal representation (a Python loop over trials x parameters,
-  half of a proposal's cost at 2,000 trials): kept per trial.
+- each trial's parameters in TPE's internal representation (a Python loop over trials x parameters,
+  half of a proposal's cost at 2,000 trials): kept per trial once all are set, finished or not. The running
+  trials (a constant liar's) count: 256 workers' trials re-read every proposal, each through its JSON of
+  relative parameters, were a third of a proposal's CPU at 2,000 trials (cProfile of bench/driver_scale.py).
 
 Both leave the proposals exactly Optuna's. What TPE itself does per proposal (split the trials by
 non-domination rank, fit and score its Parzen estimators over every observation) still grows with the trials,
@@ -59,8 +61,9 @@ class StaticSpaceTPESampler(TPESampler):
         super().__init__(**options)
         self._kept_space: dict | None = None
         self._history = history
-        self._encoded: dict[int, tuple] = {}  # trial number -> its parameters, internal repr, in _encoded_key order
+        self._encoded = _Encoded(0)  # trials' parameters, internal repr, in _encoded_key order
         self._encoded_key: tuple | None = None
+        self._dtypes: list | None = None
         self._losses: dict[int, tuple] = {}  # trial number -> its values, all minimised (a configuration's own)
         self._first: dict[tuple, int] = {}  # configuration -> the finished trial that stands for it
         self._standing: list[int] = []  # those trials' numbers, in order
@@ -81,14 +84,15 @@ class StaticSpaceTPESampler(TPESampler):
     def __getstate__(self) -> dict:
         """Pickled without what it keeps (a resumed run's searcher rebuilds it from its study)."""
         state = dict(self.__dict__)
-        state.update(_encoded={}, _encoded_key=None, _losses={}, _first={}, _standing=[], _known={}, _known_states={},
-                     _scanned=0, _elite=None, _kept=None)
+        state.update(_encoded=_Encoded(0), _encoded_key=None, _dtypes=None, _losses={}, _first={}, _standing=[],
+                     _known={}, _known_states={}, _scanned=0, _elite=None, _kept=None)
         return state
 
     # A sampler pickled by an earlier version (a resumed run's searcher) lacks the attributes added since.
     def _state(self) -> None:
-        if not hasattr(self, "_encoded"):
-            self._history, self._encoded, self._encoded_key, self._losses = HISTORY, {}, None, {}
+        if not hasattr(self, "_encoded") or not hasattr(self, "_dtypes"):
+            self._history = getattr(self, "_history", HISTORY)
+            self._encoded, self._encoded_key, self._dtypes, self._losses = _Encoded(0), None, None, {}
         if not hasattr(self, "_known"):
             self._first, self._standing, self._known, self._known_states = {}, [], {}, {}
             self._scanned, self._elite, self._kept = 0, None, None
@@ -102,24 +106,31 @@ class StaticSpaceTPESampler(TPESampler):
         return super().sample_independent(_Window(study, self), trial, param_name, param_distribution)
 
     def _get_internal_repr(self, trials, search_space, study) -> dict[str, np.ndarray]:
-        """Optuna's encoding of the trials' parameters, a finished trial's computed once."""
+        """Optuna's encoding of the trials' parameters, each trial's computed once all are set (finished or
+        running), kept in a matrix by trial number: a proposal reads its rows at once."""
         self._state()
         key = tuple(search_space.items())
         if key != self._encoded_key:
-            self._encoded, self._encoded_key = {}, key
-        rows = []
-        for trial in trials:
-            row = self._encoded.get(trial.number) if trial.state in _FINISHED else None
-            if row is None:
-                params = self._get_params(trial, study)
-                if not search_space.keys() <= params.keys():
+            self._encoded, self._encoded_key, self._dtypes = _Encoded(len(search_space)), key, None
+        encoded, names = self._encoded, search_space.keys()
+        numbers = np.fromiter((t.number for t in trials), dtype=np.int64, count=len(trials))
+        use = np.ones(len(trials), dtype=bool)
+        for i in np.flatnonzero(~encoded.has(numbers)).tolist():
+            trial = trials[i]
+            params, kept = trial.params, True
+            if not names <= params.keys():  # a running trial part-way through, with TPE's relative parameters
+                params, kept = self._get_params(trial, study), False
+                if not names <= params.keys():
+                    use[i] = False
                     continue
-                row = tuple(d.to_internal_repr(params[name]) for name, d in search_space.items())
-                if trial.state in _FINISHED:
-                    self._encoded[trial.number] = row
-            rows.append(row)
-        columns = list(zip(*rows)) if rows else [() for _ in search_space]
-        return {name: np.asarray(column) for name, column in zip(search_space, columns)}
+            row = [d.to_internal_repr(params[name]) for name, d in search_space.items()]
+            if self._dtypes is None:  # what np.asarray makes of each column (int for a choice's index)
+                self._dtypes = [np.asarray(value).dtype for value in row]
+            encoded.put(trial.number, row, kept)  # not kept: encoded again next time
+        rows = encoded.rows(numbers[use] if not use.all() else numbers)
+        if self._dtypes is None or not len(rows):
+            return {name: np.asarray(()) for name in search_space}
+        return {name: rows[:, j].astype(dtype) for j, (name, dtype) in enumerate(zip(search_space, self._dtypes))}
 
     def window(self, trials: list, directions, states=None) -> list:
         """The trials TPE reads, of `states` (all if None): all of them up to `history` finished; beyond, one
@@ -195,6 +206,34 @@ class StaticSpaceTPESampler(TPESampler):
         return list(keep)
 
 
+class _Encoded:
+    """Rows of encoded parameters by trial number, and which of them are set for good."""
+
+    def __init__(self, width: int) -> None:
+        self.matrix = np.zeros((0, width))
+        self.kept = np.zeros(0, dtype=bool)
+
+    def has(self, numbers: np.ndarray) -> np.ndarray:
+        inside = numbers < len(self.kept)
+        out = np.zeros(len(numbers), dtype=bool)
+        out[inside] = self.kept[numbers[inside]]
+        return out
+
+    def put(self, number: int, row: list, kept: bool) -> None:
+        if number >= len(self.kept):
+            size = max(2 * len(self.kept), number + 1, 64)
+            self.matrix = np.concatenate([self.matrix, np.zeros((size - len(self.kept), self.matrix.shape[1]))])
+            self.kept = np.concatenate([self.kept, np.zeros(size - len(self.kept), dtype=bool)])
+        self.matrix[number] = row
+        self.kept[number] = kept
+
+    def rows(self, numbers: np.ndarray) -> np.ndarray:
+        return self.matrix[numbers]
+
+    def __bool__(self) -> bool:
+        return bool(self.kept.any())
+
+
 def _number(trial) -> int:
     return trial.number
 
@@ -209,5 +248,8 @@ class _Window:
         return getattr(self._study, name)
 
     def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
+        # Always the study's listing of this proposal (Optuna lists once per ask, as TPE does first): with a
+        # constant liar TPE lists the study again, for trials other threads started meanwhile, but a search's
+        # driver proposes from one thread and nothing changes the study within a proposal.
+        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=True)
         return self._sampler.window(trials, self._study.directions, states)

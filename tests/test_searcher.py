@@ -95,6 +95,22 @@ def test_every_kth_proposal_fills_the_widest_gap_of_the_front(tiny_bert):
     assert searcher.gap_proposals == 2
 
 
+def test_the_widest_gap_is_found_among_the_front_alone_and_only_the_front_is_kept(tiny_bert):
+    """A full-budget trial off the front never returns to it: the gap search keeps only the front (its cost no
+    longer grows with the search), and finds the same gap as over every trial."""
+    space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
+    searcher = ParetoOptunaSearch(
+        space=space, metric=["accuracy", "trainable_params"], mode=["max", "min"],
+        sampler=optuna.samplers.RandomSampler(seed=0), max_epochs=3, fill_gaps=2, gap_point=space.gap_point)
+    front = [(0.6, 10.0), (0.7, 50.0), (0.9, 5000.0), (0.9, 5000.0)]  # the widest gap: 50 .. 5,000
+    dominated = [(0.5, 20.0), (0.65, 60.0), (0.8, 8000.0), (0.6, 10.0 ** 4)]
+    searcher._finals = dominated[:2] + front + dominated[2:]
+    assert searcher._widest_gap() == (50.0, 5000.0)
+    assert searcher._finals == front  # duplicates on the front stay
+    searcher._finals.append((0.75, 100.0))  # a new front point splits the gap
+    assert searcher._widest_gap() == (100.0, 5000.0) and len(searcher._finals) == 5
+
+
 def test_reference_points_are_suggested_first(tiny_bert):
     space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
     seeds = space.seed_points()
@@ -335,7 +351,7 @@ def test_the_tpe_sampler_pickles_without_its_caches_and_resumes_as_before():
     study, _ = _tpe_run(sampler, 45)
     assert sampler._encoded and sampler._losses
     copy = pickle.loads(pickle.dumps(sampler))
-    assert copy._encoded == {} and copy._losses == {} and copy._history == 30
+    assert not copy._encoded and copy._losses == {} and copy._history == 30
     old = pickle.loads(pickle.dumps(sampler))
     for name in ("_encoded", "_encoded_key", "_losses", "_first", "_history", "_known", "_known_states", "_scanned",
                  "_elite", "_standing", "_kept"):
