@@ -16,6 +16,38 @@ def test_rotten_tomatoes_split_is_fixed():
     assert not set(splits["train"]["text"]) & set(splits["test"]["text"])
 
 
+def test_splits_are_those_of_datasets_own_train_test_split():
+    """trainables._data.train_test_split reads the labels at once and draws the rows `datasets` draws: the same
+    indices for Rotten Tomatoes' fixed split and for many classes, uneven classes, a regression and a count."""
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    from trainables._data import SPLIT_SEED, _rotten_tomatoes_frame, train_test_split
+
+    def theirs(dataset, test_size, stratify):
+        parts = dataset.train_test_split(test_size=test_size, seed=SPLIT_SEED,
+                                         **({"stratify_by_column": "label"} if stratify else {}))
+        return parts["train"]["text"], parts["test"]["text"]
+
+    def ours(dataset, test_size, stratify):
+        train, test = train_test_split(dataset, test_size, stratify)
+        return dataset.select(train)["text"], dataset.select(test)["text"]
+
+    frame = _rotten_tomatoes_frame()
+    rng = np.random.default_rng(1)
+    labels = rng.choice(5, size=997, p=[0.5, 0.3, 0.1, 0.07, 0.03])
+    cases = [(frame["text"].tolist(), frame["label"].tolist(), sorted(frame["label"].unique())),
+             ([f"row {i}" for i in range(997)], labels.tolist(), [str(k) for k in range(5)]),
+             ([f"row {i}" for i in range(300)], rng.normal(size=300).tolist(), None)]
+    for texts, y, names in cases:
+        label = ClassLabel(names=names) if names else Value("float32")
+        dataset = Dataset.from_dict({"text": texts, "label": y},
+                                    features=Features({"text": Value("string"), "label": label}))
+        subset = dataset.select(range(0, len(dataset), 2))  # with an indices mapping, as a second split has
+        for data in (dataset, subset):
+            for size in (0.2, 0.5, 37):
+                assert ours(data, size, names is not None) == theirs(data, size, names is not None)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_local_files_with_string_labels(tmp_path, suffix):
     path = make_text_file(tmp_path / f"d{suffix}", rows=60, classes=("a", "b", "c"))
@@ -55,6 +87,7 @@ def test_tokenize_pairs(tmp_path, tiny_bert):
     ("review,sentiment\n" + "good film,pos\n" * 30, {}, "one class"),
     ("text,label\nx,1\n", {}, "column 'review' not in data"),
     ("review,sentiment\n" + "a,pos\nb,neg\n" * 3, {}, "at least 20"),
+    ("review,sentiment\n" + "a,pos\n" * 39 + "b,neg\n", {}, "only 1 row.s.: at least 2 of each"),
 ])
 def test_bad_data(tmp_path, content, kwargs, message):
     (tmp_path / "bad.csv").write_text(content)
