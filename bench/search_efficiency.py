@@ -558,12 +558,9 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
 
     storage = None
     if run_dir is not None:  # as search._tuner.build_tuner keeps them
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
+        from search import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE, SearchJournal
 
-        from search import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE
-
-        storage = JournalStorage(JournalFileBackend(str(run_dir / OPTUNA_JOURNAL_FILE)))
+        storage = SearchJournal(str(run_dir / OPTUNA_JOURNAL_FILE))
     peer = SyneTuneMOASHA(table, seed, strategy.lr_range) if strategy.peer == "syne-tune-moasha" else None
     searcher = peer or ParetoOptunaSearch(
         space=space, metric=[table.metric, "trainable_params"], mode=["max", "min"],

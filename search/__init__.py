@@ -30,6 +30,7 @@ _EXPORTS = {
                       "TRIALS_FILE"),
     "search._strategies": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "first_rung", "make_sampler", "make_scheduler"),
     "search._searcher": ("ParetoOptunaSearch",),
+    "search._journal": ("SearchJournal",),
     "search._pareto_asha": ("ParetoASHA",),
     "search._pareto": ("crowding_distance", "hypervolume", "hypervolume_curve", "non_domination_ranks",
                        "pareto_mask", "reference_point"),
@@ -75,6 +76,7 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
     "SCHEDULERS",
     "SCHEDULER_STATE_FILE",
     "STUDIES",
+    "SearchJournal",
     "TRIALS_FILE",
     "crowding_distance",
     "first_rung",
@@ -110,6 +112,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
         SCHEDULER_STATE_FILE,
         TRIALS_FILE,
     )
+    from search._journal import SearchJournal
     from search._pareto import (
         crowding_distance,
         hypervolume,

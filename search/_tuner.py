@@ -13,16 +13,15 @@ from search._trials import build_trainable, trial_dirname
 
 
 def build_tuner(prep: Prepared, callbacks: list):
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
     from ray import tune
 
+    from search._journal import SearchJournal
     from search._searcher import ParetoOptunaSearch
 
     config, metric = prep.config, prep.task.metric
     # The searcher owns its define-by-run space and both objectives; a TuneConfig naming a metric
     # would make the study single-objective.
-    storage = JournalStorage(JournalFileBackend(str(prep.run_dir / OPTUNA_JOURNAL_FILE)))
+    storage = SearchJournal(str(prep.run_dir / OPTUNA_JOURNAL_FILE))
     searcher = ParetoOptunaSearch(
         space=prep.space,
         study_name=prep.run_dir.name,

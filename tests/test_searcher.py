@@ -402,3 +402,43 @@ def test_the_tpe_sampler_refuses_a_history_too_short_to_learn_from():
 
     with pytest.raises(ValueError, match="history"):
         make_sampler("tpe", 0, history=5)
+
+
+def test_the_search_journal_lists_waiting_trials_as_optuna_s_journal_does(tmp_path):
+    """search._journal: once a listing found no WAITING trial, the next ones are answered without reading the
+    trials until a point is enqueued again; a journal opened again (pickled, moved) lists them for real."""
+    import pickle
+
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.trial import TrialState
+
+    from search import SearchJournal
+
+    path = str(tmp_path / "optuna.journal")
+    storage = SearchJournal(path)
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    plain = JournalStorage(JournalFileBackend(path))  # Optuna's own, on the same file
+
+    def waiting(s) -> list[int]:
+        return [t.number for t in s.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,))]
+
+    study.enqueue_trial({"x": 1})
+    study.enqueue_trial({"x": 2})
+    assert waiting(storage) == waiting(plain) == [0, 1]
+    asked = [study.ask(), study.ask(), study.ask()]  # the two enqueued, then a new one
+    assert [t.number for t in asked] == [0, 1, 2] and asked[0].params == {} and 0 not in waiting(plain)
+    assert waiting(storage) == waiting(plain) == [] and study._study_id in storage._none_waiting
+    assert waiting(storage) == []  # answered without reading
+    study.enqueue_trial({"x": 3})  # the gap filler's way
+    assert waiting(storage) == waiting(plain) == [3] and study.ask().number == 3
+    assert waiting(storage) == []
+    # Another writer's enqueued trial reaches a journal opened again (a resumed or moved run), not before.
+    optuna.load_study(study_name="s", storage=plain).enqueue_trial({"x": 4})
+    again = pickle.loads(pickle.dumps(storage))
+    assert waiting(again) == [4] and waiting(storage) == []
+    # Listings of other states are Optuna's.
+    states = (TrialState.RUNNING,)
+    assert [t.number for t in storage.get_all_trials(study._study_id, states=states)] == \
+        [t.number for t in plain.get_all_trials(study._study_id, states=states)] == [0, 1, 2, 3]
