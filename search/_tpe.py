@@ -25,7 +25,8 @@ already weighs older trials less in its "bad" group (`default_weights`); the win
 Up to `history` finished trials, proposals are exactly Optuna's. The window itself is kept up to date from the
 trials that ended since the last proposal (it reads the study from the oldest trial still running on), so that
 what a proposal costs stops growing with the search: what is left that grows is Optuna's storage listing the
-study's trials.
+study's trials, once a proposal (the window reads that listing; the study's storage, search.SearchJournal,
+answers `Study.ask`'s listing of the waiting trials without it).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from search import compat
 # searches (bench/results: search_efficiency on every table) held at most 939 trials, so none read a window;
 # of the TPE strategies only asha+tpe went past 1,000 trials (at most 1,061: its last proposals would
 # read one). At 2,001-5,000 trials and 256 workers a proposal's median driver CPU was 32 ms with the window, 67
-# ms reading every trial, 27 ms with a history of 500 (bench/results/driver_scale-product-*.json).
+# ms reading every trial, 27 ms with a history of 500 (bench/results/driver_scale-product-*.json, one sitting
+# each); with the encodings kept in a matrix and the running trials' too, 15-19 ms (docs/cluster.md).
 HISTORY = 1000
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
