@@ -3,7 +3,9 @@
 The console keeps one line per finished trial and the final tables (search._progress, search._finish);
 Ray Tune's banner and tables are off at its `verbose=0` with the old output engine (search.run), and
 what Ray or a library still has to say (a slow callback, a retried trial, a deprecation) is written to
-the run's log file instead of the screen, where it stays with the run. `--verbose` leaves all of it on
+the run's log file instead of the screen, where it stays with the run. The trial workers' own output still
+reaches the console (Ray's log_to_driver), less the traceback a worker prints when Ray stops it at the end of
+a search (search.compat.quiet_worker_exits, set by search._trials.init_ray). `--verbose` leaves all of it on
 the console.
 """
 

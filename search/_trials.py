@@ -60,6 +60,10 @@ def init_ray(config: RunConfig) -> bool:
         )
     except (ConnectionError, TimeoutError) as exc:
         raise UsageError(f"cannot connect to the Ray cluster at {config.address}: {str(exc).splitlines()[0]}") from None
+    if not config.verbose:  # the quiet console: no traceback of a trial worker that Ray stopped (search.compat)
+        from search.compat import quiet_worker_exits
+
+        quiet_worker_exits()
     return local and not os.environ.get("RAY_ADDRESS")  # RAY_ADDRESS: ray.init joined a running cluster
 
 

@@ -167,3 +167,54 @@ def search_finished(run_path: str) -> bool:
     with open(saved[-1], "rb") as f:
         state = cloudpickle.load(f)
     return bool(state.get("finished")) if isinstance(state, dict) else False
+
+
+# ---- Ray ==2.60.0: the trial workers' output as the driver prints it ------------------------------
+# A trial worker that Ray stops (SIGTERM, at the end of a search) can be interrupted inside a weakref callback:
+# Ray's sigterm_handler raises SystemExit there and Python prints "Exception ignored in: ..." with the
+# traceback to the worker's stderr, which `log_to_driver` copies onto the console (2 of 11 default runs in one
+# sitting). The driver prints worker output through the handler Ray registers as "ray_print_logs" on
+# ray._private.ray_logging.global_worker_stdstream_dispatcher (ray._private.worker.connect); no public API
+# filters what it prints.
+SIGTERM_NOISE = ("Exception ignored in", "sigterm_handler", "SystemExit")
+
+
+def without_sigterm_noise(lines: list[str]) -> list[str]:
+    """`lines` without the tracebacks Python prints when Ray's SIGTERM handler fires in a weakref callback:
+    from an "Exception ignored in" line to its "SystemExit" line, where Ray's sigterm_handler is in between."""
+    out: list[str] = []
+    block: list[str] | None = None
+    for line in lines:
+        if block is None:
+            if line.startswith(SIGTERM_NOISE[0]):
+                block = [line]
+            else:
+                out.append(line)
+            continue
+        block.append(line)
+        if line.startswith(SIGTERM_NOISE[2]):
+            if not any(SIGTERM_NOISE[1] in b for b in block):
+                out.extend(block)
+            block = None
+    return out + (block or [])
+
+
+def quiet_worker_exits() -> bool:
+    """Drop those tracebacks from the worker output the driver prints; True when Ray's printer was found
+    (a driver connected with log_to_driver). Other output passes unchanged."""
+    from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+
+    printers = [(name, handler) for name, handler in dispatcher.handlers if name == "ray_print_logs"]
+    if not printers or getattr(printers[0][1], "quiet_worker_exits", False):
+        return bool(printers)
+    printer = printers[0][1]
+
+    def filtered(data: dict) -> None:
+        lines = without_sigterm_noise(list(data.get("lines") or []))
+        if lines:
+            printer({**data, "lines": lines})
+
+    filtered.quiet_worker_exits = True  # type: ignore[attr-defined]
+    dispatcher.remove_handler("ray_print_logs")
+    dispatcher.add_handler("ray_print_logs", filtered)
+    return True

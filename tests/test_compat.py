@@ -169,3 +169,55 @@ def test_the_public_api_is_named_typed_and_documented():
     typed = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.If)
              for sub in node.body if isinstance(sub, ast.ImportFrom) for alias in sub.names}
     assert typed == set(search.__all__)
+
+
+NOISE = ("Exception ignored in: <function WeakSet.__init__.<locals>._remove at 0x7f75dc5d65c0>\n"
+         "Traceback (most recent call last):\n"
+         '  File "/x/lib/python3.11/_weakrefset.py", line 39, in _remove\n'
+         "    def _remove(item, selfref=ref(self)):\n"
+         "\n"
+         '  File "/x/ray/_private/worker.py", line 1063, in sigterm_handler\n'
+         "    raise_sys_exit_with_custom_error_message(\n"
+         '  File "python/ray/_raylet.pyx", line 712, in ray._raylet.raise_sys_exit_with_custom_error_message\n'
+         "SystemExit: 1")
+
+
+def test_the_traceback_of_a_worker_ray_stopped_is_dropped_and_nothing_else():
+    lines = ["epoch 1 done", *NOISE.split("\n"), "epoch 2 done"]
+    assert compat.without_sigterm_noise(lines) == ["epoch 1 done", "epoch 2 done"]
+    other = ["Exception ignored in: <function f>", "Traceback (most recent call last):", "ValueError: x",
+             "SystemExit: 1"]  # no sigterm_handler: a different exception, kept
+    assert compat.without_sigterm_noise(other) == other
+    assert compat.without_sigterm_noise(["Exception ignored in: x", "  File y"]) == ["Exception ignored in: x",
+                                                                                      "  File y"]  # cut short: kept
+
+
+@pytest.mark.integration
+def test_a_driver_prints_worker_output_without_the_sigterm_traceback(tmp_path):
+    """Through Ray's own printer of worker output (log_to_driver), in a driver process of its own."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "driver.py"
+    script.write_text(f'''
+import sys, time, ray
+from search.compat import quiet_worker_exits
+ray.init(num_cpus=1, include_dashboard=False, log_to_driver=True)
+assert quiet_worker_exits() and quiet_worker_exits()  # found, and installed once
+
+@ray.remote
+def trial():
+    print({NOISE!r}, file=sys.stderr, flush=True)
+    print("a trial's own line", file=sys.stderr, flush=True)
+
+ray.get(trial.remote())
+time.sleep(3)  # the log monitor forwards worker output every few hundred ms
+ray.shutdown()
+''')
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root), "RAY_AUTH_MODE": "disabled"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "a trial's own line" in done.stderr
+    assert "sigterm_handler" not in done.stderr and "SystemExit" not in done.stderr
