@@ -12,7 +12,8 @@ each):
 - each trial's parameters in TPE's internal representation (a Python loop over trials x parameters,
   half of a proposal's cost at 2,000 trials): kept per trial once all are set, finished or not. The running
   trials (a constant liar's) count: 256 workers' trials re-read every proposal, each through its JSON of
-  relative parameters, were a third of a proposal's CPU at 2,000 trials (cProfile of bench/driver_scale.py).
+  relative parameters, were the largest part of the encoding's cost (cProfile of bench/driver_scale.py);
+  with the matrix a proposal reads at once, a fifth of a proposal's CPU came off at 2,001-5,000 trials.
 
 Both leave the proposals exactly Optuna's. What TPE itself does per proposal (split the trials by
 non-domination rank, fit and score its Parzen estimators over every observation) still grows with the trials,
