@@ -13,6 +13,7 @@ from search._strategies import GRACE_PERIOD, MIN_RUNG_STEPS
 from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, SpaceConfig, UsageError
 
 LR_SCALE_RANGE = f"{SpaceConfig.lr_scale_min:g},{SpaceConfig.lr_scale_max:g}"
+LORA_RANKS = ",".join(str(r) for r in SpaceConfig.lora_ranks)
 __all__ = ["build_parser", "parse_args", "parse_namespace"]
 
 SCHEDULERS = ("pareto-asha", "asha", "none")
@@ -70,8 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--max-params", type=int, default=None,
                         help="never train a sub-network with more trainable parameters (head included)")
     search.add_argument("--switch-values", default=None,
-                        help="what a switch may be: off, bias (BitFit), weight, all (default off,bias,all; a switch "
-                        "whose modules have no biases offers off,all)")
+                        help="what a switch may be: off, bias (BitFit), weight, all, lora (a LoRA adapter on the "
+                        "switch's linear layers, one value per rank of --lora-ranks) (default off,bias,all; a switch "
+                        "whose modules have no biases offers no bias, one without a linear layer no lora)")
+    search.add_argument("--lora-ranks", default=LORA_RANKS, metavar="R,R,...",
+                        help="with lora among --switch-values: the ranks a switch's adapter may have, each a value of "
+                        f"its own (default {LORA_RANKS}; the LoRA reference points use the one nearest 8)")
     search.add_argument("--study", choices=STUDIES, default="search",
                         help="search (default); presets: train exactly the reference points, no early stopping; "
                         "paper-modules: the paper's module-wise study (each module type alone, full, head, BitFit, "

@@ -40,6 +40,18 @@ def lr_scale_range(text: str) -> tuple[float, float]:
     return low, high
 
 
+def lora_ranks(text: str) -> tuple[int, ...]:
+    """`--lora-ranks R,R,...` as numbers; UsageError for anything but whole numbers of at least 1 (whether a rank
+    fits the model's layers is the space's to say: spaces.SubnetworkSpace)."""
+    try:
+        ranks = tuple(int(x) for x in str(text).split(","))
+    except ValueError:
+        raise UsageError(f"--lora-ranks takes whole numbers separated by commas, e.g. 4,16, not '{text}'") from None
+    if min(ranks) < 1:
+        raise UsageError(f"--lora-ranks: a LoRA rank must be at least 1 (got {min(ranks)})")
+    return ranks
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Every option of a run (the flags' names, dashes as underscores), checked when built; frozen."""
@@ -65,6 +77,7 @@ class RunConfig:
     layers: str | None
     max_params: int | None
     switch_values: str | None  # None: the space's default values (search._prepare.DEFAULT_SWITCH_VALUES)
+    lora_ranks: str
     study: str
     study_seeds: int
     num_samples: int
@@ -112,6 +125,7 @@ class RunConfig:
             if self.grace_period < 1:
                 raise UsageError(f"--grace-period must be at least 1 epoch (got {self.grace_period})")
         lr_scale_range(self.lr_scale_range)
+        lora_ranks(self.lora_ranks)
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise UsageError("--cpus-per-trial must be positive and --gpus-per-trial not negative")
 
@@ -166,6 +180,10 @@ class RunConfig:
     def as_dict(self) -> dict[str, Any]:
         """The options as run.json saves them (`from_saved` reads them back)."""
         return dataclasses.asdict(self)
+
+    @property
+    def lora_rank_values(self) -> tuple[int, ...]:
+        return lora_ranks(self.lora_ranks)
 
     @property
     def lr_scales(self) -> tuple[float, float]:

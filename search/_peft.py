@@ -1,5 +1,9 @@
 """A ticket as a Hugging Face PEFT adapter (`OUT/peft/`), where the ticket fits one.
 
+A ticket with LoRA units is a PEFT LoRA adapter: `LoraConfig` with the exact adapted modules and their ranks
+(`rank_pattern`), and the modules it trains whole, with the head, in `modules_to_save`. A ticket without is an
+LN-tuning adapter, as follows.
+
 PEFT's LN tuning (`LNTuningConfig`) trains a copy of each whole target module and saves those copies; its
 `modules_to_save` does the same for the classification head. A ticket fits when every module it trains is
 trained whole: its LayerNorms, `value`, `attn.out`, embeddings, ... (any unit, any family). A ticket that
@@ -18,7 +22,9 @@ import shutil
 import warnings
 from pathlib import Path
 
-from spaces import UsageError, resolve_model
+import torch
+
+from spaces import UsageError, resolve_model, ticket_name
 
 ADAPTER_DIR = "peft"  # beside spec.json
 
@@ -45,7 +51,8 @@ def adapter_modules(parameters: list[str], all_parameters: list[str], head: list
     if partial:
         shown = "; ".join(partial[:3]) + (f"; and {len(partial) - 3} more" if len(partial) > 3 else "")
         raise UsageError(f"this ticket has no PEFT adapter: it trains part of {len(partial)} module(s), {shown}; "
-                         f"PEFT's LN tuning trains whole modules (load it with search.load_ticket instead)")
+                         f"PEFT's LoRA and LN tuning train whole modules beside their adapters (load it with "
+                         f"search.load_ticket instead)")
     # a module inside another target is copied with it
     targets = [m for m in whole if not any(m.startswith(other + ".") for other in whole)]
     return targets, sorted({n.split(".")[0] for n in head})
@@ -104,30 +111,74 @@ def load_adapter_as_printed(out: Path, spec):
 
 
 def save_adapter(out: Path, ticket, spec, taxonomy, reproduces) -> Path:
-    """Write `OUT/peft` from `ticket` (the trained model; it is wrapped in place) and return the folder.
+    """Write `OUT/peft` from `ticket` (the trained model; an LN-tuning adapter wraps it in place) and return the
+    folder.
 
     `reproduces(model)` raises unless `model` gives the ticket's logits: the folder is loaded back as
     printed and checked by it. When any step fails the folder is removed."""
-    import peft
 
     targets, head = check_adapter(spec, taxonomy)
     folder = Path(out) / ADAPTER_DIR
     if folder.exists():
         shutil.rmtree(folder)
     try:
-        if targets:
-            config = peft.LNTuningConfig(target_modules=targets, modules_to_save=head,
-                                         task_type=peft.TaskType.SEQ_CLS)
-        else:  # a head-only ticket: PEFT needs a target, and a sequence-classification adapter saves its head
-            config = peft.LNTuningConfig(target_modules=head)  # aside, so the head itself is the target
-        with warnings.catch_warnings():
-            _quiet_peft()
-            adapted = peft.get_peft_model(ticket, config)
+        if lora := taxonomy.lora_targets(spec.units):
+            adapted = _lora_adapter(ticket, spec, lora, [*targets, *head])
+        else:
+            adapted = _ln_tuning_adapter(ticket, targets, head)
         # where users get the base model: a hub id, or the folder an alias names
         adapted.peft_config["default"].base_model_name_or_path = resolve_model(spec.model["name"])
-        adapted.save_pretrained(folder)
+        with warnings.catch_warnings():
+            _quiet_peft()
+            adapted.save_pretrained(folder)
         reproduces(load_adapter_as_printed(out, spec))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return folder
+
+
+def _lora_adapter(ticket, spec, lora: dict[str, int], modules_to_save: list[str]):
+    """A PeftModel of the ticket's LoRA adapters (exact modules and ranks) on the pre-trained model, with the
+    modules the ticket trains whole and its head as `modules_to_save`, holding the ticket's trained tensors."""
+    import peft
+
+    from spaces import lora_config, ticket_parameters
+    from trainables import load_model
+
+    trained = {name: p.detach() for name, p in ticket_parameters(ticket).items() if name in set(spec.parameters)}
+    base, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.pooling)
+    base_params = ticket_parameters(base)
+    conv1d = any(type(base.get_submodule(m)).__name__ == "Conv1D" for m in lora)
+    with torch.no_grad():  # the whole modules and the head as trained: modules_to_save copies them as they are
+        for name, value in trained.items():
+            if name in base_params:
+                base_params[name].copy_(value)
+    config = lora_config(lora, conv1d, spec.lora_alpha_ratio, modules_to_save=modules_to_save,
+                         task_type=peft.TaskType.SEQ_CLS)
+    with warnings.catch_warnings():
+        _quiet_peft()
+        adapted = peft.get_peft_model(base, config)
+    prefix = "base_model.model."
+    adapters = {ticket_name(name.removeprefix(prefix)): p for name, p in adapted.named_parameters()
+                if ".lora_" in name}
+    missing = sorted(set(adapters) ^ {n for n in trained if ".lora_" in n})
+    if missing:
+        raise RuntimeError(f"PEFT's LoRA adapter and the ticket differ at {missing[0]}")
+    with torch.no_grad():
+        for name, param in adapters.items():
+            param.copy_(trained[name])
+    return adapted
+
+
+def _ln_tuning_adapter(ticket, targets: list[str], head: list[str]):
+    """The ticket as PEFT's LN tuning of the modules it trains whole (the ticket itself is wrapped)."""
+    import peft
+
+    if targets:
+        config = peft.LNTuningConfig(target_modules=targets, modules_to_save=head, task_type=peft.TaskType.SEQ_CLS)
+    else:  # a head-only ticket: PEFT needs a target, and a sequence-classification adapter saves its head
+        config = peft.LNTuningConfig(target_modules=head)  # aside, so the head itself is the target
+    with warnings.catch_warnings():
+        _quiet_peft()
+        return peft.get_peft_model(ticket, config)

@@ -135,6 +135,7 @@ def prepare(config: RunConfig) -> Prepared:
         granularity=config.granularity,
         values=tuple(v.strip() for v in (config.switch_values or DEFAULT_SWITCH_VALUES).split(",")),
         explicit_values=explicit_values,
+        lora_ranks=config.lora_rank_values,
         modules=tuple(config.modules.split(",")) if config.modules else None,
         layers=_layer_range(config.layers),
         max_params=config.max_params,

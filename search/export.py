@@ -247,8 +247,12 @@ def save_model(out: Path) -> Path:
 
     from spaces import modeling_ticketsearch
 
+    from spaces import merge_lora
+
     model, tokenizer = load_ticket(out)
     pooling = Spec.load(out / SPEC_FILE).pooling
+    check = _reproduces(model, tokenizer, "model folder")  # the ticket's own logits, adapters unmerged
+    merge_lora(model)  # a LoRA ticket's updates folded into its weights: a plain model of the architecture
     folder = out / MODEL_DIR
     if folder.exists():
         shutil.rmtree(folder)
@@ -262,7 +266,7 @@ def save_model(out: Path) -> Path:
             (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         reloaded = transformers.AutoModelForSequenceClassification.from_pretrained(
             folder, trust_remote_code=pooling == "mean").eval()
-        _reproduces(model, tokenizer, "model folder")(reloaded)
+        check(reloaded)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

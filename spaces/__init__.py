@@ -5,6 +5,7 @@
 
 from spaces._cli import ArgumentParser, run_cli
 from spaces._errors import UsageError
+from spaces._lora import LORA, LORA_ALPHA_RATIO, lora_config, merge_lora, ticket_name, ticket_parameters
 from spaces._models import DEFAULT_MODEL, is_local, load_config, model_file_list, model_folder, resolve_model
 from spaces._pooling import DECODERS, POOLINGS, apply_pooling, folder_pooling, resolve_pooling
 from spaces._space import (
@@ -33,6 +34,8 @@ __all__ = [
     "GRANULARITIES",
     "KEEP_FIRST",
     "LEGACY_POOLING",
+    "LORA",
+    "LORA_ALPHA_RATIO",
     "MODULE_TYPES",
     "POOLINGS",
     "SPEC_FILE",
@@ -54,6 +57,10 @@ __all__ = [
     "model_file_list",
     "model_folder",
     "load_taxonomy",
+    "lora_config",
+    "merge_lora",
+    "ticket_name",
+    "ticket_parameters",
     "presets",
     "reference_lr",
     "refs_from_switches",

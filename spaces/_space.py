@@ -1,7 +1,8 @@
 """Search spaces over sub-networks: switches, reference presets and an Optuna define-by-run space.
 
 A *switch* is one categorical choice of the search. Its value is `"off"`, `"bias"` (the bias
-parts only: BitFit), `"weight"` or `"all"`. What a switch covers depends on the granularity:
+parts only: BitFit), `"weight"`, `"all"`, or `"lora<rank>"` (a LoRA adapter of that rank on each linear
+layer of the switch's units; its norms stay frozen). What a switch covers depends on the granularity:
 
 - `module`: one switch per module type across every layer (`query`, ..., `ffn.norm`), plus
   one per non-layer unit: the paper's module-wise study.
@@ -15,10 +16,13 @@ import math
 from dataclasses import dataclass
 
 from spaces._errors import UsageError
+from spaces._lora import LORA, parse_rank
 from spaces._taxonomy import Taxonomy
 
 GRANULARITIES = ("module", "layer", "unit")
-SWITCH_VALUES = ("off", "bias", "weight", "all")
+SWITCH_VALUES = ("off", "bias", "weight", "all", LORA)  # `lora` stands for `lora<rank>`, one per offered rank
+# The LoRA reference points' rank: the LoRA paper's (query and value) and PEFT's examples' (all-linear).
+PRESET_LORA_RANK = 8
 
 
 def switches(
@@ -66,13 +70,18 @@ def switches(
     return out
 
 
-def refs_from_switches(switch_units: dict[str, tuple[str, ...]], values: dict[str, str]) -> list[str]:
-    """Unit references selected by switch values (missing switches are off)."""
+def refs_from_switches(switch_units: dict[str, tuple[str, ...]], values: dict[str, str],
+                       lora_units=None) -> list[str]:
+    """Unit references selected by switch values (missing switches are off). A `lora<rank>` value adapts the
+    switch's units that are in `lora_units` (the taxonomy's `lora_units`; None: every unit)."""
     refs: list[str] = []
     for name, unit_ids in switch_units.items():
         value = values.get(name, "off")
-        if value not in SWITCH_VALUES:
-            raise UsageError(f"switch '{name}' has value '{value}' (use one of {', '.join(SWITCH_VALUES)})")
+        if value not in SWITCH_VALUES or value == LORA:
+            if parse_rank(value) is None:
+                raise UsageError(f"switch '{name}' has value '{value}' (use one of off, bias, weight, all, "
+                                 f"lora<rank>)")
+            unit_ids = tuple(u for u in unit_ids if lora_units is None or u in lora_units)
         if value == "off":
             continue
         suffix = "" if value == "all" else f":{value}"
@@ -98,19 +107,27 @@ def reference_lr(trainable_params: int, total_params: int) -> float:
     return float(min(max(lr, 5e-5), 5e-3))
 
 
-def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None) -> dict[str, dict[str, str]]:
+def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None,
+            lora_rank: int | None = None) -> dict[str, dict[str, str]]:
     """The paper's reference points as switch values, for the presets a space can express exactly.
 
     `full`, `head` (everything frozen but the head), `bitfit` (all biases), `layernorm` (every
     LayerNorm), each module type alone, and `layernorm.L`, the LayerNorms of layer L alone (the
-    paper's layer-wise analysis; unit granularity). A preset is left out where the granularity or
-    the constraints cannot express it (module types alone at layer granularity; `full` when some
-    modules are excluded).
+    paper's layer-wise analysis; unit granularity). With `lora_rank`, the two LoRA set-ups users start
+    from, at that rank: `lora.qv` (query and value, or a fused `attn.qkv`: the LoRA paper's) and
+    `lora.all-linear` (every linear layer of every layer: PEFT's `all-linear`). A preset is left out where
+    the granularity or the constraints cannot express it (module types alone at layer granularity; `full`
+    when some modules are excluded).
     """
     everything = switches(taxonomy, "unit")  # what each preset means, unit by unit
     switch_units = switches(taxonomy, granularity, modules, layers)
+    lora_units = set(taxonomy.lora_units)
 
     def where(switch_set, predicate, value="all") -> dict[str, str]:
+        if parse_rank(value) is not None:  # an adapter preset: judged on the switch's linear units alone
+            return {name: value if (linear := [u for u in units if u in lora_units])
+                    and all(predicate(taxonomy.unit(u)) for u in linear) else "off"
+                    for name, units in switch_set.items()}
         return {
             name: value if all(predicate(taxonomy.unit(u)) for u in units) else "off"
             for name, units in switch_set.items()
@@ -125,12 +142,17 @@ def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None) -> 
         **{f"layernorm.{layer}": (lambda u, layer=layer: u.layer == layer and taxonomy.is_norm(u))
            for layer in range(taxonomy.num_layers)},
     }
+    if lora_rank is not None:
+        fused = any(u.module == "attn.qkv" for u in taxonomy.units)
+        qv = ("attn.qkv",) if fused else ("query", "value")
+        wanted["lora.qv"] = (lambda u: u.module in qv, f"{LORA}{lora_rank}")
+        wanted["lora.all-linear"] = (lambda u: True, f"{LORA}{lora_rank}")
     out = {}
     for name, rule in wanted.items():
         predicate, value = rule if isinstance(rule, tuple) else (rule, "all")
-        target = set(refs_from_switches(everything, where(everything, predicate, value)))
+        target = set(refs_from_switches(everything, where(everything, predicate, value), lora_units))
         values = where(switch_units, predicate, value)
-        if target and set(refs_from_switches(switch_units, values)) == target or name == "head":
+        if target and set(refs_from_switches(switch_units, values, lora_units)) == target or name == "head":
             out[name] = values
     return out
 
@@ -274,9 +296,27 @@ class SpaceConfig:
     layers: tuple[int, int] | None = None
     max_params: int | None = None
     seeds: int = 1  # > 1: the training seed is a choice too (studies repeat each point over seeds)
+    # with `lora` among `values`: the ranks a switch's adapter may have, each its own switch value (`lora8`)
+    lora_ranks: tuple[int, ...] = (2, 8, 32)
     # True when the user named `values` (--switch-values): a part value no switch can take is then refused,
     # where the default's is left out of the space (a bias-free decoder offers off/all)
     explicit_values: bool = False
+
+
+def _check_ranks(ranks, taxonomy: Taxonomy, unit_ids: list[str]) -> tuple[int, ...]:
+    """The LoRA ranks on offer, sorted; UsageError for none, a rank below 1, or one above the smaller dimension
+    of a searched linear layer (an adapter cannot have more rank than its layer)."""
+    ranks = tuple(sorted(set(int(r) for r in ranks)))
+    if not ranks:
+        raise UsageError("--lora-ranks names no rank")
+    if ranks[0] < 1:
+        raise UsageError(f"LoRA ranks must be at least 1 (got {ranks[0]})")
+    if unit_ids:
+        narrowest = min(unit_ids, key=taxonomy.max_lora_rank)
+        if ranks[-1] > taxonomy.max_lora_rank(narrowest):
+            raise UsageError(f"LoRA rank {ranks[-1]} is above the smaller dimension of {narrowest}'s linear layer "
+                             f"({taxonomy.max_lora_rank(narrowest)}): use --lora-ranks of at most that")
+    return ranks
 
 
 class SubnetworkSpace:
@@ -313,8 +353,27 @@ class SubnetworkSpace:
         if parts and config.explicit_values and not any(with_bias.values()):
             raise UsageError(f"--switch-values asks for '{parts[0]}', but {taxonomy.name} ({taxonomy.model_type}) has "
                              f"no biases in the switches searched: use off,all")
-        self.values_of = {name: config.values if with_bias[name] else tuple(v for v in config.values
-                                                                            if v in ("off", "all"))
+        plain = {name: config.values if with_bias[name] else tuple(v for v in config.values if v != LORA and
+                                                                   v not in ("bias", "weight"))
+                 for name in self.switch_units}
+        self.lora_units = frozenset(taxonomy.lora_units)
+        self._lora_rank: int | None = None
+        lora_values: dict[str, tuple[str, ...]] = {name: () for name in self.switch_units}
+        if LORA in config.values:
+            with_linear = [name for name, unit_ids in self.switch_units.items()
+                           if any(u in self.lora_units for u in unit_ids)]
+            if not with_linear and config.explicit_values:
+                raise UsageError(f"--switch-values asks for 'lora', but no searched switch of {taxonomy.name} has a "
+                                 f"linear layer to adapt ({', '.join(list(self.switch_units)[:4])}"
+                                 f"{', ...' if len(self.switch_units) > 4 else ''})")
+            ranks = _check_ranks(config.lora_ranks, taxonomy,
+                                 [u for name in with_linear for u in self.switch_units[name] if u in self.lora_units])
+            lora_values.update({name: tuple(f"{LORA}{r}" for r in ranks) for name in with_linear})
+            if with_linear:
+                self._lora_rank = min(ranks, key=lambda r: (abs(r - PRESET_LORA_RANK), r))
+        # the part values, then the adapters, then `all`: a switch's last value is its largest (spread_selections)
+        self.values_of = {name: (*(v for v in plain[name] if v not in (LORA, "all")), *lora_values[name],
+                                 *(("all",) if "all" in plain[name] else ()))
                           for name in self.switch_units}
         self._preset_of = {_values_key(values): name for name, values in self._presets().items()}
 
@@ -323,7 +382,8 @@ class SubnetworkSpace:
         on a bias-free switch, what it trains there; a preset that then repeats an earlier one is left out
         (BitFit on a model without biases is the head alone)."""
         config, out, seen = self.config, {}, set()
-        for name, values in presets(self.taxonomy, config.granularity, config.modules, config.layers).items():
+        for name, values in presets(self.taxonomy, config.granularity, config.modules, config.layers,
+                                    self._lora_rank).items():
             values = {n: v if v in ("off", "all") or v in self.values_of[n] else ("all" if v == "weight" else "off")
                       for n, v in values.items()}
             if _values_key(values) not in seen:
@@ -331,16 +391,20 @@ class SubnetworkSpace:
                 out[name] = values
         return out
 
+    def refs(self, values: dict[str, str]) -> list[str]:
+        """The unit references these switch values select (`refs_from_switches` on this space)."""
+        return refs_from_switches(self.switch_units, values, self.lora_units)
+
     def fit_budget(self, values: dict[str, str]) -> dict[str, str]:
         """Switch values within `max_params`: the costliest switch goes off until the selection fits."""
         values = dict(values)
         budget = self.config.max_params
         if budget is None:
             return values
-        while self.taxonomy.count(refs_from_switches(self.switch_units, values)) > budget:
+        while self.taxonomy.count(self.refs(values)) > budget:
             def saving(name):
                 without = {**values, name: "off"}
-                return -self.taxonomy.count(refs_from_switches(self.switch_units, without))
+                return -self.taxonomy.count(self.refs(without))
 
             on = [name for name, v in values.items() if v != "off" and name in self.switch_units]
             values[max(on, key=saving)] = "off"
@@ -357,7 +421,7 @@ class SubnetworkSpace:
     def proposal(self, values: dict[str, str], scale: float) -> dict:
         """What a trial is given for these switch values (within `max_params`) at this learning-rate scale."""
         values = self.fit_budget(values)
-        refs = refs_from_switches(self.switch_units, values)
+        refs = self.refs(values)
         trainable_params = self.taxonomy.count(refs)
         return {
             "units": refs,
@@ -376,7 +440,7 @@ class SubnetworkSpace:
         """`k` settings spread over parameter budgets (`spread_selections`), learning-rate scale 1; within
         `max_params`. Chosen from the parameter counts alone."""
         def cost(values: dict[str, str]) -> int:
-            return self.taxonomy.count(refs_from_switches(self.switch_units, self.fit_budget(values)))
+            return self.taxonomy.count(self.refs(self.fit_budget(values)))
 
         points = spread_selections(list(self.switch_units), self.values_of, cost, k, seed)
         return [{**self.fit_budget(values), "lr_scale": 1.0} for values in points]
@@ -385,7 +449,7 @@ class SubnetworkSpace:
         """A setting with trainable parameters strictly between `low` and `high` (`gap_selection`), within
         `max_params`, learning-rate scale left to the sampler; None if none was found."""
         def cost(values: dict[str, str]) -> int:
-            return self.taxonomy.count(refs_from_switches(self.switch_units, self.fit_budget(values)))
+            return self.taxonomy.count(self.refs(self.fit_budget(values)))
 
         values = gap_selection(list(self.switch_units), self.values_of, cost, low, high, rng)
         return None if values is None else self.fit_budget(values)
@@ -401,7 +465,7 @@ class SubnetworkSpace:
         for name, values in self._presets().items():
             if not all(v in self.values_of[n] for n, v in values.items()):
                 continue
-            n = self.taxonomy.count(refs_from_switches(self.switch_units, values))
+            n = self.taxonomy.count(self.refs(values))
             if config.max_params is not None and n > config.max_params:
                 continue
             out[name] = {**values, "lr_scale": 1.0}

@@ -10,7 +10,8 @@ Version 1 fields:
 - `parameters`: the resolved trainable parameter names (head included), model order.
 - `trainable_params`, `total_params`: exact counts.
 - `metrics`: what the search measured for this sub-network (e.g. `{"accuracy": 0.81}`).
-- `source`: where it came from (`run`, `trial`, `epoch`), `hyperparameters` (`lr`, ...).
+- `source`: where it came from (`run`, `trial`, `epoch`), `hyperparameters` (`lr`, ...; with LoRA units,
+  `lora_alpha_ratio`: each adapter's alpha is this times its rank).
 - `tensors`: file name of the trained tensors (safetensors) next to the spec, or null.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from torch import nn
 
 from spaces._errors import UsageError
+from spaces._lora import LORA_ALPHA_RATIO
 from spaces._taxonomy import Taxonomy
 
 LEGACY_POOLING = "cls"  # what a spec (or run) written before pooling was recorded pooled with
@@ -49,6 +51,8 @@ class Spec:
     @classmethod
     def from_units(cls, taxonomy: Taxonomy, units, **extra) -> Spec:
         units = list(units)
+        if taxonomy.lora_targets(units):  # how the adapters scale their update is part of what they compute
+            extra["hyperparameters"] = {"lora_alpha_ratio": LORA_ALPHA_RATIO, **extra.get("hyperparameters", {})}
         return cls(
             model={
                 "name": taxonomy.name,
@@ -64,6 +68,11 @@ class Spec:
             total_params=taxonomy.total_params,
             **extra,
         )
+
+    @property
+    def lora_alpha_ratio(self) -> float:
+        """Each LoRA adapter's alpha over its rank (spaces._lora)."""
+        return float(self.hyperparameters.get("lora_alpha_ratio", LORA_ALPHA_RATIO))
 
     @property
     def pooling(self) -> str:
@@ -119,6 +128,6 @@ class Spec:
             raise UsageError("spec's trainable_params does not match its units on this model")
 
     def apply(self, model: nn.Module, taxonomy: Taxonomy) -> list[str]:
-        """Validate, then make exactly this spec's parameters trainable on `model`."""
+        """Validate, then make exactly this spec's parameters trainable on `model` (adding its LoRA adapters)."""
         self.validate(taxonomy)
-        return taxonomy.apply(model, self.units)
+        return taxonomy.apply(model, self.units, self.lora_alpha_ratio)

@@ -3,7 +3,8 @@
 A *unit* is the smallest piece the search can make trainable: a module type in one layer
 (`"3.query"`), or a non-layer piece (`"embeddings"`, `"embeddings.norm"`, `"pooler"`).
 A *reference* names a unit, optionally restricted to a part: `"3.query:bias"` (BitFit) or
-`"3.query:weight"`. The classification head is always trainable and always counted.
+`"3.query:weight"`, or adapted instead of trained: `"3.query:lora8"`, a rank-8 LoRA update of each of the
+unit's linear layers (spaces._lora). The classification head is always trainable and always counted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from spaces._errors import UsageError
+from spaces._lora import (
+    LORA_ALPHA_RATIO,
+    has_adapters,
+    inject,
+    is_linear,
+    linear_dims,
+    lora_names,
+    parse_rank,
+    ticket_parameters,
+)
 from spaces._models import load_config
 from spaces._pooling import DECODERS, apply_pooling
 
@@ -195,13 +206,28 @@ class Unit:
     module: str
     layer: int | None
     params: tuple[str, ...]
+    # full names of the unit's linear layers, which a LoRA adapter can adapt (a layer's units only)
+    linears: tuple[str, ...] = ()
+
+    @property
+    def lora_params(self) -> tuple[str, ...]:
+        """The names of the LoRA parameters the unit holds when it is adapted (spaces._lora.lora_names)."""
+        return tuple(n for m in self.linears for n in lora_names(m))
 
 
-def _split_ref(ref: str) -> tuple[str, str | None]:
+def _split_ref(ref: str) -> tuple[str, str | None, int | None]:
+    """`(unit id, part, rank)`: part None (the whole unit), `weight`, `bias` or `lora` (then with its rank)."""
     unit_id, sep, part = ref.partition(":")
-    if sep and part not in PARTS:
-        raise UsageError(f"unknown part '{part}' in '{ref}' (use :weight or :bias)")
-    return unit_id, (part or None)
+    if not sep:
+        return unit_id, None, None
+    if part in PARTS:
+        return unit_id, part, None
+    rank = parse_rank(part)
+    if rank is None:
+        raise UsageError(f"unknown part '{part}' in '{ref}' (use :weight, :bias or :lora<rank>, e.g. :lora8)")
+    if rank < 1:
+        raise UsageError(f"LoRA rank must be at least 1, not {rank} ('{ref}')")
+    return unit_id, "lora", rank
 
 
 def _is_norm(module: nn.Module) -> bool:
@@ -301,6 +327,10 @@ class Taxonomy:
             heads = tuple(f"{prefix}.{p}." for p in paths)
             return tuple(n for n in self.param_numel if n.startswith(heads))
 
+        def linears_of(names: tuple[str, ...]) -> tuple[str, ...]:
+            modules = dict.fromkeys(n.rpartition(".")[0] for n in names)
+            return tuple(m for m in modules if is_linear(model.get_submodule(m)))
+
         units: list[Unit] = []
         after_layers = ("final.norm", "pooler")  # in model order: what runs after the last layer comes last
         for unit_id, paths in extras.items():
@@ -309,12 +339,16 @@ class Taxonomy:
         for layer, layer_path in enumerate(layer_paths):
             for module, paths in modules.items():
                 if names := params_under(f"{layer_path}.{p}" for p in paths):
-                    units.append(Unit(f"{layer}.{module}", module, layer, names))
+                    units.append(Unit(f"{layer}.{module}", module, layer, names, linears_of(names)))
         for unit_id in after_layers:
             if names := params_under(extras.get(unit_id, ())):
                 units.append(Unit(unit_id, unit_id, None, names))
 
         self.units = units
+        # (in, out) features of every layer a LoRA adapter can adapt, by full module name
+        self.linear_dims: dict[str, tuple[int, int]] = {
+            m: linear_dims(model.get_submodule(m)) for u in units for m in u.linears}
+        self._order = {n: i for i, n in enumerate(self.param_numel)}
         self._by_id = {u.id: u for u in units}
         self.num_layers = len(layer_paths)
         # ALBERT applies one layer's weights at every depth: units are shared, counts are not multiplied.
@@ -370,25 +404,69 @@ class Taxonomy:
             ) from None
 
     # -- selections ------------------------------------------------------------------------
+    @property
+    def lora_units(self) -> tuple[str, ...]:
+        """The units a LoRA adapter can adapt: a layer's units with a linear layer."""
+        return tuple(u.id for u in self.units if u.linears)
+
+    def max_lora_rank(self, unit_id: str) -> int:
+        """The largest rank a LoRA adapter of this unit can have: the smallest dimension of its linear layers."""
+        return min(min(self.linear_dims[m]) for m in self.unit(unit_id).linears)
+
+    def lora_targets(self, refs) -> dict[str, int]:
+        """The LoRA adapters of `refs`: full module name -> rank. UsageError for a unit without a linear layer
+        or a rank above the layer's smaller dimension."""
+        targets: dict[str, int] = {}
+        for ref in refs:
+            unit_id, part, rank = _split_ref(ref)
+            if part != "lora":
+                continue
+            unit = self.unit(unit_id)
+            if not unit.linears:
+                raise UsageError(f"unit '{unit_id}' of {self.name} has no linear layer: it cannot take a LoRA adapter")
+            assert rank is not None  # a lora part always has one (_split_ref)
+            if rank > self.max_lora_rank(unit_id):
+                raise UsageError(f"LoRA rank {rank} of '{unit_id}' is above its layer's smaller dimension "
+                                 f"({self.max_lora_rank(unit_id)})")
+            targets.update(dict.fromkeys(unit.linears, rank))
+        return targets
+
     def resolve(self, refs) -> list[str]:
-        """Parameter names made trainable by `refs`, head included, in model order."""
+        """Parameter names made trainable by `refs`, head included, in model order; a LoRA adapter's two
+        parameters (spaces._lora.lora_names) follow its layer's own."""
+        refs = list(refs)
         chosen = set(self.head)
         for ref in refs:
-            unit_id, part = _split_ref(ref)
+            unit_id, part, _ = _split_ref(ref)
+            if part == "lora":
+                continue
             for name in self.unit(unit_id).params:
                 is_bias = name.rsplit(".", 1)[-1] == "bias"
                 if part is None or (part == "bias") == is_bias:
                     chosen.add(name)
-        return [n for n in self.param_numel if n in chosen]
+        place = {n: (self._order[n], 0) for n in chosen}
+        for module in self.lora_targets(refs):
+            last = max(i for n, i in self._order.items() if n.startswith(module + "."))
+            place.update({name: (last, k) for k, name in enumerate(lora_names(module), 1)})
+        return sorted(place, key=place.__getitem__)
 
     def count(self, refs) -> int:
-        """Exact number of trainable parameters (head included) for `refs`."""
-        return sum(self.param_numel[n] for n in self.resolve(refs))
+        """Exact number of trainable parameters (head included) for `refs`: a rank-r LoRA adapter of a linear
+        layer adds r x (in + out)."""
+        refs = list(refs)
+        lora = sum(rank * sum(self.linear_dims[m]) for m, rank in self.lora_targets(refs).items())
+        return sum(self.param_numel[n] for n in self.resolve(refs) if n in self.param_numel) + lora
 
-    def apply(self, model: nn.Module, refs) -> list[str]:
-        """Make exactly the parameters of `refs` (and the head) trainable; freeze the rest."""
-        names = dict(model.named_parameters())
-        if names.keys() != self.param_numel.keys():
+    def apply(self, model: nn.Module, refs, lora_alpha_ratio: float = LORA_ALPHA_RATIO) -> list[str]:
+        """Make exactly the parameters of `refs` (and the head) trainable; freeze the rest. A LoRA reference's
+        adapter is added to `model` first (PEFT's LoRA layers, spaces._lora), unless it has adapters already."""
+        refs = list(refs)
+        targets = self.lora_targets(refs)
+        if targets and not has_adapters(model):
+            inject(model, targets, lora_alpha_ratio)
+        names = ticket_parameters(model)
+        expected = self.param_numel.keys() | {n for m in targets for n in lora_names(m)}
+        if names.keys() != expected:
             raise UsageError(f"model does not match the taxonomy of {self.name}")
         trainable = self.resolve(refs)
         keep = set(trainable)

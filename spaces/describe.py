@@ -13,6 +13,7 @@ import os
 import sys
 
 from spaces._cli import ArgumentParser, run_cli
+from spaces._errors import UsageError
 from spaces._models import resolve_model
 from spaces._pooling import POOLINGS, resolve_pooling
 from spaces._space import GRANULARITIES, switches
@@ -21,6 +22,8 @@ from spaces._taxonomy import load_taxonomy
 
 
 def describe(model: str, granularity: str = "unit", num_labels: int = 2, pooling: str = "auto") -> dict:
+    """The model's switches at `granularity` with their parameter counts. `lora_params_per_rank`: what a LoRA
+    adapter of rank 1 on the switch's linear layers adds (rank r adds r times as many; 0: nothing to adapt)."""
     pooling = resolve_pooling(pooling, resolve_model(model))
     taxonomy = load_taxonomy(model, num_labels, pooling)
     total = taxonomy.total_params
@@ -29,8 +32,10 @@ def describe(model: str, granularity: str = "unit", num_labels: int = 2, pooling
         names = [n for u in unit_ids for n in taxonomy.unit(u).params]
         bias = sum(taxonomy.param_numel[n] for n in names if n.rsplit(".", 1)[-1] == "bias")
         weight = sum(taxonomy.param_numel[n] for n in names) - bias
+        # one place for the count: the taxonomy's, of a rank-1 adapter on each of the switch's linear units
+        per_rank = taxonomy.count([f"{u}:lora1" for u in unit_ids if u in taxonomy.lora_units]) - taxonomy.head_params
         rows.append({"switch": name, "units": list(unit_ids), "weight_params": weight, "bias_params": bias,
-                     "params": weight + bias, "fraction": (weight + bias) / total})
+                     "params": weight + bias, "fraction": (weight + bias) / total, "lora_params_per_rank": per_rank})
     return {
         "model": model,
         "model_type": taxonomy.model_type,
@@ -69,11 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-labels", type=int, default=2)
     parser.add_argument("--pooling", choices=POOLINGS, default="auto",
                         help="what the head reads (mean pooling has no pooler unit); auto: the folder's own")
+    parser.add_argument("--lora-rank", type=int, default=8, metavar="R",
+                        help="the LoRA rank whose adapter sizes the table shows (default 8)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--spec", help="check that this spec.json fits MODEL and show what it trains")
 
     def body() -> int:
         args = parser.parse_args(argv)
+        if args.lora_rank < 1:
+            raise UsageError(f"--lora-rank must be at least 1 (got {args.lora_rank})")
         if args.spec:
             return _check_spec(args.model, args.spec, args.json)
         info = describe(args.model, args.granularity, args.num_labels, args.pooling)
@@ -88,10 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         if info["generic"]:
             print(f"no module map for model type '{info['model_type']}': units found by generic discovery "
                   "(the modules inside the repeated layer list, named by their own paths)")
-        print(f"{'switch':<18} {'weights':>12} {'biases':>9} {'total':>12} {'fraction':>9}")
+        lora = f"lora r{args.lora_rank}"
+        print(f"{'switch':<18} {'weights':>12} {'biases':>9} {'total':>12} {'fraction':>9} {lora:>10}")
         for row in info["switches"]:
+            adapter = row["lora_params_per_rank"] * args.lora_rank
             print(f"{row['switch']:<18} {row['weight_params']:>12,} {row['bias_params']:>9,} {row['params']:>12,} "
-                  f"{row['fraction']:>9.4%}")
+                  f"{row['fraction']:>9.4%} {f'{adapter:,}' if adapter else '-':>10}")
+        print("lora rR: a rank-R LoRA adapter on the switch's linear layers, R x (in + out) each "
+              "(--switch-values ...,lora)")
         if info["unassigned_params"]:
             print(f"not in any unit (always frozen): {info['unassigned_params']:,}")
         return 0

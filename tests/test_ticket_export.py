@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from search import _peft, export
-from spaces import SPEC_FILE, TENSORS_FILE, Spec, UsageError, load_taxonomy
+from spaces import SPEC_FILE, TENSORS_FILE, Spec, UsageError, load_taxonomy, ticket_parameters
 from trainables import load_model, load_tensors, load_tokenizer
 
 TEXTS = ["a moving, beautifully acted film", "dull", "not bad at all, honestly one of the better ones this year",
@@ -31,7 +31,7 @@ def make_export(out: Path, model_name: str, pooling: str, units: list[str], seed
     trainable = set(taxonomy.apply(model, units))
     generator = torch.Generator().manual_seed(seed)
     tensors = {name: (p.detach() + 0.5 * torch.randn(p.shape, generator=generator)).contiguous()
-               for name, p in model.named_parameters() if name in trainable}
+               for name, p in ticket_parameters(model).items() if name in trainable}
     out.mkdir(parents=True)
     save_file(tensors, str(out / TENSORS_FILE))
     Spec.from_units(taxonomy, units, metrics={"accuracy": 0.8}, tensors=TENSORS_FILE,

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PreTrainedModel
 
-from spaces import TENSORS_FILE, load_taxonomy
+from spaces import TENSORS_FILE, load_taxonomy, ticket_parameters
 from trainables._batches import eval_batches, train_batches
 from trainables._data import Encoded, Split
 from trainables._failures import ends_on_deterministic_failure
@@ -73,7 +73,7 @@ def on_this_node(settings: TrialSettings) -> TrialSettings:
 def param_groups(model: nn.Module, head: set[str], lr: float, lr_scale: float, groups: bool) -> list[dict]:
     """AdamW parameter groups of the trainable parameters: one at `lr`, or with `groups`, the pre-trained
     ones at `lr` and the head (`head`: its parameter names) at max(lr, SMALL_PARAM_LR x lr_scale)."""
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    trainable = [(n, p) for n, p in ticket_parameters(model).items() if p.requires_grad]
     if not groups:
         return [{"params": [p for _, p in trainable], "lr": lr}]
     body = [p for n, p in trainable if n not in head]
@@ -150,16 +150,16 @@ def save_state(directory: Path, model: nn.Module | dict, names: list[str], extra
 
     `model`: the model, or its parameters by name (a trial with a frozen prefix holds them so).
     """
-    params = model if isinstance(model, dict) else dict(model.named_parameters())
+    params = model if isinstance(model, dict) else ticket_parameters(model)
     save_file({n: params[n].detach().cpu().contiguous() for n in names}, str(directory / TENSORS_FILE))
     torch.save(extra, directory / "state.pt")
 
 
 def load_tensors(model: nn.Module | dict, path: str | Path | dict) -> list[str]:
     """Load saved tensors (a safetensors file, or the tensors by name) into `model` (or its parameters by
-    name); every saved name must exist in it."""
+    name: a ticket's names, spaces.ticket_parameters); every saved name must exist in it."""
     tensors = path if isinstance(path, dict) else load_file(str(path))
-    params = model if isinstance(model, dict) else dict(model.named_parameters())
+    params = model if isinstance(model, dict) else ticket_parameters(model)
     unknown = sorted(set(tensors) - set(params))
     if unknown:
         raise ValueError(f"saved tensor {unknown[0]} is not a parameter of this model")
@@ -231,8 +231,8 @@ class TrialRun:
         if settings.fingerprint and taxonomy.fingerprint != settings.fingerprint:
             raise RuntimeError(f"model at {settings.model} is not the driver's (parameter fingerprint "
                                f"{taxonomy.fingerprint}, expected {settings.fingerprint})")
-        trainable = set(taxonomy.apply(model, config["units"]))
-        params = dict(model.named_parameters())
+        trainable = set(taxonomy.apply(model, config["units"]))  # LoRA units: PEFT's adapters added here
+        params = ticket_parameters(model)
         prefix = None
         if settings.prefix_cache and (layers := frozen_prefix_layers(model, taxonomy)) > 0:
             prefix = FrozenPrefix(model, taxonomy, layers, settings.cache_dir, autocast=lambda: _autocast(device),
@@ -246,7 +246,7 @@ class TrialRun:
             model=model,
             optimizer=optimizer,
             schedule=_linear_schedule(optimizer, steps_per_epoch * settings.max_epochs),
-            saved=[n for n in taxonomy.param_numel if n in trainable | set(new_params)],
+            saved=[n for n in params if n in trainable | set(new_params)],
             trainable_params=taxonomy.count(config["units"]),
             params=params,
             prefix=prefix,

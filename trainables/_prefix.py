@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from spaces import Taxonomy
+from spaces import Taxonomy, ticket_parameters
 from trainables._batches import eval_batches
 from trainables._data import Split
 
@@ -41,13 +41,14 @@ def frozen_prefix_layers(model: PreTrainedModel, taxonomy: Taxonomy) -> int:
     layers_path = _layers_path(model, taxonomy)
     if layers_path is None:
         return 0
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    trainable = {n for n, p in ticket_parameters(model).items() if p.requires_grad}
     lowest = taxonomy.num_layers
     prefix = model.base_model_prefix + "."
     in_units: set[str] = set()
     for unit in taxonomy.units:
-        in_units.update(unit.params)
-        if trainable.intersection(unit.params):
+        owned = (*unit.params, *unit.lora_params)  # a LoRA adapter belongs to the unit it adapts
+        in_units.update(owned)
+        if trainable.intersection(owned):
             if unit.layer is not None:
                 lowest = min(lowest, unit.layer)
             elif unit.id != "pooler":
