@@ -9,6 +9,8 @@ Everything runs through `python -m search.run`, as a user runs it, one run at a 
 
 - `presets`: `--study presets` (the paper's reference points, to the full budget, no search);
 - `default`: the product's defaults with `--trial-seconds B`;
+- `lora`: the product's defaults with LoRA added to the space (`--switch-values off,bias,all,lora`), the same
+  `--trial-seconds B`; its row also gives its test hypervolume minus the default's, with the paired interval;
 - `random`: random search as its own users set it up (Optuna's random sampler over the same space, no early
   stopping, no reference points, no spread start, no gap filling) with the same `--trial-seconds B`;
 
@@ -50,6 +52,9 @@ STRATEGIES = {
     "default": [],
     "random": ["--sampler", "random", "--scheduler", "none", "--no-reference-points", "--spread-points", "0",
                "--fill-gaps", "0"],
+    # the default with LoRA in the space (every linear switch also offers lora2, lora8, lora32; the LoRA
+    # reference points lora.qv and lora.all-linear join the others)
+    "lora": ["--switch-values", "off,bias,all,lora"],
 }
 RESAMPLES = 1000
 
@@ -267,6 +272,7 @@ def main(argv=None) -> int:
             presets = search_run(f"{prefix}-presets", [*common, "--seed", str(seed), *STRATEGIES["presets"]],
                                  args.results_dir)
             budget = args.budget_factor * trial_seconds(presets)
+            done: dict[str, Path] = {}
             for name in wanted:
                 run_dir = presets if name == "presets" else search_run(
                     f"{prefix}-{name}", [*common, "--seed", str(seed), "--trial-seconds", f"{budget:.0f}",
@@ -280,6 +286,10 @@ def main(argv=None) -> int:
                        "cheapest_within_noise_of_full": cheapest_within_noise(run_dir, presets),
                        "validation_hypervolume_at_presets_cost": validation_hypervolume_at(
                            run_dir, trial_seconds(presets))}
+                if name == "lora" and "default" in done:  # the same space with and without LoRA, same rows
+                    row["minus_default"] = test_hypervolume(run_dir, seed=seed, against=done["default"])[
+                        "minus_presets"]
+                done[name] = run_dir
                 runs.append(row)
                 print(f"  {name} seed {seed}: test HV {row['test_hypervolume']:.4f} ({row['low']:.4f}-"
                       f"{row['high']:.4f}), {row['trials']} trials, {row['trial_seconds']:.0f} trial-s", flush=True)

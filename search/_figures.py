@@ -229,7 +229,7 @@ def pareto_svg(frame: pd.DataFrame, metric: str, width: int = 760, height: int =
         preset = f"\nreference point: {row.preset}" if isinstance(row.preset, str) else ""
         details = (f"{row.selection or 'head only'}\n{int(row.trainable_params):,} trainable params\n"
                    f"{metric} {row.metric:.4f} (epoch {int(row.epoch)}, {row.status})\nlr {row.lr:.2e}\n"
-                   f"trial {row.trial_id}{preset}")
+                   f"trial {row.trial_id} (export it: python -m search.export RUN --trial {row.trial_id}){preset}")
         parts.append(f'<circle class="trial" cx="{px(xv):.1f}" cy="{py(yv):.1f}" r="{5 if on_front else 3.5}" '
                      f'fill="{colour}" fill-opacity="{0.95 if on_front else 0.5}"><title>{html.escape(details)}'
                      f'</title></circle>')

@@ -153,7 +153,8 @@ def _optional(value):
 TEST_FIELDS = ("test_metric", "test_low", "test_high", "not_worse_than_best", "not_worse_than_full")
 
 
-def _point(row, total_params: int) -> dict:
+def trial_point(row, total_params: int) -> dict:
+    """A trial's final row as frontier.json writes a point (what export reads)."""
     return {
         "trial_id": row.trial_id,
         "metric": row.metric,
@@ -176,13 +177,13 @@ def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, fl
     if frame is not None and "test_metric" in frame.columns:  # the scored numbers, from the trials' final rows
         scored = final_rows(frame).set_index("trial_id")[[c for c in TEST_FIELDS if c in frame.columns]]
         front = front.drop(columns=[c for c in TEST_FIELDS if c in front.columns]).join(scored, on="trial_id")
-    points = [_point(row, run["total_params"]) for row in front.itertuples()]
+    points = [trial_point(row, run["total_params"]) for row in front.itertuples()]
     references = []
     if frame is not None:
         done = final_rows(frame)
         done = done[(done["status"] == COMPLETED) & done["preset"].notna()]
         on_front = set(front["trial_id"])
-        references = [{**_point(row, run["total_params"]), "on_frontier": row.trial_id in on_front}
+        references = [{**trial_point(row, run["total_params"]), "on_frontier": row.trial_id in on_front}
                       for row in done.sort_values("trainable_params").itertuples()]
     return {
         "metric": run["metric"],

@@ -76,13 +76,32 @@ def _test_metrics(frontier: dict, point: dict) -> dict:
             "not_worse_than_full": point.get("not_worse_than_full")}
 
 
+def _trial_point(location, frontier: dict, trial: str) -> dict:
+    """The point of one trial the user picked (its id, as the report shows it): its final row, with its test
+    numbers where it was scored. UsageError when the run has no such trial or it left no trained tensors."""
+    from search._files import TRIALS_FILE
+    from search._results import final_rows, read_trials, trial_point
+
+    scored = {p["trial_id"]: p for p in [*frontier.get("references", []), *frontier["points"]]}
+    if trial in scored:
+        return scored[trial]
+    location.pull((TRIALS_FILE,))
+    rows = final_rows(read_trials(location.local))
+    row = rows[rows["trial_id"] == trial]
+    if row.empty:
+        known = ", ".join(list(rows["trial_id"])[:3])
+        raise UsageError(f"run has no trial '{trial}' (trial ids look like {known}; the report shows each point's)")
+    return trial_point(next(row.itertuples()), frontier["total_params"])
+
+
 def export(run_path: str | Path, out: Path | None = None, max_params: int | None = None,
            min_metric: float | None = None, local_dir: str = "results", within_noise: str | None = None,
-           with_model: bool = False, with_adapter: bool | None = False) -> Path:
+           with_model: bool = False, with_adapter: bool | None = False, trial: str | None = None) -> Path:
     """Export a frontier point of the run at `run_path` (a folder, or its storage URI: what is needed
     is downloaded into `local_dir`); `with_model`: the complete model folder too (`save_model`);
     `with_adapter`: the PEFT adapter too (`OUT/peft`, see search._peft): True asks for it (a ticket that
-    has none is refused before anything is written), None writes it where the ticket has one.
+    has none is refused before anything is written), None writes it where the ticket has one. `trial`: export
+    this trial (its id, as the report shows it) instead of a frontier point.
 
     A folder that holds another ticket is refused; when writing fails, what this call wrote is removed."""
     location = RunLocation.existing(str(run_path), local_dir)
@@ -99,7 +118,8 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
                              f"without a test split): choose with --max-params or --min-metric")
         scored = {p["trial_id"]: p for p in [*frontier.get("references", []), *frontier["points"]]}
         candidates = [p for p in scored.values() if p.get("test_metric") is not None]
-    point = choose(candidates, max_params, min_metric, within_noise)
+    point = _trial_point(location, frontier, trial) if trial else choose(candidates, max_params, min_metric,
+                                                                          within_noise)
     if not point.get("checkpoint"):
         raise UsageError(f"trial {point['trial_id']} has no checkpoint in {run_dir}")
     tensors = location.fetch_folder(point["checkpoint"]) / TENSORS_FILE
@@ -199,6 +219,14 @@ def load_base(export_dir: str | Path):
     return model
 
 
+def tokenizer_load_line(folder: Path, pooling: str) -> str:
+    """The one line that loads the tokenizer of a folder `save_model` wrote. A mean-pooled folder's config names
+    its head's code (so that the model never loads silently with the architecture's first-token head), and
+    AutoTokenizer reads that config: without trust_remote_code it would stop to ask about code it does not run."""
+    remote = ", trust_remote_code=True" if pooling == "mean" else ""
+    return f"AutoTokenizer.from_pretrained({str(folder)!r}{remote})"
+
+
 def model_load_line(folder: Path, pooling: str) -> str:
     """The one line that loads a folder `save_model` wrote, as users are told to."""
     remote = ", trust_remote_code=True" if pooling == "mean" else ""
@@ -245,9 +273,7 @@ def save_model(out: Path) -> Path:
     """
     import transformers
 
-    from spaces import modeling_ticketsearch
-
-    from spaces import merge_lora
+    from spaces import merge_lora, modeling_ticketsearch
 
     model, tokenizer = load_ticket(out)
     pooling = Spec.load(out / SPEC_FILE).pooling
@@ -282,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     pick.add_argument("--within-noise", choices=("best", "full"),
                       help="the winning ticket: the fewest-parameter sub-network whose test metric is not "
                       "significantly worse than the best scored one (best) or than full fine-tuning (full)")
+    pick.add_argument("--trial", metavar="ID",
+                      help="this trial, on the front or not (its id: hover its point in report.html)")
     parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/export/trial_ID)")
     parser.add_argument("--local-dir", default="results",
                         help="for a storage URI: where the run's files are downloaded (and the default --out)")
@@ -297,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         with_adapter = True if args.peft else (None if args.save_model else False)  # None: where there is one
         out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir, args.within_noise,
-                     with_model=args.save_model, with_adapter=with_adapter)
+                     with_model=args.save_model, with_adapter=with_adapter, trial=args.trial)
         spec = Spec.load(out / SPEC_FILE)
         metric, value = next(iter(spec.metrics.items()))
         test = spec.metrics.get(f"test_{metric}")
@@ -316,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {_peft.adapter_problem(spec, spec.taxonomy())}")
         print(f"load it: search.load_ticket({str(out)!r})  # (model, tokenizer)")
         if args.save_model:
-            print(f"     or: {model_load_line(out / MODEL_DIR, spec.pooling)}")
+            print(f"     or: {model_load_line(out / MODEL_DIR, spec.pooling)}\n"
+                  f"         {tokenizer_load_line(out / MODEL_DIR, spec.pooling)}")
         if adapter:
             print(f"     or: {_peft.adapter_load_line(out, spec)}")
         return 0
