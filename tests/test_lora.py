@@ -20,7 +20,7 @@ from test_ticket_export import (
 from transformers import AutoTokenizer
 
 from search import export
-from spaces import SpaceConfig, Spec, SubnetworkSpace, UsageError, load_taxonomy, ticket_parameters
+from spaces import SpaceConfig, Spec, SubnetworkSpace, UsageError, load_taxonomy, resolve_model, ticket_parameters
 from trainables import TrialRun, TrialSettings, encode, frozen_prefix_layers, load_model, load_task, load_tokenizer
 
 ENCODERS = [f for f in TINY_CONFIGS if f != "roformer"]  # roformer: generic discovery, tested apart
@@ -141,7 +141,7 @@ def _check_every_export(out, model_dir, pooling):
     adapter = export.save_adapter(out)
     config = json.loads((adapter / "adapter_config.json").read_text())
     spec = Spec.load(out / "spec.json")
-    assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == model_dir
+    assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == resolve_model(model_dir)
     targets = spec.taxonomy().lora_targets(spec.units)
     assert sorted(config["target_modules"]) == sorted(targets)
     # the adapter holds exactly what the ticket trains: adapters, whole modules, head

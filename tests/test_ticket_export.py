@@ -30,8 +30,10 @@ def make_export(out: Path, model_name: str, pooling: str, units: list[str], seed
     model, _ = load_model(model_name, 2, pooling)
     trainable = set(taxonomy.apply(model, units))
     generator = torch.Generator().manual_seed(seed)
-    tensors = {name: (p.detach() + 0.5 * torch.randn(p.shape, generator=generator)).contiguous()
-               for name, p in ticket_parameters(model).items() if name in trainable}
+    # a LoRA update moves far less than its own weights: noise of that size, as training gives (0.5 would make each
+    # adapted layer's weights several times their pre-trained size, and a merged folder differ by rounding alone)
+    tensors = {name: (p.detach() + (0.05 if ".lora_" in name else 0.5) * torch.randn(p.shape, generator=generator)
+                      ).contiguous() for name, p in ticket_parameters(model).items() if name in trainable}
     out.mkdir(parents=True)
     save_file(tensors, str(out / TENSORS_FILE))
     Spec.from_units(taxonomy, units, metrics={"accuracy": 0.8}, tensors=TENSORS_FILE,
