@@ -71,7 +71,6 @@ from spaces import (  # noqa: E402
     describe_switches,
     load_taxonomy,
     reference_lr,
-    refs_from_switches,
     resolve_model,
     resolve_pooling,
     run_cli,
@@ -159,21 +158,22 @@ def repeat_plan(chosen: list[tuple[str, ...]], repeats: int, seeds=(1, 2), seed:
 RATE_PRESETS = ("head", "layernorm", "bitfit", "value", "attn.out", "ffn.in", "full")
 
 
-def product_plan(space, spread: int, scales: tuple[float, ...], seed: int = 0) -> list[tuple[dict, float]]:
+def product_plan(space, spread: int, scales: tuple[float, ...], seed: int = 0,
+                 presets: tuple[str, ...] = RATE_PRESETS) -> list[tuple[dict, float]]:
     """The product-space table's trainings: (switch values, lr_scale) pairs over the product's own space
     (`space`, a `spaces.SubnetworkSpace`: its switches and switch values, e.g. off/bias/all per module type).
-    The selections are the reference points of `RATE_PRESETS` that the space has and `spread` more from
+    The selections are the reference points of `presets` that the space has and `spread` more from
     the product's own spread start (`SubnetworkSpace.spread_points`: budgets log-uniform over the space,
     filled with random three-valued switches), each at every scale of `scales`; cheapest first."""
     seeds = space.seed_points()
-    chosen = [seeds[name] for name in RATE_PRESETS if name in seeds]
+    chosen = [seeds[name] for name in presets if name in seeds]
     for point in space.spread_points(spread + 2, seed):  # its first two are head only and everything
         if point not in chosen:
             chosen.append(point)
-    chosen = chosen[: len([n for n in RATE_PRESETS if n in seeds]) + spread]
+    chosen = chosen[: len([n for n in presets if n in seeds]) + spread]
 
     def size(point):
-        return space.taxonomy.count(refs_from_switches(space.switch_units, point))
+        return space.taxonomy.count(space.refs(point))
 
     values = [{k: v for k, v in point.items() if k != "lr_scale"} for point in sorted(chosen, key=size)]
     return [(point, scale) for point in values for scale in scales]
@@ -306,6 +306,12 @@ def record(argv=None) -> int:
                         "product: search.run's own space (--granularity, switch values off/bias/all), reference "
                         "points and --selections spread ones, each at every --lr-scales")
     parser.add_argument("--granularity", choices=GRANULARITIES, default="module", help="product: the space's")
+    parser.add_argument("--switch-values", default=",".join(SpaceConfig.values),
+                        help="product: the space's switch values (search.run's --switch-values; add lora for LoRA)")
+    parser.add_argument("--lora-ranks", default=run_defaults.lora_ranks, help="product: search.run's --lora-ranks")
+    parser.add_argument("--presets", default=None,
+                        help="product: the reference points recorded, comma-separated (default: "
+                        f"{','.join(RATE_PRESETS)}; with lora, e.g. lora.qv,lora.all-linear)")
     parser.add_argument("--lr-scales", default="0.1,0.3,1,3,10",
                         help="product: the scales of the size rule's rate each selection is trained at")
     parser.add_argument("--pooling", choices=POOLINGS, default=run_defaults.pooling,
@@ -371,9 +377,13 @@ def record(argv=None) -> int:
 
     scales: dict[tuple, float] = {}  # product space: a selection's lr_scale, by (selection, scale) key
     if args.space == "product":
-        space = SubnetworkSpace(taxonomy, SpaceConfig(granularity=args.granularity))
+        space = SubnetworkSpace(taxonomy, SpaceConfig(
+            granularity=args.granularity, values=tuple(args.switch_values.split(",")),
+            lora_ranks=tuple(int(r) for r in args.lora_ranks.split(",")), explicit_values=True))
+        presets = tuple(args.presets.split(",")) if args.presets else RATE_PRESETS
         trainings = [(values, scale, 0) for values, scale in
-                     product_plan(space, args.selections, tuple(float(x) for x in args.lr_scales.split(",")))]
+                     product_plan(space, args.selections, tuple(float(x) for x in args.lr_scales.split(",")),
+                                  presets=presets)]
         if args.sample:
             try:
                 low, high = (float(x) for x in args.sample_scales.split(","))
@@ -385,7 +395,7 @@ def record(argv=None) -> int:
         # A training's key: its switches as the table names them (`query`, `attn.norm:bias`), then `@scale`.
         switch_units, plan = {}, []
         for values, scale, seed in trainings:
-            on = {name + ("" if v == "all" else f":{v}"): refs_from_switches(space.switch_units, {name: v})
+            on = {name + ("" if v == "all" else f":{v}"): space.refs({name: v})
                   for name, v in values.items() if v != "off"}
             switch_units.update({name: tuple(refs) for name, refs in on.items()})
             key = (*on, f"@{scale:g}")
