@@ -11,9 +11,8 @@ adapters do: `<module>.weight` and `<module>.lora_A.weight`. `parameters(model)`
 those names whether or not adapters are injected; checkpoints and specs use them.
 
 Scaling. PEFT scales the update by alpha / rank. Alpha is `LORA_ALPHA_RATIO` x rank (a fixed scaling of 2,
-whatever the rank, as the LoRA paper's "alpha = 2r"-style recipes and PEFT's examples use) so that the
-learning rate, which the search scales, is the one knob: with Adam, a larger alpha and a larger rate move the
-update alike. No LoRA dropout: a trial already trains with the model's own dropout, on few rows for few epochs.
+whatever the rank: the common "alpha = 2r" recipe), so that the learning rate, which the search scales, is the
+one knob: with Adam, a larger alpha and a larger rate move the update alike. No LoRA dropout: a trial already trains with the model's own dropout, on few rows for few epochs.
 """
 
 from __future__ import annotations
@@ -21,10 +20,11 @@ from __future__ import annotations
 import re
 import warnings
 
+import torch
 from torch import nn
 
 LORA = "lora"  # the switch value; a unit reference's part is `lora<rank>`
-LORA_ALPHA_RATIO = 2.0  # lora_alpha = ratio x rank: the update's scale alpha / rank is 2 at every rank
+LORA_ALPHA_RATIO = 2  # lora_alpha = ratio x rank: the update's scale alpha / rank is 2 at every rank
 LORA_DROPOUT = 0.0
 ADAPTER = "default"  # PEFT's adapter name inside a trial's model
 
@@ -66,17 +66,18 @@ def is_linear(module: nn.Module) -> bool:
 
 def linear_dims(module: nn.Module) -> tuple[int, int]:
     """(in, out) features of a linear layer (`is_linear`)."""
-    if is_conv1d(module):
-        fan_in, fan_out = module.weight.shape
-        return int(fan_in), int(fan_out)
-    return int(module.in_features), int(module.out_features)
+    weight = module.weight
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"{type(module).__name__} has no weight tensor")
+    rows, columns = weight.shape
+    return (int(rows), int(columns)) if is_conv1d(module) else (int(columns), int(rows))
 
 
 def _pattern(name: str) -> str:
     return re.escape(name)  # PEFT reads rank_pattern's keys as regular expressions: a module's exact name
 
 
-def lora_config(targets: dict[str, int], conv1d: bool, alpha_ratio: float = LORA_ALPHA_RATIO,
+def lora_config(targets: dict[str, int], conv1d: bool, alpha_ratio: int = LORA_ALPHA_RATIO,
                 modules_to_save: list[str] | None = None, task_type=None):
     """The `peft.LoraConfig` of these adapters: `targets` maps each adapted module's full name to its rank.
 
@@ -96,7 +97,7 @@ def lora_config(targets: dict[str, int], conv1d: bool, alpha_ratio: float = LORA
     )
 
 
-def inject(model: nn.Module, targets: dict[str, int], alpha_ratio: float = LORA_ALPHA_RATIO) -> None:
+def inject(model: nn.Module, targets: dict[str, int], alpha_ratio: int = LORA_ALPHA_RATIO) -> None:
     """Add PEFT's LoRA layers to `model` in place: one per module of `targets` (full name -> rank)."""
     import peft
 

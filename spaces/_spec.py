@@ -70,9 +70,9 @@ class Spec:
         )
 
     @property
-    def lora_alpha_ratio(self) -> float:
+    def lora_alpha_ratio(self) -> int:
         """Each LoRA adapter's alpha over its rank (spaces._lora)."""
-        return float(self.hyperparameters.get("lora_alpha_ratio", LORA_ALPHA_RATIO))
+        return int(self.hyperparameters.get("lora_alpha_ratio", LORA_ALPHA_RATIO))
 
     @property
     def pooling(self) -> str:

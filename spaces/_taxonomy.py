@@ -457,7 +457,7 @@ class Taxonomy:
         lora = sum(rank * sum(self.linear_dims[m]) for m, rank in self.lora_targets(refs).items())
         return sum(self.param_numel[n] for n in self.resolve(refs) if n in self.param_numel) + lora
 
-    def apply(self, model: nn.Module, refs, lora_alpha_ratio: float = LORA_ALPHA_RATIO) -> list[str]:
+    def apply(self, model: nn.Module, refs, lora_alpha_ratio: int = LORA_ALPHA_RATIO) -> list[str]:
         """Make exactly the parameters of `refs` (and the head) trainable; freeze the rest. A LoRA reference's
         adapter is added to `model` first (PEFT's LoRA layers, spaces._lora), unless it has adapters already."""
         refs = list(refs)
