@@ -27,7 +27,7 @@ def unit_of(ref: str) -> str:
 
 def ticket_map(frame: pd.DataFrame, taxonomy) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(share, effect), each layers x module types: the share of frontier points that train a unit
-    (a bias-only selection counts), and the mean final metric of completed trials training it minus
+    (a bias-only or LoRA-adapted selection counts), and the mean final metric of completed trials training it minus
     that of those that do not (NaN where every or no trial trains it)."""
     front = frontier(frame)
     done = final_rows(frame)

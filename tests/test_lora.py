@@ -238,3 +238,24 @@ def test_a_lora_tickets_parameters_are_named_as_peft_saves_them(tiny_models):
     assert {"bert.encoder.layer.0.attention.self.query.weight",
             "bert.encoder.layer.0.attention.self.query.lora_A.weight"} <= names
     assert not any(".base_layer" in n or ".default" in n for n in names)
+
+
+@pytest.mark.parametrize("family,modules,qv", [("llama", "query,value,attn.norm", ("query", "value")),
+                                               ("gpt2", "attn.qkv,attn.norm", ("attn.qkv",))])
+def test_a_tiny_lora_search_on_a_decoder_runs_and_its_lora_ticket_reloads(ray_session, tiny_decoders, text_csv,
+                                                                          tmp_path, capsys, family, modules, qv):
+    from search import run
+
+    code = run.main(["--model", tiny_decoders(family), "--data", str(text_csv), "--text-column", "review",
+                     "--label-column", "sentiment", "--results-dir", str(tmp_path), "--name", family,
+                     "--max-epochs", "2", "--train-size", "64", "--eval-size", "24", "--max-length", "16",
+                     "--batch-size", "16", "--num-samples", "6", "--switch-values", "off,all,lora",
+                     "--lora-ranks", "2,8", "--modules", modules])
+    assert code == 0
+    front = json.loads((tmp_path / family / "frontier.json").read_text())
+    picked = next(p for p in front["references"] if p["preset"] == "lora.qv")
+    assert sorted(picked["units"]) == sorted(f"{layer}.{m}:lora8" for layer in range(2) for m in qv)
+    capsys.readouterr()
+    assert export.main([str(tmp_path / family), "--trial", picked["trial_id"], "--out", str(tmp_path / "e"),
+                        "--save-model"]) == 0
+    _check_every_export(tmp_path / "e", tiny_decoders(family), "last")
