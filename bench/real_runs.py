@@ -226,6 +226,13 @@ def _report(name: str, runs: list[dict]) -> str:
         beyond = sum(r["minus_presets"]["low"] > 0 for r in mine)
         lines.append(f"- {strategy}: above the presets' test front in {above} of {len(mine)} seeds "
                      f"({beyond} beyond the paired interval)")
+    paired = [r for r in runs if r["strategy"] == "lora" and r.get("minus_default")]
+    if paired:
+        lines.append("- lora against the same space without LoRA (default), paired on the test rows: " + "; ".join(
+            f"seed {r['seed']} {r['minus_default']['difference']:+.3f} ({r['minus_default']['low']:+.3f} to "
+            f"{r['minus_default']['high']:+.3f})" for r in paired)
+            + f"; at least the default's in {sum(r['minus_default']['difference'] >= 0 for r in paired)} of "
+            f"{len(paired)} seeds")
     default = [r["test_hypervolume"] for r in runs if r["strategy"] == "default"]
     random = [r["test_hypervolume"] for r in runs if r["strategy"] == "random"]
     if default and random:
@@ -286,11 +293,12 @@ def main(argv=None) -> int:
                        "cheapest_within_noise_of_full": cheapest_within_noise(run_dir, presets),
                        "validation_hypervolume_at_presets_cost": validation_hypervolume_at(
                            run_dir, trial_seconds(presets))}
-                if name == "lora" and "default" in done:  # the same space with and without LoRA, same rows
-                    row["minus_default"] = test_hypervolume(run_dir, seed=seed, against=done["default"])[
-                        "minus_presets"]
                 done[name] = run_dir
                 runs.append(row)
+                if {"lora", "default"} <= set(done):  # the same space with and without LoRA, on the same rows
+                    lora_row = next(r for r in runs if r["seed"] == seed and r["strategy"] == "lora")
+                    lora_row["minus_default"] = test_hypervolume(done["lora"], seed=seed, against=done["default"])[
+                        "minus_presets"]
                 print(f"  {name} seed {seed}: test HV {row['test_hypervolume']:.4f} ({row['low']:.4f}-"
                       f"{row['high']:.4f}), {row['trials']} trials, {row['trial_seconds']:.0f} trial-s", flush=True)
                 write_results(out, "bench/real_runs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
