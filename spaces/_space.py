@@ -353,8 +353,7 @@ class SubnetworkSpace:
         if parts and config.explicit_values and not any(with_bias.values()):
             raise UsageError(f"--switch-values asks for '{parts[0]}', but {taxonomy.name} ({taxonomy.model_type}) has "
                              f"no biases in the switches searched: use off,all")
-        plain = {name: config.values if with_bias[name] else tuple(v for v in config.values if v != LORA and
-                                                                   v not in ("bias", "weight"))
+        plain = {name: tuple(v for v in config.values if with_bias[name] or v not in ("bias", "weight"))
                  for name in self.switch_units}
         self.lora_units = frozenset(taxonomy.lora_units)
         self._lora_rank: int | None = None
