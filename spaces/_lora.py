@@ -7,12 +7,13 @@ PEFT LoRA adapter that loads with `PeftModel.from_pretrained`.
 
 Names. PEFT renames what it wraps: the adapted layer's own weight becomes `<module>.base_layer.weight` and the
 adapter's `<module>.lora_A.default.weight`. A ticket names parameters the PEFT-free way, as PEFT's saved
-adapters do: `<module>.weight` and `<module>.lora_A.weight`. `parameters(model)` gives a model's parameters by
+adapters do: `<module>.weight` and `<module>.lora_A.weight`. `ticket_parameters(model)` gives a model's parameters by
 those names whether or not adapters are injected; checkpoints and specs use them.
 
 Scaling. PEFT scales the update by alpha / rank. Alpha is `LORA_ALPHA_RATIO` x rank (a fixed scaling of 2,
 whatever the rank: the common "alpha = 2r" recipe), so that the learning rate, which the search scales, is the
-one knob: with Adam, a larger alpha and a larger rate move the update alike. No LoRA dropout: a trial already trains with the model's own dropout, on few rows for few epochs.
+one knob: with Adam, a larger alpha and a larger rate move the update alike. No LoRA dropout: a trial already
+trains with the model's own dropout, on few rows for few epochs.
 """
 
 from __future__ import annotations
