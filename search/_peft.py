@@ -149,12 +149,11 @@ def _lora_adapter(ticket, spec, lora: dict[str, int], modules_to_save: list[str]
     trained = {name: p.detach() for name, p in ticket_parameters(ticket).items() if name in set(spec.parameters)}
     base, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.pooling)
     base_params = ticket_parameters(base)
-    conv1d = any(type(base.get_submodule(m)).__name__ == "Conv1D" for m in lora)
     with torch.no_grad():  # the whole modules and the head as trained: modules_to_save copies them as they are
         for name, value in trained.items():
             if name in base_params:
                 base_params[name].copy_(value)
-    config = lora_config(lora, conv1d, spec.lora_alpha_ratio, modules_to_save=modules_to_save,
+    config = lora_config(lora, base, spec.lora_alpha_ratio, modules_to_save=modules_to_save,
                          task_type=peft.TaskType.SEQ_CLS)
     with warnings.catch_warnings():
         _quiet_peft()

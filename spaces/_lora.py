@@ -78,14 +78,17 @@ def _pattern(name: str) -> str:
     return re.escape(name)  # PEFT reads rank_pattern's keys as regular expressions: a module's exact name
 
 
-def lora_config(targets: dict[str, int], conv1d: bool, alpha_ratio: int = LORA_ALPHA_RATIO,
+def lora_config(targets: dict[str, int], model: nn.Module, alpha_ratio: int = LORA_ALPHA_RATIO,
                 modules_to_save: list[str] | None = None, task_type=None):
-    """The `peft.LoraConfig` of these adapters: `targets` maps each adapted module's full name to its rank.
+    """The `peft.LoraConfig` of these adapters on `model`: `targets` maps each adapted module's full name to its
+    rank.
 
     The most common rank is `r`, the others are in `rank_pattern` (and their alphas in `alpha_pattern`), each
-    by the module's exact name. `conv1d`: the targets are GPT-2 `Conv1D` layers (weights stored (in, out)).
+    by the module's exact name. GPT-2's `Conv1D` targets (weights stored (in, out)) set `fan_in_fan_out`.
     """
     import peft
+
+    conv1d = any(is_conv1d(model.get_submodule(m)) for m in targets)
 
     ranks = sorted(targets.values())
     common = max(set(ranks), key=lambda r: (ranks.count(r), -r))
@@ -102,11 +105,10 @@ def inject(model: nn.Module, targets: dict[str, int], alpha_ratio: int = LORA_AL
     """Add PEFT's LoRA layers to `model` in place: one per module of `targets` (full name -> rank)."""
     import peft
 
-    conv1d = any(is_conv1d(model.get_submodule(m)) for m in targets)
     with warnings.catch_warnings():
         # PEFT's note that a classification model's head is not saved by a bare injection: the ticket saves it
         warnings.filterwarnings("ignore", message=".*modules_to_save.*")
-        peft.inject_adapter_in_model(lora_config(targets, conv1d, alpha_ratio), model, adapter_name=ADAPTER)
+        peft.inject_adapter_in_model(lora_config(targets, model, alpha_ratio), model, adapter_name=ADAPTER)
 
 
 def has_adapters(model: nn.Module) -> bool:

@@ -349,6 +349,9 @@ class Taxonomy:
         self.linear_dims: dict[str, tuple[int, int]] = {
             m: linear_dims(model.get_submodule(m)) for u in units for m in u.linears}
         self._order = {n: i for i, n in enumerate(self.param_numel)}
+        # where an adapter's parameters go in model order: after its layer's last own parameter
+        self._after_layer = {m: max(self._order[n] for n in self.param_numel if n.startswith(m + "."))
+                             for m in self.linear_dims}
         self._by_id = {u.id: u for u in units}
         self.num_layers = len(layer_paths)
         # ALBERT applies one layer's weights at every depth: units are shared, counts are not multiplied.
@@ -446,8 +449,7 @@ class Taxonomy:
                     chosen.add(name)
         place = {n: (self._order[n], 0) for n in chosen}
         for module in self.lora_targets(refs):
-            last = max(i for n, i in self._order.items() if n.startswith(module + "."))
-            place.update({name: (last, k) for k, name in enumerate(lora_names(module), 1)})
+            place.update({name: (self._after_layer[module], k) for k, name in enumerate(lora_names(module), 1)})
         return sorted(place, key=place.__getitem__)
 
     def count(self, refs) -> int:
