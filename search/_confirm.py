@@ -68,15 +68,17 @@ def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
     test = prep.data.test
     predict = ray.remote(predict_saved).options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial)
     pending = []
-    for result in results:
+    for result in (results[i] for i in range(len(results))):
         if result.error is None and result.metrics and result.metrics.get("epoch") == config.max_epochs:
-            trial = front["trial_id"][points.index(result.config["point"])]
+            point = (result.config or {})["point"]
+            trial = front["trial_id"][points.index(point)]
             values[trial].append(float(result.metrics[metric]))
             if test is not None and result.checkpoint is not None:
                 with result.checkpoint.as_directory() as directory:
                     tensors = load_file(str(Path(directory) / TENSORS_FILE))
-                pending.append((trial, predict.remote(result.config["point"]["units"], tensors, test, settings)))
+                pending.append((trial, predict.remote(point["units"], tensors, test, settings)))
     for trial, outputs in zip([t for t, _ in pending], ray.get([f for _, f in pending])):
+        assert test is not None  # pending only with test rows
         tests[trial].append(compute_metrics(outputs, test.labels, prep.task.regression)[metric])
 
     def spread(numbers: list[float]) -> dict:

@@ -88,7 +88,7 @@ def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -
         outputs = _score_here(checkpoints, test, settings)
     else:
         outputs = _score_as_tasks(checkpoints, test, settings, config)
-    np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, labels=test.labels, **outputs)
+    np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, **{"labels": test.labels, **outputs})
     return compare(outputs, test.labels, trials, prep.task.metric, prep.task.regression)
 
 

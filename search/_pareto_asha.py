@@ -92,7 +92,8 @@ class ParetoASHA(FIFOScheduler):
         self.cost_attr, self.time_attr, self.tie_breaker = cost_attr, time_attr, tie_breaker
         self.protect_key = protect_key
         self.max_t, self.reduction_factor = max_t, reduction_factor
-        milestones, rung = [], grace_period
+        milestones: list[float] = []
+        rung: float = grace_period
         while rung < max_t:
             milestones.append(rung)
             rung *= reduction_factor
@@ -138,8 +139,9 @@ class ParetoASHA(FIFOScheduler):
                 self._save()
                 if pause:
                     searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
-                    if hasattr(searcher, "on_trial_paused"):  # Ray tells searchers of no pause: this does
-                        searcher.on_trial_paused(trial.trial_id)
+                    on_paused = getattr(searcher, "on_trial_paused", None)
+                    if on_paused is not None:  # Ray tells searchers of no pause: this does
+                        on_paused(trial.trial_id)
                     return TrialScheduler.PAUSE
                 return action
         return TrialScheduler.CONTINUE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import matplotlib
 
@@ -13,7 +14,8 @@ import pandas as pd
 from search._results import COMPLETED, final_rows, frontier
 
 
-def pareto_plot(frame: pd.DataFrame, path: Path, metric: str, title: str, majority: float | None = None) -> Path:
+def pareto_plot(frame: pd.DataFrame, path: Path | BinaryIO, metric: str, title: str,
+                majority: float | None = None) -> None:
     """Metric vs. trainable parameters (log axis): every trial faded, the frontier drawn, presets labelled."""
     finals = final_rows(frame).dropna(subset=["metric"])
     front = frontier(frame)
@@ -47,4 +49,3 @@ def pareto_plot(frame: pd.DataFrame, path: Path, metric: str, title: str, majori
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return path

@@ -17,7 +17,7 @@ from search._finish import finish
 from search._plan import allow_pending, check_placement
 from search._prepare import Prepared, prepare, read_run_info
 from search._processes import record_ray_processes, stop_leftovers
-from search._storage import RunLocation, split_uri
+from search._storage import RunLocation
 from search._trials import build_trainable, init_ray
 from spaces import UsageError
 
@@ -25,12 +25,13 @@ from spaces import UsageError
 def resume(args: RunConfig) -> int:
     from ray import tune
 
+    assert args.resume is not None  # run.py resumes only when asked
     location = RunLocation.existing(args.resume, args.local_dir)
     # From remote storage: the driver's files, uploaded before each of Ray's snapshots (at least as new).
     location.pull((RUN_FILE, OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE))
     if not (location.local / RUN_FILE).is_file():
         raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
-    here = ({"results_dir": split_uri(location.remote)[0], "local_dir": str(location.local.parent)}
+    here = ({"results_dir": location.storage_path, "local_dir": str(location.local.parent)}
             if location.is_remote else {"results_dir": str(location.local.parent)})
     # the run's own options; this driver's address, the run's folder where it is now, its console
     saved = RunConfig.from_saved(read_run_info(location.local)["args"], resume=None, address=args.address,
@@ -38,6 +39,10 @@ def resume(args: RunConfig) -> int:
     prep = prepare(saved)
     if not tune.Tuner.can_restore(location.path):
         raise UsageError(f"{location} has no Ray Tune experiment state to resume")
+    fs, run_fs_path = location.filesystem()
+    if lacking := compat.align_search_generator(fs, run_fs_path, run_fs_path.rpartition("/")[0], location.name):
+        print(f"the run's last saved state lacked {lacking} trial(s) Ray had started: as many new ones take "
+              "their place")
     started = time.monotonic()
     if stopped := stop_leftovers(location.local):
         print(f"stopped {len(stopped)} Ray process(es) the run's killed driver left: {', '.join(stopped)}")

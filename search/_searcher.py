@@ -178,6 +178,7 @@ class ParetoOptunaSearch(OptunaSearch):
             return
         import optuna
 
+        assert result is not None  # reached the last epoch above
         asked = self._state.trials[trial_id]
         values = [result[m] for m in self._state.metrics]
         self._finals.append((float(values[0]), float(values[1])))
@@ -205,6 +206,7 @@ class ParetoOptunaSearch(OptunaSearch):
             self._state.study.tell(self._state.trials[trial_id], None, state=state)
             self._state.completed.add(trial_id)
         else:
+            assert result is not None  # reached the last epoch
             super().on_trial_complete(trial_id, result, error)
             state, values = TrialState.COMPLETE, [result[m] for m in self._state.metrics]
             self._finals.append((float(values[0]), float(values[1])))
@@ -231,9 +233,10 @@ class ParetoOptunaSearch(OptunaSearch):
 
     # -- state that travels with Ray's experiment snapshots ---------------------------------
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default"):
-        if getattr(self, "store", None) is not None:  # getattr: runs saved before it existed resume too
+        store = getattr(self, "store", None)  # getattr: runs saved before it existed resume too
+        if store is not None:
             try:
-                self.store.push(self.store_files)
+                store.push(self.store_files)
             except OSError as exc:  # storage unreachable for a moment: the next snapshot tries again
                 logger.warning("could not upload %s to %s: %s", self.store_files, self.store, exc)
         super().save_to_dir(checkpoint_dir, session_str)
@@ -247,8 +250,9 @@ class ParetoOptunaSearch(OptunaSearch):
     def relocate(self, driver_dir: str | os.PathLike) -> None:
         """Keep the study's journal (and upload the store's files) from `driver_dir` (same file names)."""
         self._driver_dir = str(driver_dir)
-        if getattr(self, "store", None) is not None:
-            self.store = dataclasses.replace(self.store, local=Path(driver_dir))
+        store = getattr(self, "store", None)
+        if store is not None:
+            self.store = dataclasses.replace(store, local=Path(driver_dir))
         journal = compat.study_journal_path(self._state.study)
         if journal is not None and journal != (moved := str(Path(driver_dir, Path(journal).name))):
             compat.reopen_journal(self._state.study, moved)

@@ -110,6 +110,13 @@ class RunLocation:
         return self.remote is not None
 
     @property
+    def _uri(self) -> str:
+        """The remote URI, for the methods that only run on a remote run."""
+        if self.remote is None:
+            raise ValueError(f"run {self.name} has no remote storage")
+        return self.remote
+
+    @property
     def path(self) -> str:
         """The run as Ray Tune knows it (its experiment folder): the URI, or the local folder."""
         return self.remote if self.remote else str(self.local)
@@ -122,7 +129,13 @@ class RunLocation:
     @property
     def fs_path(self) -> str:
         """The run's folder on its filesystem, as Ray's result paths name it (no scheme, no query)."""
-        return open_uri(self.remote)[1] if self.remote else str(self.local)
+        return open_uri(self._uri)[1] if self.remote else str(self.local)
+
+    def filesystem(self):
+        """The run's pyarrow filesystem and its folder there: remote storage, or the local folder."""
+        import pyarrow.fs as pafs
+
+        return open_uri(self._uri) if self.is_remote else (pafs.LocalFileSystem(), str(self.local))
 
     def __str__(self) -> str:
         return self.path
@@ -144,7 +157,7 @@ class RunLocation:
         """Create the remote run folder; one clear error if the storage cannot be written."""
         if not self.is_remote:
             return
-        fs, path = open_uri(self.remote)
+        fs, path = open_uri(self._uri)
         try:
             fs.create_dir(path, recursive=True)
             with fs.open_output_stream(f"{path}/.ticketsearch-write-check") as f:
@@ -156,8 +169,8 @@ class RunLocation:
     def exists_remotely(self, name: str) -> bool:
         import pyarrow.fs as pafs
 
-        fs, path = open_uri(self.remote)
-        with _reading(self.remote):
+        fs, path = open_uri(self._uri)
+        with _reading(self._uri):
             return fs.get_file_info(f"{path}/{name}").type == pafs.FileType.File
 
     def push(self, names: tuple[str, ...] | None = None) -> list[str]:
@@ -167,7 +180,7 @@ class RunLocation:
             return []
         import pyarrow.fs as pafs
 
-        fs, root = open_uri(self.remote)
+        fs, root = open_uri(self._uri)
         if names is None:
             names = tuple(p.relative_to(self.local).as_posix() for p in sorted(self.local.rglob("*"))
                           if p.is_file() and p.relative_to(self.local).parts[0] not in LOCAL_ONLY
@@ -189,11 +202,11 @@ class RunLocation:
             return []
         import pyarrow.fs as pafs
 
-        fs, root = open_uri(self.remote)
+        fs, root = open_uri(self._uri)
         self.local.mkdir(parents=True, exist_ok=True)
         done = []
         for name in names:
-            with _reading(self.remote):
+            with _reading(self._uri):
                 if fs.get_file_info(f"{root}/{name}").type != pafs.FileType.File:
                     continue
                 target = self.local / name
@@ -212,8 +225,8 @@ class RunLocation:
             return target
         import pyarrow.fs as pafs
 
-        fs, root = open_uri(self.remote)
-        with _reading(self.remote):
+        fs, root = open_uri(self._uri)
+        with _reading(self._uri):
             if fs.get_file_info(f"{root}/{relpath}").type != pafs.FileType.Directory:
                 return target  # the caller reports what is missing
             tmp = target.with_name(f".{target.name}.download")
@@ -228,7 +241,7 @@ class RunLocation:
         to the run folder), locally or in remote storage; returns how many were deleted."""
         import pyarrow.fs as pafs
 
-        fs, root = open_uri(self.remote) if self.is_remote else (pafs.LocalFileSystem(), str(self.local))
+        fs, root = self.filesystem()
         deleted = 0
         for trial in fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
             if trial.type != pafs.FileType.Directory or not trial.base_name.startswith("trial_"):

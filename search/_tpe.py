@@ -54,7 +54,7 @@ HISTORY = 1000
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-class StaticSpaceTPESampler(TPESampler):
+class StaticSpaceTPESampler(compat.TPEHooks, TPESampler):
     """TPESampler whose search space and finished trials' encodings are kept, reading at most `history` finished
     trials (the best ranks and the newest)."""
 
@@ -102,13 +102,13 @@ class StaticSpaceTPESampler(TPESampler):
 
     def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
         self._state()
-        return super().sample_relative(_Window(study, self), trial, search_space)
+        return super().sample_relative(compat.study_view(study, self.window), trial, search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
         self._state()
-        return super().sample_independent(_Window(study, self), trial, param_name, param_distribution)
+        return super().sample_independent(compat.study_view(study, self.window), trial, param_name, param_distribution)
 
-    def _get_internal_repr(self, trials, search_space, study) -> dict[str, np.ndarray]:
+    def encode_params(self, trials, search_space, study) -> dict[str, np.ndarray]:
         """Optuna's encoding of the trials' parameters, each trial's computed once all are set (finished or
         running), kept in a matrix by trial number: a proposal reads its rows at once."""
         self._state()
@@ -122,7 +122,7 @@ class StaticSpaceTPESampler(TPESampler):
             trial = trials[i]
             params, kept = trial.params, True
             if not names <= params.keys():  # a running trial part-way through, with TPE's relative parameters
-                params, kept = self._get_params(trial, study), False
+                params, kept = self.relative_params(trial, study), False
                 if not names <= params.keys():
                     use[i] = False
                     continue
@@ -239,20 +239,3 @@ class _Encoded:
 
 def _number(trial) -> int:
     return trial.number
-
-
-class _Window:
-    """A study as the sampler reads it: the study itself, but its trials through `sampler.window`."""
-
-    def __init__(self, study, sampler: StaticSpaceTPESampler) -> None:
-        self._study, self._sampler = study, sampler
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list:
-        # Always the study's listing of this proposal (Optuna lists once per ask, as TPE does first): with a
-        # constant liar TPE lists the study again, for trials other threads started meanwhile, but a search's
-        # driver proposes from one thread and nothing changes the study within a proposal.
-        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=True)
-        return self._sampler.window(trials, self._study.directions, states)

@@ -59,10 +59,47 @@ def hypervolume(losses, reference) -> float:
     return float(compute_hypervolume(losses, reference))
 
 
+# ---- Optuna ==5.0.0: TPE's hooks for the trials it reads and how it encodes them -----------------------
+# TPESampler reads a study's trials through `Study._get_trials` and encodes their parameters in
+# `TPESampler._get_internal_repr`, and has no public hook for either; search.steer's sampler keeps both across
+# proposals (a window of the trials, encodings computed once). `TPEHooks` gives the two under public names, and
+# `relative_params` reads a running trial's parameters with TPE's relative ones (`TPESampler._get_params`).
+class TPEHooks:
+    """Mix in before TPESampler: it encodes the trials' parameters with `encode_params(trials, search_space,
+    study)`; `relative_params(trial, study)` is a trial's parameters, TPE's relative ones included."""
+
+    def _get_internal_repr(self, trials, search_space, study):
+        return self.encode_params(trials, search_space, study)
+
+    def encode_params(self, trials, search_space, study):
+        return super()._get_internal_repr(trials, search_space, study)  # type: ignore[misc]
+
+    def relative_params(self, trial, study) -> dict:
+        return self._get_params(trial, study)  # type: ignore[attr-defined]
+
+
+class _StudyView:
+    def __init__(self, study, listing) -> None:
+        self._study, self._listing = study, listing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list:
+        # The study's own listing, once per proposal (`use_cache`: with a constant liar TPE lists the study again
+        # for trials other threads started meanwhile; a search's driver proposes from one thread).
+        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=True)
+        return self._listing(trials, self._study.directions, states)
+
+
+def study_view(study, listing) -> Any:
+    """`study` as a sampler reads it: its trials are `listing(trials, directions, states)` of the study's own."""
+    return _StudyView(study, listing)
+
+
 # ---- Optuna ==5.0.0: a journal-file study opened again at another path -------------------------
 # A study unpickled on another driver keeps the first driver's journal path; JournalStorage has no
 # public way to swap its backend, so the unpickling path (__getstate__/__setstate__) is replayed.
-
 def study_journal_path(study) -> str | None:
     """The journal file behind an Optuna study, or None when it is not kept in a journal file."""
     from optuna.storages import JournalStorage
@@ -167,6 +204,50 @@ def search_finished(run_path: str) -> bool:
     with open(saved[-1], "rb") as f:
         state = cloudpickle.load(f)
     return bool(state.get("finished")) if isinstance(state, dict) else False
+
+
+# ---- Ray ==2.60.0: the saved search-generator state, in line with the saved experiment state ----------
+# Ray saves an experiment as several files, one after the other (TuneController.checkpoint): the search
+# generator's state (`search_gen_state-<session>.json`: how many trials it has created, and the experiment
+# spec new trials are made from) and the trials (`experiment_state-<session>.json`). A driver killed between
+# two writes leaves them out of step: a generator that counts trials the experiment state never held creates
+# that many fewer on resume, and the run stops short of --num-samples at every resume. Its spec also names the
+# storage the run was started in, where Ray would write the new trials of a run resumed from a moved folder
+# (Ray's own restore moves the saved trials, not the spec). Ray restores both as saved; no public API edits them.
+def align_search_generator(fs, run_fs_path: str, storage_fs_path: str, experiment_dir_name: str) -> int:
+    """Bring the newest saved search-generator state of the run at `run_fs_path` (on pyarrow filesystem `fs`) in
+    line with the newest experiment state: count only the trials that state holds, and make new trials in
+    `storage_fs_path`/`experiment_dir_name`. Returns how many created trials the experiment state lacked."""
+    import copy
+    import fnmatch
+
+    import pyarrow.fs as pafs
+    import ray.cloudpickle as cloudpickle
+
+    names = [f.base_name for f in fs.get_file_info(pafs.FileSelector(run_fs_path, allow_not_found=True))]
+    generators = fnmatch.filter(names, "search_gen_state-*.json")
+    experiments = fnmatch.filter(names, "experiment_state-*.json")
+    if not generators or not experiments:
+        return 0
+    with fs.open_input_stream(f"{run_fs_path}/{max(experiments)}") as f:
+        trials = len(json.loads(f.readall())["trial_data"])
+    path = f"{run_fs_path}/{max(generators)}"
+    with fs.open_input_stream(path) as f:
+        state = cloudpickle.loads(f.readall())
+    lacking = max(0, state["counter"] - trials)
+    storage = state["experiment"].spec.get("storage")
+    moved = storage is not None and (storage.storage_fs_path, storage.experiment_dir_name) != (
+        storage_fs_path, experiment_dir_name)
+    if not lacking and not moved:
+        return 0
+    state["counter"] -= lacking
+    if moved:
+        storage = copy.copy(storage)
+        storage.storage_fs_path, storage.experiment_dir_name = storage_fs_path, experiment_dir_name
+        state["experiment"].spec["storage"] = storage
+    with fs.open_output_stream(path) as f:
+        f.write(cloudpickle.dumps(state))
+    return lacking
 
 
 # ---- Ray ==2.60.0: the trial workers' output as the driver prints it ------------------------------

@@ -91,6 +91,87 @@ def test_a_search_that_ran_out_of_proposals_is_saved_finished(ray_session, tmp_p
     assert not compat.search_finished(str(tmp_path / "nothing-here"))
 
 
+def test_a_saved_search_generator_is_brought_in_line_with_the_saved_trials(ray_session, tmp_path):
+    """A generator state that counts more trials than the experiment state holds (a driver killed between Ray's
+    writes), in a run folder that has moved since: the count drops to the saved trials, new trials go to the new
+    folder."""
+    import json
+    import shutil
+
+    import pyarrow.fs as pafs
+    import ray.cloudpickle as cloudpickle
+    from ray import tune
+    from ray.tune.search import Searcher
+
+    class Counter(Searcher):
+        def __init__(self):
+            super().__init__(metric="x", mode="max")
+            self.given = 0
+
+        def suggest(self, trial_id):
+            self.given += 1
+            return {"i": self.given}
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            pass
+
+    def trainable(config):
+        tune.report({"x": config["i"]})
+
+    tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=Counter(), num_samples=4),
+               run_config=tune.RunConfig(storage_path=str(tmp_path / "before"), name="t", verbose=0)).fit()
+    run = tmp_path / "after" / "t"
+    shutil.copytree(tmp_path / "before" / "t", run)
+    shutil.rmtree(tmp_path / "before")
+    state_file = max(run.glob("experiment_state-*.json"))
+    state = json.loads(state_file.read_text())
+    state["trial_data"] = state["trial_data"][:2]  # the last trials snapshot was saved before two were made
+    state_file.write_text(json.dumps(state))
+    generator = max(run.glob("search_gen_state-*.json"))
+    assert cloudpickle.loads(generator.read_bytes())["counter"] == 4
+
+    fs = pafs.LocalFileSystem()
+    assert compat.align_search_generator(fs, str(run), str(run.parent), "t") == 2
+    saved = cloudpickle.loads(generator.read_bytes())
+    assert saved["counter"] == 2
+    storage = saved["experiment"].spec["storage"]
+    assert (storage.storage_fs_path, storage.experiment_dir_name) == (str(run.parent), "t")
+    assert compat.align_search_generator(fs, str(run), str(run.parent), "t") == 0  # in line now: left as it is
+    assert compat.align_search_generator(fs, str(tmp_path / "nothing-here"), str(tmp_path), "x") == 0
+
+
+def test_tpe_lists_and_encodes_trials_through_the_hooks():
+    """Optuna's TPE still reads the study through `Study._get_trials` and encodes through `_get_internal_repr`
+    (a hook that is never called would leave the product's sampler silently reading every trial)."""
+    from optuna.samplers import TPESampler
+
+    calls = {"encode": 0, "listing": 0}
+
+    def listing(trials, directions, states):
+        calls["listing"] += 1
+        return trials if states is None else [t for t in trials if t.state in states]
+
+    class Counted(compat.TPEHooks, TPESampler):
+        def encode_params(self, trials, search_space, study):
+            calls["encode"] += 1
+            return super().encode_params(trials, search_space, study)
+
+        def sample_relative(self, study, trial, search_space):
+            return super().sample_relative(compat.study_view(study, listing), trial, search_space)
+
+    def objective(trial):
+        return trial.suggest_float("x", 0, 1) + (trial.suggest_categorical("c", ["a", "b"]) == "a")
+
+    ours = optuna.create_study(sampler=Counted(n_startup_trials=3, multivariate=True, seed=0))
+    ours.optimize(objective, n_trials=8)
+    theirs = optuna.create_study(sampler=TPESampler(n_startup_trials=3, multivariate=True, seed=0))
+    theirs.optimize(objective, n_trials=8)
+    assert calls["encode"] > 0 and calls["listing"] > 0
+    assert [t.params for t in ours.trials] == [t.params for t in theirs.trials]
+    last = ours.trials[-1]
+    assert ours.sampler.relative_params(last, ours) == last.params
+
+
 def test_ray_optuna_search_keeps_the_state_the_searcher_extends():
     from ray.tune.search.optuna import OptunaSearch
 
