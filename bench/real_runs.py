@@ -23,7 +23,7 @@ Reported per strategy and seed, from what the runs wrote (trials.parquet, fronti
   over test rows (1,000 resamples, the same rows resampled for every point), and its difference from the
   presets front's on the same rows, with a paired interval (both fronts on each resample of the rows);
 - the cheapest scored sub-network not significantly worse than full fine-tuning on the test rows (the presets
-  run's `full`, same seed and rows; one-sided paired randomisation test, p >= 0.05, search._uncertainty);
+  run's `full`, same seed and rows; one-sided paired randomisation test, p >= 0.05, search.results.uncertainty);
 - the trial-seconds spent, and the default's validation hypervolume once it had spent what the presets did.
 
 `--report FILE...` runs nothing: it prints each results file as the markdown table docs/measurements.md shows,

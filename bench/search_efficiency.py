@@ -68,8 +68,8 @@ from spaces import ArgumentParser, UsageError, refs_from_switches, run_cli  # no
 TARGET = 0.95
 NEEDED_COLUMNS = ("switches", "units", "trainable_params", "lr", "epoch", "metric", "epoch_seconds")
 # The product's code a simulated search runs through: a logged search made by other code is searched again.
-SEARCH_CODE = ("search/_strategies.py", "search/_searcher.py", "search/_pareto_asha.py", "search/_pareto.py",
-               "search/compat.py", "spaces/_space.py")
+SEARCH_CODE = ("search/steer/strategies.py", "search/steer/searcher.py", "search/steer/pareto_asha.py",
+               "search/steer/pareto.py", "search/compat.py", "spaces/_space.py")
 PRESET_KEY = "preset"
 
 
@@ -113,7 +113,7 @@ STRATEGIES = {
     "default-indep": Strategy("tpe", "pareto-asha", {"multivariate": False}, spread=5, fill_gaps=4,
                               grace_period=GRACE_PERIOD),
     # ablation (bench/driver_scale.py): the default's TPE reading every finished trial, as Optuna's does, never a
-    # window of its history (search._tpe.HISTORY)
+    # window of its history (search.steer.tpe.HISTORY)
     "default-all-history": Strategy("tpe", "pareto-asha", {"history": 10**9}, spread=5, fill_gaps=4,
                                     grace_period=GRACE_PERIOD),
     # and reading half the default's window (history 500)
@@ -557,7 +557,7 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
     start = list(start_points(space, arm, strategy.spread, math.inf, seed).values())
 
     storage = None
-    if run_dir is not None:  # as search._tuner.build_tuner keeps them
+    if run_dir is not None:  # as search.driver.tuner.build_tuner keeps them
         from search import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE, SearchJournal
 
         storage = SearchJournal(str(run_dir / OPTUNA_JOURNAL_FILE))

@@ -9,55 +9,70 @@
 
 `__all__` is what a library user or a benchmark (bench/) calls: loading tickets, preparing a run, the
 steering pieces (sampler, scheduler, searcher), the Pareto arithmetic, the uncertainty tests and the
-files a run folder holds. The underscored modules behind it are free to change; a few more of their
-names are reachable here for the project's own tests (`_INTERNAL`), and are not API. Names load on
-first use (PEP 562), so `python -m search.run` can decide the hub mode before transformers is
-imported (search._hub). The entry points are modules of their own: `search.run`, `search.export`,
-`search.report`; `search.compat` is the one adapter to Ray's and Optuna's internals.
+files a run folder holds. Names load on first use (PEP 562), so `python -m search.run` can decide the hub
+mode before transformers is imported (search.driver.hub).
+
+The code behind it lives in rooms by job, each importing only from the rooms before it:
+
+    storage/   where a run lives: its folder's files, local or in remote storage
+    settings/  the command-line options, their defaults, the frozen RunConfig
+    steer/     the sampler, the searcher, Pareto-ASHA and the Pareto arithmetic
+    results/   a run's trials and frontier, test-row scoring, uncertainty, figures
+    ticket/    an exported ticket's PEFT adapter
+    driver/    a run from its options to its report: prepare, tune, resume, finish
+
+The rooms' modules are the project's own and may change; a few of their names are reachable here for the
+project's tests (`_INTERNAL`), and are not API. The entry points are modules of their own: `search.run`,
+`search.export`, `search.report`, `search.cleanup`; `search.compat` is the one adapter to Ray's and Optuna's
+internals.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 _EXPORTS = {
-    "search.export": ("load_base", "load_ticket"),
-    "search._cli": ("SAMPLERS", "SCHEDULERS", "STUDIES", "parse_args"),
-    "search._config": ("RunConfig",),
-    "search._prepare": ("Prepared", "prepare"),
-    "search._files": ("FRONTIER_FILE", "OPTUNA_JOURNAL_FILE", "REPORT_FILE", "RUN_FILE", "SCHEDULER_STATE_FILE",
+    "search.ticket.load": ("load_base", "load_ticket"),
+    "search.settings.options": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "SAMPLERS", "SCHEDULERS", "STUDIES", "parse_args"),
+    "search.settings.config": ("RunConfig",),
+    "search.driver.prepare": ("Prepared", "prepare"),
+    "search.storage.files": ("FRONTIER_FILE", "OPTUNA_JOURNAL_FILE", "REPORT_FILE", "RUN_FILE", "SCHEDULER_STATE_FILE",
                       "TRIALS_FILE"),
-    "search._strategies": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "first_rung", "make_sampler", "make_scheduler"),
-    "search._searcher": ("ParetoOptunaSearch",),
-    "search._journal": ("SearchJournal",),
-    "search._pareto_asha": ("ParetoASHA",),
-    "search._pareto": ("crowding_distance", "hypervolume", "hypervolume_curve", "non_domination_ranks",
+    "search.steer.strategies": ("first_rung", "make_sampler", "make_scheduler"),
+    "search.steer.searcher": ("ParetoOptunaSearch",),
+    "search.steer.tpe": ("StaticSpaceTPESampler",),
+    "search.steer.journal": ("SearchJournal",),
+    "search.steer.pareto_asha": ("ParetoASHA",),
+    "search.steer.pareto": ("crowding_distance", "hypervolume", "hypervolume_curve", "non_domination_ranks",
                        "pareto_mask", "reference_point"),
-    "search._results": ("frontier", "read_trials"),
-    "search._uncertainty": ("interval", "metric_function", "not_worse", "paired_difference", "paired_test",
+    "search.results.table": ("frontier", "read_trials"),
+    "search.results.uncertainty": ("interval", "metric_function", "not_worse", "paired_difference", "paired_test",
                             "predictions"),
-    "search._storage": ("RunLocation",),
+    "search.storage.location": ("RunLocation",),
 }
 # Reachable as `search.NAME` for the project's tests; not API (not in __all__, may change without notice).
 _INTERNAL = {
-    "search._cli": ("build_parser",),
-    "search._files": ("CONFIRM_FILE", "HOLDOUT_FILE", "PARETO_PLOT", "RUN_LOG", "STUDY_FILE"),
-    "search._config": ("LEGACY_OPTIONS",),
-    "search._prepare": ("read_run_info", "study_points", "study_settings", "write_run_info"),
-    "search._trials": ("REUSE_WAIT_SECONDS", "build_trainable", "init_ray", "trial_settings", "worker_env"),
-    "search._tuner": ("build_tuner",),
-    "search._finish": ("finish", "print_frontier"),
-    "search._searcher": ("MAX_REPEATS_IN_A_ROW", "proposal_key"),
-    "search._results": ("COMPLETED", "ERROR", "STOPPED", "final_rows", "frontier_document", "study_table",
+    "search.settings.options": ("build_parser",),
+    "search.storage.files": ("CONFIRM_FILE", "HOLDOUT_FILE", "PARETO_PLOT", "RUN_LOG", "STUDY_FILE"),
+    "search.settings.config": ("LEGACY_OPTIONS",),
+    "search.driver.prepare": ("study_points", "study_settings", "write_run_info"),
+    "search.storage.run_info": ("read_run_info",),
+    "search.driver.trials": ("REUSE_WAIT_SECONDS", "build_trainable", "init_ray", "trial_settings", "worker_env"),
+    "search.driver.tuner": ("build_tuner",),
+    "search.driver.finish": ("finish", "print_frontier"),
+    "search.steer.searcher": ("MAX_REPEATS_IN_A_ROW", "proposal_key"),
+    "search.results.table": ("COMPLETED", "ERROR", "STOPPED", "final_rows", "frontier_document", "study_table",
                         "trial_rows"),
-    "search._figures": ("FIGURES", "module_transfer", "search_progress", "ticket_map", "weight_magnitudes"),
-    "search._holdout": ("compare", "holdout_trials", "trial_data", "with_test_columns"),
-    "search._storage": ("join_uri", "open_uri", "split_uri"),
-    "search._console": ("log_note", "run_log"),
-    "search._processes": ("record_ray_processes", "stop_leftovers"),
-    "search._plan": ("PENDING_WHILE_SCALING", "allow_pending", "pending_trials", "prefix_cache_note"),
-    "search._hub": ("CONNECT_TIMEOUT_S", "HubUnreachable", "decide_hub_mode", "hub_reachable", "start_cli"),
+    "search.results.figures": ("FIGURES", "module_transfer", "search_progress", "ticket_map", "weight_magnitudes"),
+    "search.results.holdout": ("compare", "holdout_trials", "trial_data", "with_test_columns"),
+    "search.storage.location": ("join_uri", "open_uri", "split_uri"),
+    "search.driver.console": ("log_note", "run_log"),
+    "search.driver.processes": ("record_ray_processes", "stop_leftovers"),
+    "search.driver.plan": ("PENDING_WHILE_SCALING", "allow_pending", "pending_trials", "prefix_cache_note"),
+    "search.driver.hub": ("CONNECT_TIMEOUT_S", "HubUnreachable", "decide_hub_mode", "hub_reachable", "start_cli"),
 }
 _WHERE = {name: module for table in (_EXPORTS, _INTERNAL) for module, names in table.items() for name in names}
 __all__ = [  # the names of _EXPORTS, written out so tools read them (a test keeps the two equal)
@@ -77,6 +92,7 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
     "SCHEDULER_STATE_FILE",
     "STUDIES",
     "SearchJournal",
+    "StaticSpaceTPESampler",
     "TRIALS_FILE",
     "crowding_distance",
     "first_rung",
@@ -102,32 +118,9 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
 ]
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time the names load lazily (below)
-    from search._cli import SAMPLERS, SCHEDULERS, STUDIES, parse_args
-    from search._config import RunConfig
-    from search._files import (
-        FRONTIER_FILE,
-        OPTUNA_JOURNAL_FILE,
-        REPORT_FILE,
-        RUN_FILE,
-        SCHEDULER_STATE_FILE,
-        TRIALS_FILE,
-    )
-    from search._journal import SearchJournal
-    from search._pareto import (
-        crowding_distance,
-        hypervolume,
-        hypervolume_curve,
-        non_domination_ranks,
-        pareto_mask,
-        reference_point,
-    )
-    from search._pareto_asha import ParetoASHA
-    from search._prepare import Prepared, prepare
-    from search._results import frontier, read_trials
-    from search._searcher import ParetoOptunaSearch
-    from search._storage import RunLocation
-    from search._strategies import GRACE_PERIOD, MIN_RUNG_STEPS, first_rung, make_sampler, make_scheduler
-    from search._uncertainty import (
+    from search.driver.prepare import Prepared, prepare
+    from search.results.table import frontier, read_trials
+    from search.results.uncertainty import (
         interval,
         metric_function,
         not_worse,
@@ -135,7 +128,63 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
         paired_test,
         predictions,
     )
-    from search.export import load_base, load_ticket
+    from search.settings.config import RunConfig
+    from search.settings.options import GRACE_PERIOD, MIN_RUNG_STEPS, SAMPLERS, SCHEDULERS, STUDIES, parse_args
+    from search.steer.journal import SearchJournal
+    from search.steer.pareto import (
+        crowding_distance,
+        hypervolume,
+        hypervolume_curve,
+        non_domination_ranks,
+        pareto_mask,
+        reference_point,
+    )
+    from search.steer.pareto_asha import ParetoASHA
+    from search.steer.searcher import ParetoOptunaSearch
+    from search.steer.strategies import first_rung, make_sampler, make_scheduler
+    from search.steer.tpe import StaticSpaceTPESampler
+    from search.storage.files import (
+        FRONTIER_FILE,
+        OPTUNA_JOURNAL_FILE,
+        REPORT_FILE,
+        RUN_FILE,
+        SCHEDULER_STATE_FILE,
+        TRIALS_FILE,
+    )
+    from search.storage.location import RunLocation
+    from search.ticket.load import load_base, load_ticket
+
+
+# Ray pickles a run's searcher, scheduler, sampler, journal, callbacks and trial folder names by module path
+# (tuner.pkl, searcher-state-*.pkl, search_gen_state-*.json). The classes it pickles say `search` as their module
+# (ParetoOptunaSearch, ParetoASHA, StaticSpaceTPESampler, SearchJournal, RunLocation), so where they live can
+# change; runs started before search/ had rooms name the modules of that layout, which forward to the rooms.
+_MOVED = {
+    "search._searcher": "search.steer.searcher",
+    "search._pareto_asha": "search.steer.pareto_asha",
+    "search._tpe": "search.steer.tpe",
+    "search._journal": "search.steer.journal",
+    "search._storage": "search.storage.location",
+    "search._trials": "search.driver.trials",
+    "search._progress": "search.driver.progress",
+}
+
+
+def _forwarding(old: str, new: str) -> types.ModuleType:
+    """A module named `old` whose names load from `new` on first use (never its dunders: tools that scan
+    sys.modules, as `inspect` does, must not import the rooms)."""
+    def forward(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(importlib.import_module(new), name)
+
+    module = types.ModuleType(old, f"{old} moved to {new}: this forwards what runs pickled before the move name")
+    module.__getattr__ = forward  # type: ignore[method-assign]
+    return module
+
+
+for _old, _new in _MOVED.items():
+    globals()[_old.rpartition(".")[2]] = sys.modules.setdefault(_old, _forwarding(_old, _new))
 
 
 def __getattr__(name: str):

@@ -1,7 +1,7 @@
 """`python -m search.cleanup RUN_DIR`: stop the Ray processes a killed driver of the run left on this machine.
 
 A driver killed with SIGKILL (or a lost terminal) leaves Ray's dashboard and runtime-env agents running for
-about a minute; this ends them at once (search._processes). `--resume RUN` does the same before it starts.
+about a minute; this ends them at once (search.driver.processes). `--resume RUN` does the same before it starts.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from search._processes import stop_leftovers
+from search.driver.processes import stop_leftovers
 from spaces import ArgumentParser, UsageError, run_cli
 
 

@@ -142,7 +142,7 @@ def stop_paused_trial(tune_controller, trial) -> None:
     controller._mark_trial_to_checkpoint(trial)
 
 
-# ---- Ray ==2.60.0: OptunaSearch's state that search._searcher.ParetoOptunaSearch extends --------
+# ---- Ray ==2.60.0: OptunaSearch's state that search.steer.searcher.ParetoOptunaSearch extends --------
 # The subclass tells Optuna its trials itself (repeats, early stops as PRUNED), so it works on the
 # state OptunaSearch keeps: these attribute names are its extension contract, checked by the tests.
 # OptunaSearch has no public accessor for its study or its Ray-trial -> Optuna-trial map; the public

@@ -11,8 +11,8 @@ tensors into it gives back the trial's model.
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # before anything imports transformers (see search._hub)
-    from search._hub import start_cli
+if __name__ == "__main__":  # before anything imports transformers (see search.driver.hub)
+    from search.driver.hub import start_cli
 
     start_cli()
 
@@ -23,10 +23,11 @@ from pathlib import Path
 
 import torch
 
-from search import _peft
-from search._files import EXPORT_DIR, FRONTIER_FILE, RUN_FILE
-from search._prepare import read_run_info
-from search._storage import RunLocation
+from search.storage.files import EXPORT_DIR, FRONTIER_FILE, RUN_FILE
+from search.storage.location import RunLocation
+from search.storage.run_info import read_run_info
+from search.ticket import adapter
+from search.ticket.load import load_ticket
 from spaces import SPEC_FILE, TENSORS_FILE, ArgumentParser, Spec, UsageError, load_taxonomy, run_cli
 
 
@@ -79,8 +80,8 @@ def _test_metrics(frontier: dict, point: dict) -> dict:
 def _trial_point(location, frontier: dict, trial: str) -> dict:
     """The point of one trial the user picked (its id, as the report shows it): its final row, with its test
     numbers where it was scored. UsageError when the run has no such trial or it left no trained tensors."""
-    from search._files import TRIALS_FILE
-    from search._results import final_rows, read_trials, trial_point
+    from search.results.table import final_rows, read_trials, trial_point
+    from search.storage.files import TRIALS_FILE
 
     scored = {p["trial_id"]: p for p in [*frontier.get("references", []), *frontier["points"]]}
     if trial in scored:
@@ -99,7 +100,7 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
            with_model: bool = False, with_adapter: bool | None = False, trial: str | None = None) -> Path:
     """Export a frontier point of the run at `run_path` (a folder, or its storage URI: what is needed
     is downloaded into `local_dir`); `with_model`: the complete model folder too (`save_model`);
-    `with_adapter`: the PEFT adapter too (`OUT/peft`, see search._peft): True asks for it (a ticket that
+    `with_adapter`: the PEFT adapter too (`OUT/peft`, see search.ticket.adapter): True asks for it (a ticket that
     has none is refused before anything is written), None writes it where the ticket has one. `trial`: export
     this trial (its id, as the report shows it) instead of a frontier point.
 
@@ -141,9 +142,9 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
     out = Path(out) if out else run_dir / EXPORT_DIR / f"trial_{point['trial_id']}"
     _refuse_another_ticket(out, spec)
     if with_adapter:
-        _peft.check_adapter(spec, taxonomy)
+        adapter.check_adapter(spec, taxonomy)
     elif with_adapter is None:
-        with_adapter = _peft.adapter_problem(spec, taxonomy) is None
+        with_adapter = adapter.adapter_problem(spec, taxonomy) is None
     existed = out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -157,7 +158,7 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
         if existed:
             for name in (SPEC_FILE, TENSORS_FILE):
                 (out / name).unlink(missing_ok=True)
-            for name in (MODEL_DIR, _peft.ADAPTER_DIR):
+            for name in (MODEL_DIR, adapter.ADAPTER_DIR):
                 shutil.rmtree(out / name, ignore_errors=True)
         else:
             shutil.rmtree(out, ignore_errors=True)
@@ -185,38 +186,6 @@ MODELING_FILE = "modeling_ticketsearch.py"  # the mean-pooling head's code, carr
 # Sentences every saved folder is checked on: it must give the ticket's own logits before its load line is printed.
 _PROBE_TEXTS = ("a moving, beautifully acted film", "dull and far too long", "not bad at all", "the plot? what plot?")
 _PROBE_TOLERANCE = 1e-5
-
-
-def load_ticket(export_dir: str | Path):
-    """The exported ticket in `export_dir` (spec.json and its tensors), ready to predict: `(model, tokenizer)`.
-
-    One call, as PEFT's `from_pretrained`: the pre-trained model with the spec's head and pooling, the
-    spec's parameters replaced by the trained tensors, in eval mode, its labels named as the task's.
-    """
-    from trainables import load_model, load_tensors, load_tokenizer
-
-    export_dir = Path(export_dir)
-    spec = Spec.load(export_dir / SPEC_FILE)
-    if not spec.tensors or not (export_dir / spec.tensors).is_file():
-        raise UsageError(f"{export_dir} has no trained tensors ({spec.tensors or 'the spec names none'})")
-    name, num_labels = spec.model["name"], spec.model["num_labels"]
-    model, _ = load_model(name, num_labels, spec.pooling)
-    spec.apply(model, spec.taxonomy())
-    load_tensors(model, export_dir / spec.tensors)
-    labels = spec.source.get("label_names") or [str(i) for i in range(num_labels)]
-    model.config.id2label = dict(enumerate(labels))
-    model.config.label2id = {label: i for i, label in enumerate(labels)}
-    return model.eval(), load_tokenizer(name)
-
-
-def load_base(export_dir: str | Path):
-    """The pre-trained model the ticket in `export_dir` was cut from, with its head's shape and its pooling
-    (a fresh head): the base its PEFT adapter loads onto, `PeftModel.from_pretrained(load_base(D), D/peft)`."""
-    from trainables import load_model
-
-    spec = Spec.load(Path(export_dir) / SPEC_FILE)
-    model, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.pooling)
-    return model
 
 
 def tokenizer_load_line(folder: Path, pooling: str) -> str:
@@ -252,13 +221,13 @@ def _reproduces(ticket, tokenizer, what: str):
 
 
 def save_adapter(out: Path) -> Path:
-    """Write `OUT/peft`: the ticket as a PEFT adapter on the pre-trained model (search._peft), checked by
+    """Write `OUT/peft`: the ticket as a PEFT adapter on the pre-trained model (search.ticket.adapter), checked by
     loading it as printed. UsageError when the ticket trains part of a module (it has no adapter)."""
     spec = Spec.load(out / SPEC_FILE)
     model, tokenizer = load_ticket(out)
     taxonomy = spec.taxonomy()
     check = _reproduces(model, tokenizer, "PEFT adapter")
-    return _peft.save_adapter(out, model, spec, taxonomy, check)
+    return adapter.save_adapter(out, model, spec, taxonomy, check)
 
 
 def save_model(out: Path) -> Path:
@@ -335,19 +304,19 @@ def main(argv: list[str] | None = None) -> int:
                  f"{spec.metrics[f'test_{metric}_interval'][0]:.4f}-{spec.metrics[f'test_{metric}_interval'][1]:.4f}, "
                  f"{spec.metrics['test_rows']:,} {spec.metrics['test_split']} rows)"))
         print(f"wrote {out / SPEC_FILE}\n      {out / TENSORS_FILE}")
-        adapter = (out / _peft.ADAPTER_DIR).is_dir()
+        has_adapter = (out / adapter.ADAPTER_DIR).is_dir()
         if args.save_model:
             print(f"      {out / MODEL_DIR} (a complete model)")
-        if adapter:
-            print(f"      {out / _peft.ADAPTER_DIR} (a PEFT adapter)")
+        if has_adapter:
+            print(f"      {out / adapter.ADAPTER_DIR} (a PEFT adapter)")
         elif args.save_model:
-            print(f"note: {_peft.adapter_problem(spec, spec.taxonomy())}")
+            print(f"note: {adapter.adapter_problem(spec, spec.taxonomy())}")
         print(f"load it: search.load_ticket({str(out)!r})  # (model, tokenizer)")
         if args.save_model:
             print(f"     or: {model_load_line(out / MODEL_DIR, spec.pooling)}\n"
                   f"         {tokenizer_load_line(out / MODEL_DIR, spec.pooling)}")
-        if adapter:
-            print(f"     or: {_peft.adapter_load_line(out, spec)}")
+        if has_adapter:
+            print(f"     or: {adapter.adapter_load_line(out, spec)}")
         return 0
 
     return run_cli(body)

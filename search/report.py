@@ -15,135 +15,17 @@ Pareto front as inline SVG whose points show their details on hover), and there 
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # before anything imports transformers (see search._hub)
-    from search._hub import start_cli
+if __name__ == "__main__":  # before anything imports transformers (see search.driver.hub)
+    from search.driver.hub import start_cli
 
     start_cli()
 
-import base64
-import html
-import json
-import shlex
 import sys
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from search._figures import figures, mark, module_transfer, pareto_svg, weight_magnitudes
-from search._files import FRONTIER_FILE, REPORT_FIGURES, REPORT_FILE, RUN_FILE, TRIALS_FILE
-from search._pareto import reference_point
-from search._prepare import read_run_info
-from search._results import final_rows, frontier, read_trials
-from search._storage import RunLocation
-from spaces import ArgumentParser, UsageError, load_taxonomy, run_cli
-
-# ---- the report --------------------------------------------------------------------------------
-
-def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_document: dict | None = None) -> Path:
-    """Write RUN_DIR/report.html and RUN_DIR/report_<figure>.png; returns the HTML's path.
-
-    `run_ref`: how the page's export commands name the run (its URI when the run is in remote storage).
-    `frontier_document`: frontier.json's content before it is written (a run writes that file last);
-    by default it is read from RUN_DIR, and a run without it is reported as unfinished.
-    """
-    run_dir = Path(run_dir)
-    run_ref = run_ref or shlex.quote(str(run_dir))
-    if not (run_dir / RUN_FILE).is_file() or not (run_dir / TRIALS_FILE).is_file():
-        raise UsageError(f"{run_dir} is not a ticketsearch run folder with results (run.json, trials.parquet)")
-    run = read_run_info(run_dir)
-    frame = read_trials(run_dir)
-    if "timestamp" not in frame:  # runs before the column existed: report order stands in for time
-        frame["timestamp"] = np.arange(len(frame), dtype=float)
-    front_doc = frontier_document
-    if front_doc is None and (run_dir / FRONTIER_FILE).is_file():
-        front_doc = json.loads((run_dir / FRONTIER_FILE).read_text())
-    reference = ((front_doc["reference_point"]["metric"], front_doc["reference_point"]["log10_params"])
-                 if front_doc else reference_point(float(final_rows(frame)["metric"].min()), run["total_params"]))
-    taxonomy = load_taxonomy(run["model"], run["num_labels"], run["pooling"])
-    try:
-        weights = weight_magnitudes(run["model"], run["num_labels"], taxonomy)
-    except OSError as exc:  # the weights are not on this machine (a hub model, offline): the figure says so
-        print(f"report: no pre-trained weights for the weight figure ({str(exc).splitlines()[0]})", file=sys.stderr)
-        weights = pd.Series({m: np.nan for m in taxonomy.module_types}, name="mean_abs_weight")
-    transfer = module_transfer(frame, taxonomy)
-    drawn = figures(frame, run, taxonomy, reference, weights, transfer)
-    for name, data in drawn.items():
-        (run_dir / f"report_{name}.png").write_bytes(data)
-
-    def img(name: str, alt: str) -> str:
-        encoded = base64.b64encode(drawn[name]).decode()
-        return f'<figure id="{name}"><img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}"></figure>'
-
-    front = frontier(frame)
-    test = (front_doc or {}).get("test")
-    if test:
-        scored = final_rows(frame).set_index("trial_id")
-        front = front.drop(columns=[c for c in front.columns if c.startswith(("test_", "not_worse"))]).join(
-            scored[[c for c in scored.columns if c.startswith(("test_", "not_worse"))]], on="trial_id")
-    rows = []
-    for row in front.itertuples():
-        units = ", ".join(row.units) or "(head only)"
-        command = f"python -m search.export {run_ref} --max-params {int(row.trainable_params)}"
-        test_cells = ""
-        if test:
-            value = getattr(row, "test_metric", float("nan"))
-            test_cells = ("<td>-</td><td></td><td></td>" if pd.isna(value) else
-                          f"<td>{value:.4f}</td><td>{row.test_low:.4f}-{row.test_high:.4f}</td>"
-                          f"<td>{mark(row.not_worse_than_best)} / {mark(row.not_worse_than_full)}</td>")
-        rows.append(f"<tr><td>{int(row.trainable_params):,}</td><td>{row.trainable_params / run['total_params']:.3%}"
-                    f"</td><td>{row.metric:.4f}</td>{test_cells}<td>{row.lr:.1e}</td><td>{html.escape(str(row.trial_id))}</td>"
-                    f"<td>{html.escape(str(row.selection or 'head only'))}</td><td><details><summary>"
-                    f"{len(row.units)} units</summary><code>{html.escape(units)}</code></details></td>"
-                    f"<td><code>{html.escape(command)}</code></td></tr>")
-    finals = final_rows(frame)
-    counts = finals["status"].value_counts().to_dict()
-    hv = front_doc["hypervolume"] if front_doc else float("nan")
-    title = f"ticketsearch: {Path(run['model']).name} on {run['task']}"
-    if test:
-        test_note = (f"Green diamonds: the test {html.escape(run['metric'])} of each frontier point and reference "
-                     f"point, scored once after the search on {test['rows']:,} held-out rows of the "
-                     f"{html.escape(test['split'])} split, with its {test['confidence']:.0%} bootstrap interval.")
-        test_heads = (f"<th>test {html.escape(run['metric'])}</th><th>{test['confidence']:.0%} interval</th>"
-                      "<th>not worse than best / full</th>")
-    else:
-        test_note = ("<b>This run has no test numbers</b> (written before held-out scoring, or its task has no "
-                     "test split): every number here is a validation number the search chose on.")
-        test_heads = ""
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
-figure {{ margin: 1em 0; }} img {{ max-width: 100%; }} table {{ border-collapse: collapse; font-size: 13px; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }} code {{ font-size: 12px; }}
-svg circle.trial:hover {{ stroke: #000; stroke-width: 1.5; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>{finals['trial_id'].nunique()} trials ({', '.join(f'{n} {s}' for s, n in counts.items())}), up to
-{run['max_epochs']} epochs; metric: validation <b>{html.escape(run['metric'])}</b>; {run['total_params']:,}
-parameters; hypervolume {hv:.4f} (metric x log10 params, reference: {reference[0]:.3f}, 1e{reference[1]:.2f}).
-{'' if front_doc else '<b>The run did not finish: no frontier.json.</b>'}</p>
-<h2>Pareto front</h2><p>Hover over a point for its details. Red: the frontier; blue: full budget; grey:
-stopped early (last epoch reached). Circles are validation numbers, on which the search chose.
-{test_note}</p>
-<figure id="pareto-svg">{pareto_svg(frame, run['metric'])}</figure>
-<h2>Winning-ticket map</h2>{img('ticket_map', 'winning-ticket map')}
-<h2>Convergence</h2>{img('hypervolume', 'hypervolume over compute and wall time')}
-<h2>Learning curves</h2>{img('learning_curves', 'learning curves')}
-<h2>Weight magnitude and transfer</h2><p>The paper explains why small modules transfer well by the
-magnitude of their pre-trained weights; here, per module type, the mean absolute pre-trained weight
-and the metric the module type reaches when trained alone (its reference point, if the run has it).</p>
-{img('weights', 'weight magnitude vs transfer')}
-<h2>Frontier trials</h2>
-<table><tr><th>trainable</th><th>fraction</th><th>validation {html.escape(run['metric'])}</th>{test_heads}
-<th>lr</th><th>trial</th>
-<th>selection</th><th>units</th><th>export</th></tr>
-{''.join(rows)}</table>
-</body></html>
-"""
-    path = run_dir / REPORT_FILE
-    path.write_text(page)
-    return path
+from search.results.report import build_report
+from search.storage.files import FRONTIER_FILE, REPORT_FIGURES, REPORT_FILE, RUN_FILE, TRIALS_FILE
+from search.storage.location import RunLocation
+from spaces import ArgumentParser, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,17 +1,17 @@
 """`python -m search.run`: a multi-objective sub-network search on Ray Tune.
 
-Assembles the pieces: the run's plan (search._prepare: the model's taxonomy and search space, the
-task's data tokenised once), Ray and the trainable (search._trials), the Tuner with an Optuna
-searcher on (metric max, trainable params min) and an early-stopping scheduler (search._tuner),
-and the finishing step (search._finish): trials.parquet, frontier.json, pareto.png and the report
-in RESULTS_DIR/NAME, the frontier printed. `--resume` (search._resume) and `--dry-run`
-(search._plan) start from the same plan.
+Assembles the pieces: the run's plan (search.driver.prepare: the model's taxonomy and search space, the
+task's data tokenised once), Ray and the trainable (search.driver.trials), the Tuner with an Optuna
+searcher on (metric max, trainable params min) and an early-stopping scheduler (search.driver.tuner),
+and the finishing step (search.driver.finish): trials.parquet, frontier.json, pareto.png and the report
+in RESULTS_DIR/NAME, the frontier printed. `--resume` (search.driver.resume) and `--dry-run`
+(search.driver.plan) start from the same plan.
 """
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # before anything imports transformers (see search._hub)
-    from search._hub import start_cli
+if __name__ == "__main__":  # before anything imports transformers (see search.driver.hub)
+    from search.driver.hub import start_cli
 
     start_cli()
 
@@ -20,23 +20,24 @@ import os
 import sys
 import time
 
-from search._cli import parse_args
-from search._config import RunConfig
-from search._console import run_log
-from search._files import RUN_FILE
-from search._finish import finish
-from search._prepare import Prepared, prepare, write_run_info
-from search._processes import record_ray_processes
-from search._resume import resume
-from search._trials import init_ray, trial_settings
-from search._tuner import build_tuner
+from search.driver.console import run_log
+from search.driver.finish import finish
+from search.driver.prepare import Prepared, prepare, write_run_info
+from search.driver.processes import record_ray_processes
+from search.driver.resume import resume
+from search.driver.trials import init_ray, trial_settings
+from search.driver.tuner import build_tuner
+from search.settings.config import RunConfig
+from search.settings.options import parse_args
+from search.storage.files import RUN_FILE
 from spaces import UsageError, run_cli
 
 
 def quiet_console(verbose: bool) -> None:
     """One line per finished trial and the final tables: Ray Tune's banner, TensorBoard hint and tables, and
     Optuna's info messages only with --verbose. (Ray reads RAY_AIR_NEW_OUTPUT when the Tuner runs; the old
-    output engine prints nothing at the Tuner's verbose=0. Ray's warnings go to the run's log: search._console.)"""
+    output engine prints nothing at the Tuner's verbose=0. Ray's warnings go to the run's log:
+    search.driver.console.)"""
     import optuna
 
     if verbose:
@@ -46,8 +47,8 @@ def quiet_console(verbose: bool) -> None:
 
 
 def run(args: RunConfig) -> int:
-    from search._plan import allow_pending, check_address, check_placement
-    from search._progress import Progress
+    from search.driver.plan import allow_pending, check_address, check_placement
+    from search.driver.progress import Progress
 
     quiet_console(args.verbose)
     if args.resume:
@@ -87,7 +88,7 @@ def run(args: RunConfig) -> int:
 
 def dry_run(prep: Prepared) -> int:
     """Print the plan of the run (space, trials, cluster, an estimate of trial-hours) without training."""
-    from search._plan import check_placement, estimate, print_plan
+    from search.driver.plan import check_placement, estimate, print_plan
 
     init_ray(prep.config)
     resources = check_placement(prep.config)

@@ -205,3 +205,48 @@ def test_cleanup_refuses_while_the_driver_runs_and_a_missing_folder(tmp_path, ca
     assert capsys.readouterr().err.strip().startswith("error: the run's driver is still running (pid ")
     assert cleanup.main([str(tmp_path / "nothing")]) == 2
     assert capsys.readouterr().err.strip() == f"error: run folder not found: {tmp_path / 'nothing'}"
+
+
+FLAT_LAYOUT_RUN = Path(__file__).resolve().parent / "data" / "flat_layout_run.tar.gz"
+
+
+@pytest.mark.timeout(600)
+def test_a_run_of_the_flat_layout_resumes_from_a_moved_folder(tiny_bert, text_csv, tmp_path):
+    """tests/data/flat_layout_run.tar.gz: a run started at commit 1c995c1, when search/ was one flat folder (its
+    pickles name `search._searcher`, `search._tpe`, `search._journal`, `search._pareto_asha`, `search._trials`,
+    `search._progress`), made in /tmp/oldlayout with
+
+        python -m search.run --model MODEL --data reviews.csv --text-column review --label-column sentiment
+            --results-dir /tmp/oldlayout/results --name old --num-samples 12 --max-epochs 3 --train-size 96
+            --eval-size 24 --test-size 24 --max-length 16 --batch-size 8 --cpus-per-trial 1
+            --no-reference-points --modules query,value,attn.norm,ffn.norm
+
+    (MODEL and reviews.csv as the `tiny_bert` and `text_csv` fixtures make them), its driver killed with SIGKILL
+    once two trials had finished, its Ray stopped, prefix_cache/ and ray_processes.json removed. Ray's saved
+    experiment held 2 trials while its search generator counted 10 (the two finished ones were made after
+    Ray's last snapshot of the trials: Ray does not know them). Resumed here, in another folder: the saved
+    trials and as many new ones as make the 12 planned, each once, all written in this folder."""
+    import tarfile
+
+    with tarfile.open(FLAT_LAYOUT_RUN) as archive:
+        archive.extractall(tmp_path, filter="data")
+    run_dir = tmp_path / "old"
+    assert b"search._searcher" in (run_dir / "tuner.pkl").read_bytes()  # the flat layout's module paths
+    info = json.loads((run_dir / "run.json").read_text())
+    info["args"].update(model=tiny_bert, data=str(text_csv))  # where this machine has them
+    (run_dir / "run.json").write_text(json.dumps(info))
+    saved = json.loads(max(run_dir.glob("experiment_state-*.json")).read_text())["trial_data"]
+    held = {json.loads(trial)["trial_id"] for trial, _ in saved}
+    assert len(held) == 2
+
+    resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir)],
+                             cwd=REPO, env=ENV, capture_output=True, text=True, timeout=500)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "lacked 8 trial(s)" in resumed.stdout
+
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    assert trials["trial_id"].nunique() == 12
+    assert not trials.duplicated(["trial_id", "epoch"]).any()
+    assert held <= set(trials["trial_id"])
+    assert all((run_dir / f"trial_{t}" / "result.json").is_file() for t in trials["trial_id"])  # in this folder
+    assert (run_dir / "frontier.json").is_file()

@@ -215,7 +215,7 @@ def test_saved_state_moves_with_its_run_folder(tiny_bert, tmp_path):
 
 
 def test_the_tpe_sampler_keeps_its_search_space_and_proposes_as_optuna_s_does():
-    """search._tpe: the relative search space is computed until a finished trial defines it, then kept; the
+    """search.steer.tpe: the relative search space is computed until a finished trial defines it, then kept; the
     proposals are Optuna's TPE's, trial for trial (with trials left unfinished, as paused ones are)."""
     import optuna
 
@@ -263,7 +263,7 @@ def _tpe_run(sampler, trials: int, seed: int = 0):
 
 
 def test_beyond_its_history_the_tpe_sampler_reads_the_best_ranks_and_the_newest_trials():
-    """search._tpe: up to `history` finished trials the proposals are Optuna's; beyond, TPE reads a window: every
+    """search.steer.tpe: up to `history` finished trials the proposals are Optuna's; beyond, TPE reads a window: every
     trial of the best non-domination ranks (at least a tenth of `history`) and the newest finished ones."""
     import numpy as np
     import optuna
@@ -405,7 +405,7 @@ def test_the_tpe_sampler_refuses_a_history_too_short_to_learn_from():
 
 
 def test_the_search_journal_lists_waiting_trials_as_optuna_s_journal_does(tmp_path):
-    """search._journal: once a listing found no WAITING trial, the next ones are answered without reading the
+    """search.steer.journal: once a listing found no WAITING trial, the next ones are answered without reading the
     trials until a point is enqueued again; a journal opened again (pickled, moved) lists them for real."""
     import pickle
 

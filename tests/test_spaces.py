@@ -310,7 +310,7 @@ def test_a_gap_selection_lands_inside_the_gap_from_the_counts_alone(tiny):
 
 
 def test_every_option_a_trial_sees_has_the_command_line_s_default():
-    """A run's options reach trials through search._trials.trial_settings; a library user who builds TrialSettings
+    """A run's options reach trials through search.driver.trials.trial_settings; a library user who builds TrialSettings
     directly gets what a default run trains with (runs started before an option existed keep LEGACY_OPTIONS)."""
     import dataclasses
 

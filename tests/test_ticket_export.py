@@ -15,7 +15,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from search import _peft, export
+from search import export
+from search.ticket import adapter
 from spaces import SPEC_FILE, TENSORS_FILE, Spec, UsageError, load_taxonomy, ticket_parameters
 from trainables import load_model, load_tensors, load_tokenizer
 
@@ -106,7 +107,7 @@ def load_adapter_as_printed(out: Path):
 
     import search
 
-    line = _peft.adapter_load_line(out, Spec.load(out / SPEC_FILE))
+    line = adapter.adapter_load_line(out, Spec.load(out / SPEC_FILE))
     return eval(line, {"PeftModel": peft.PeftModel, "search": search,
                        "AutoModelForSequenceClassification": AutoModelForSequenceClassification}).eval()
 
@@ -133,20 +134,20 @@ def test_a_ticket_training_part_of_a_module_has_no_adapter(tiny_models, tmp_path
     out = make_export(tmp_path / "e", tiny_models("bert"), "mean", ["0.attn.norm", "0.query:bias", "1.value:weight"])
     with pytest.raises(UsageError, match=r"no PEFT adapter: it trains part of 2 module\(s\)"):
         export.save_adapter(out)
-    assert not (out / _peft.ADAPTER_DIR).exists()
+    assert not (out / adapter.ADAPTER_DIR).exists()
     # a weight and a bias that together make the whole module do fit
     whole = make_export(tmp_path / "w", tiny_models("bert"), "mean", ["0.query:bias", "0.query:weight"])
-    assert _peft.check_adapter(Spec.load(whole / SPEC_FILE), load_taxonomy(tiny_models("bert"), 2, "mean"))[0] == [
+    assert adapter.check_adapter(Spec.load(whole / SPEC_FILE), load_taxonomy(tiny_models("bert"), 2, "mean"))[0] == [
         "bert.encoder.layer.0.attention.self.query"]
 
 
 def test_a_failing_adapter_check_removes_the_adapter_folder(tiny_models, tmp_path, monkeypatch):
     """Never an adapter on disk that does not reproduce the ticket (here: a loader that drops the head)."""
     out = make_export(tmp_path / "e", tiny_models("bert"), "cls", ["0.attn.norm"])
-    monkeypatch.setattr(_peft, "adapter_load_line", lambda out, spec: "search.load_base(%r)" % str(out))
+    monkeypatch.setattr(adapter, "adapter_load_line", lambda out, spec: "search.load_base(%r)" % str(out))
     with pytest.raises(UsageError, match="PEFT adapter does not reproduce the ticket"):
         export.save_adapter(out)
-    assert not (out / _peft.ADAPTER_DIR).exists()
+    assert not (out / adapter.ADAPTER_DIR).exists()
 
 
 @pytest.mark.integration

@@ -1,0 +1,115 @@
+"""Whether this driver may use the model hub, decided before transformers is imported.
+
+`huggingface_hub` reads `HF_HUB_OFFLINE` once, when it is first imported, so the entry points
+call `decide_hub_mode` as their first statement. The user's own setting always wins. Otherwise a
+run that needs nothing from the hub (a local folder or a packaged alias, built-in or local data)
+runs offline, and one that names a hub id checks in a few seconds that the hub answers, instead
+of letting the hub client retry for most of a minute. Workers never need the hub: the driver
+sends them the model's files (trainables._model_files). Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from search.storage.files import RUN_FILE
+
+ALIASES = ("minilm",)  # spaces._models.ALIASES, which cannot be imported here (it imports transformers)
+GLUE_TASKS = ("cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli")
+CONNECT_TIMEOUT_S = 3.0
+
+
+class HubUnreachable(Exception):
+    """The run needs the hub and the hub does not answer; the message says the way out."""
+
+
+def _needs(argv: list[str]) -> list[str]:
+    """What in these command-line options needs the hub: a hub model id, a GLUE task without --data-dir."""
+    parser = argparse.ArgumentParser(add_help=False)
+    for flag in ("--model", "--task", "--data", "--data-dir", "--config", "--resume"):
+        parser.add_argument(flag)
+    known, _ = parser.parse_known_args(argv)
+    options = {}
+    if known.config:
+        try:
+            import yaml
+
+            loaded = yaml.safe_load(Path(known.config).read_text()) or {}
+            options = {str(k).replace("-", "_"): v for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+        except Exception:  # a bad config file gets its own clear error later
+            options = {}
+    model = known.model or options.get("model") or "minilm"
+    task = known.task or options.get("task") or "rotten_tomatoes"
+    data = known.data or options.get("data")
+    data_dir = known.data_dir or options.get("data_dir")
+    if known.resume:  # a resumed run's model and data are in its run.json, when it is on this disk
+        try:
+            import json
+
+            saved = json.loads((Path(known.resume) / RUN_FILE).read_text())["args"]
+            model, task, data, data_dir = saved["model"], saved["task"], saved.get("data"), saved.get("data_dir")
+        except Exception:
+            return []
+    needs = []
+    local_model = (model in ALIASES or model.startswith((".", "/", "~")) or model.count("/") > 1
+                   or Path(model).expanduser().exists())  # as spaces._models.is_local says
+    if not local_model and not _cached(model):
+        needs.append(f"model '{model}'")
+    if task in GLUE_TASKS and not data and not data_dir:
+        needs.append(f"GLUE '{task}'")
+    return needs
+
+
+def _cached(repo_id: str) -> bool:
+    """True when the hub cache already holds a snapshot of `repo_id` with its config (no network)."""
+    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+    snapshots = Path(cache) / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    return any(snapshots.glob("*/config.json"))
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+
+
+def hub_reachable(timeout: float = CONNECT_TIMEOUT_S) -> bool:
+    """True when a TCP connection to the hub's endpoint opens within `timeout` seconds."""
+    parts = urlsplit(hub_endpoint())
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def decide_hub_mode(argv: list[str] | None = None) -> None:
+    """Set `HF_HUB_OFFLINE` for this process from the user's environment and what the run needs.
+
+    Raises HubUnreachable when the run needs the hub and it does not answer.
+    """
+    if "HF_HUB_OFFLINE" in os.environ:  # the user decided
+        return
+    needs = _needs(sys.argv[1:] if argv is None else argv)
+    if not needs:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        return
+    if not hub_reachable():
+        raise HubUnreachable(
+            f"the model hub ({hub_endpoint()}) cannot be reached, and {' and '.join(needs)} "
+            f"must come from it: give a local folder (--model PATH, --data-dir DIR), or set HF_HUB_OFFLINE=1 "
+            f"to use what the hub cache already holds")
+
+
+def start_cli() -> None:
+    """The first statement of every command-line entry point: decide the hub mode, or exit 2 with one line."""
+    try:
+        decide_hub_mode()
+    except HubUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,182 @@
+"""The plan of a run: the options checked and resolved into everything a run needs, before any folder.
+
+`prepare(config)` loads the task and the model's taxonomy, builds the search space and its reference
+points, tokenises the data and names the run folder. What the model's folder and a paper study decide
+(the pooling, `study_settings`) makes the run's final configuration, a new frozen `RunConfig` the
+Prepared carries; a study says what it set, and refuses a flag the user set to something else. `run.json`
+(`write_run_info`) records what the run is; `read_run_info` reads it back, and `RunConfig.from_saved`
+its options for `--resume`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from search.settings.config import RunConfig
+from search.storage.files import PREFIX_CACHE_DIR, RUN_FILE, write_json
+from search.storage.location import RunLocation
+from spaces import (
+    SpaceConfig,
+    SubnetworkSpace,
+    Taxonomy,
+    UsageError,
+    load_taxonomy,
+    resolve_model,
+    resolve_pooling,
+    start_points,
+)
+
+if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, not at CLI start
+    from trainables import Encoded, ModelFiles, Task
+
+@dataclass
+class Prepared:
+    """Everything a run needs, checked before any run folder is created."""
+
+    config: RunConfig  # the run's final options: the pooling resolved, what a study sets applied
+    model: str
+    taxonomy: Taxonomy
+    space: SubnetworkSpace
+    seeds: dict[str, dict]
+    task: Task
+    data: Encoded
+    location: RunLocation  # the run folder: local, or remote storage with a local working copy
+    pooling: str = "cls"  # concrete: `auto` is resolved from the model's folder
+    model_files: ModelFiles | None = None  # the model's files in Ray's object store, once Ray is up
+    study_note: str = ""  # what a paper study set, said once when the run starts
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the driver reads and writes the run's own files (the working copy when remote)."""
+        return self.location.local
+
+    @property
+    def prefix_cache(self) -> str:
+        return self.location.prefix_cache_dir(PREFIX_CACHE_DIR)
+
+    @property
+    def reference(self) -> tuple[float, float]:
+        """The hypervolume reference point of this run: (majority-class metric, log10 all parameters)."""
+        from search.steer.pareto import reference_point
+
+        return reference_point(self.data.baseline(self.task.metric), self.taxonomy.total_params)
+
+
+DEFAULT_SWITCH_VALUES = "off,bias,all"  # --switch-values when not given (spaces.SpaceConfig's)
+
+
+def study_settings(config: RunConfig) -> dict[str, object]:
+    """The options a paper study decides (its points need module types or single layers' units, and
+    BitFit's biases); the number of trials and the scheduler follow from its points (`prepare`)."""
+    if not config.study.startswith("paper-"):
+        return {}
+    return {"granularity": "module" if config.study == "paper-modules" else "unit",
+            "switch_values": DEFAULT_SWITCH_VALUES}
+
+
+def _study_changes(config: RunConfig) -> dict[str, object]:
+    """What the study decides; a flag the user set otherwise is an error, not silently replaced."""
+    settings = study_settings(config)
+    defaults = RunConfig.defaults()
+    for option, value in settings.items():
+        given = getattr(config, option)
+        if given != value and given != getattr(defaults, option):
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"--study {config.study} sets {flag} {value}; leave {flag} out (it was {given})")
+    if settings and config.study_seeds < 1:
+        raise UsageError("--study-seeds must be at least 1")
+    return settings
+
+
+def _model_name(name: str) -> str:
+    """Local folders become absolute paths (trials run in their own working directories)."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def _layer_range(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    first, sep, last = text.partition("-")
+    try:
+        return (int(first), int(last if sep else first))
+    except ValueError:
+        raise UsageError(f"--layers takes FIRST-LAST or one layer, e.g. 6-11, not '{text}'") from None
+
+
+def study_points(study: str, taxonomy: Taxonomy) -> list[str]:
+    """The reference points of a paper study, in the order its table lists them."""
+    if study == "paper-modules":  # the paper's module-wise analysis (BitFit where the model has biases)
+        return ["full", *taxonomy.module_types, "layernorm", *(["bitfit"] if taxonomy.has_biases else []), "head"]
+    return ["full", "layernorm", *(f"layernorm.{layer}" for layer in range(taxonomy.num_layers)), "head"]
+
+
+def prepare(config: RunConfig) -> Prepared:
+    """Everything a run is before Ray starts: the task's data tokenised once, the model's taxonomy, the search
+    space, the reference points and where the run's files go. Writes nothing; bad input raises UsageError.
+    `config` is left as it is; the Prepared carries the run's final configuration."""
+    from trainables import encode, load_task, load_tokenizer
+
+    task, splits = load_task(config.task, config.data, config.text_column, config.text_pair_column,
+                             config.label_column, data_dir=config.data_dir, regression=config.regression,
+                             metric=config.metric)
+    model = _model_name(config.model)
+    pooling = resolve_pooling(config.pooling, resolve_model(model))  # run.json records what was used
+    taxonomy = load_taxonomy(model, task.num_labels, pooling)
+    explicit_values = config.switch_values is not None  # the user's, not the default's or a study's
+    settings = _study_changes(config)
+    config = config.replace(pooling=pooling, **settings)
+    paper = bool(settings)
+    space = SubnetworkSpace(taxonomy, SpaceConfig(
+        granularity=config.granularity,
+        values=tuple(v.strip() for v in (config.switch_values or DEFAULT_SWITCH_VALUES).split(",")),
+        explicit_values=explicit_values,
+        lora_ranks=config.lora_rank_values,
+        modules=tuple(config.modules.split(",")) if config.modules else None,
+        layers=_layer_range(config.layers),
+        max_params=config.max_params,
+        seeds=config.study_seeds if paper else 1,
+        **dict(zip(("lr_scale_min", "lr_scale_max"), config.lr_scales)),
+    ))
+    seeds = space.seed_points() if config.reference_points or config.study != "search" else {}
+    if paper:  # every point of the study once per seed
+        seeds = {f"{name}#{k}": {**seeds[name], "seed": k}
+                 for name in study_points(config.study, taxonomy) if name in seeds
+                 for k in range(config.study_seeds)}
+    notes = [f"--{k.replace('_', '-')} {v}" for k, v in settings.items()]
+    if config.study != "search":  # a grid of reference points: each planned one once, all to the full budget
+        config = config.replace(num_samples=len(seeds), scheduler="none")
+        notes += [f"--num-samples {len(seeds)} (its points)", "--scheduler none"]
+    seeds = start_points(space, seeds, config.spread_points if config.study == "search" else 0,
+                         config.num_samples, config.seed)
+    data = encode(task, splits, load_tokenizer(model), config.max_length, config.train_size, config.eval_size,
+                  config.test_size)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = config.name or f"{Path(config.model).name}-{task.name}-{stamp}"
+    location = RunLocation.new(config.results_dir, name, config.local_dir)
+    note = f"--study {config.study} sets {', '.join(notes)}" if notes else ""
+    return Prepared(config, model, taxonomy, space, seeds, task, data, location, pooling, study_note=note)
+
+
+def write_run_info(prep: Prepared) -> None:
+    """run.json: what the run is (options, model, task, metric, fingerprint); written before any trial."""
+    config = prep.config
+    write_json(prep.run_dir / RUN_FILE, {
+        "args": config.as_dict(),
+        "model": prep.model,
+        "task": prep.task.name,
+        "metric": prep.task.metric,
+        "label_names": list(prep.task.label_names),
+        "num_labels": prep.task.num_labels,
+        "max_epochs": config.max_epochs,
+        "total_params": prep.taxonomy.total_params,
+        "fingerprint": prep.taxonomy.fingerprint,
+        "pooling": prep.pooling,
+        "granularity": config.granularity,
+        "space_size": prep.space.size(),
+        "reference_points": dict(prep.seeds),
+        "started": datetime.now().isoformat(timespec="seconds"),
+    })

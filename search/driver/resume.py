@@ -1,0 +1,72 @@
+"""`--resume RUN`: a run continued where its driver stopped, with the options it was started with.
+
+The run folder (or its storage URI) holds run.json, Ray Tune's experiment state, the Optuna journal
+and the scheduler's rungs; finished trials are kept, unfinished ones restart from their last
+checkpoint, and the search then finishes as a fresh one would.
+"""
+
+from __future__ import annotations
+
+import time
+
+from search import compat
+from search.driver.console import run_log
+from search.driver.finish import finish
+from search.driver.plan import allow_pending, check_placement
+from search.driver.prepare import Prepared, prepare
+from search.driver.processes import record_ray_processes, stop_leftovers
+from search.driver.trials import build_trainable, init_ray
+from search.settings.config import RunConfig
+from search.storage.files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
+from search.storage.location import RunLocation
+from search.storage.run_info import read_run_info
+from spaces import UsageError
+
+
+def resume(args: RunConfig) -> int:
+    from ray import tune
+
+    assert args.resume is not None  # run.py resumes only when asked
+    location = RunLocation.existing(args.resume, args.local_dir)
+    # From remote storage: the driver's files, uploaded before each of Ray's snapshots (at least as new).
+    location.pull((RUN_FILE, OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE))
+    if not (location.local / RUN_FILE).is_file():
+        raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
+    here = ({"results_dir": location.storage_path, "local_dir": str(location.local.parent)}
+            if location.is_remote else {"results_dir": str(location.local.parent)})
+    # the run's own options; this driver's address, the run's folder where it is now, its console
+    saved = RunConfig.from_saved(read_run_info(location.local)["args"], resume=None, address=args.address,
+                                 name=location.name, verbose=args.verbose, dry_run=False, **here)
+    prep = prepare(saved)
+    if not tune.Tuner.can_restore(location.path):
+        raise UsageError(f"{location} has no Ray Tune experiment state to resume")
+    fs, run_fs_path = location.filesystem()
+    if lacking := compat.align_search_generator(fs, run_fs_path, run_fs_path.rpartition("/")[0], location.name):
+        print(f"the run's last saved state lacked {lacking} trial(s) Ray had started: as many new ones take "
+              "their place")
+    started = time.monotonic()
+    if stopped := stop_leftovers(location.local):
+        print(f"stopped {len(stopped)} Ray process(es) the run's killed driver left: {', '.join(stopped)}")
+    if init_ray(saved):
+        record_ray_processes(location.local)
+    allow_pending(prep.config, check_placement(prep.config))
+    with run_log(location.local, args.verbose):
+        restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
+        _relocate(restored, prep)
+        return finish(prep, restored.fit(), started)
+
+
+def _relocate(restored, prep: Prepared) -> None:
+    """Point the restored searcher's journal and the scheduler's rungs at this driver's run folder.
+
+    Ray unpickles both as the run's first driver made them, with that driver's paths (a run resumed
+    on another machine, or from a moved folder, keeps them elsewhere).
+    """
+    tune_config = compat.restored_tune_config(restored)
+    if tune_config is None:  # Ray Client: the tuner lives on the cluster
+        return
+    searcher = getattr(tune_config.search_alg, "searcher", tune_config.search_alg)
+    if hasattr(searcher, "relocate"):
+        searcher.relocate(prep.run_dir)
+    if hasattr(tune_config.scheduler, "state_path") and tune_config.scheduler.state_path:
+        tune_config.scheduler.state_path = str(prep.run_dir / SCHEDULER_STATE_FILE)

@@ -1,0 +1,130 @@
+"""What the run's trials run on: Ray started or joined, the model's files shared, the trainable bound.
+
+`init_ray` joins the cluster at `--address` (shipping the project's code) or starts a private local
+Ray. `trial_settings` is what every trial shares; `build_trainable` binds it and the data (minus
+the test split) to `trainables.finetune`, or to `trainables.replay` for `--replay TABLE`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from search.driver.prepare import Prepared
+from search.settings.config import RunConfig
+from spaces import UsageError, model_folder
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIP_EXCLUDES = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
+
+
+# Ray Tune reuses a trial's worker for the next trial (reuse_actors: no new process, no imports again) only once
+# the previous trial's training thread has ended, and waits TUNE_FUNCTION_THREAD_TIMEOUT_S for it (Ray's default
+# 2 s); past that the new trial fails at once, never retried (Ray's reset is outside --max-failures). On a busy
+# node that wait ran out: 2 of 100 trials lost at 64 at once on 2 cores (bench/results/ray_scale.json).
+REUSE_WAIT_SECONDS = "30"
+
+
+def worker_env() -> dict[str, str]:
+    """The environment every trial's worker gets, a value the user set on the driver standing."""
+    # Trials get the model's files from the driver (trainables._model_files), so workers need no hub; the
+    # driver's own hub setting goes with them only where the user made one.
+    env = {"TOKENIZERS_PARALLELISM": "false",
+           "TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", REUSE_WAIT_SECONDS)}
+    if "HF_HUB_OFFLINE" in os.environ:
+        env["HF_HUB_OFFLINE"] = os.environ["HF_HUB_OFFLINE"]
+    return env
+
+
+def init_ray(config: RunConfig) -> bool:
+    """Join `--address` or start a private local Ray; True when this driver started one (its processes are
+    the run's: search.driver.processes)."""
+    import ray
+
+    if ray.is_initialized():  # embedded use (tests, notebooks): run on the Ray already connected
+        return False
+    local = config.address is None
+    # Ray 2.60 turns token auth on by default; a private local instance does not need it.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")
+    runtime_env: dict = {"env_vars": worker_env()}
+    if not local:  # worker nodes may not see this machine's files: ship the project's code with the job
+        runtime_env |= {"working_dir": str(PROJECT_ROOT), "excludes": SHIP_EXCLUDES}
+    try:
+        ray.init(
+            address=config.address,
+            include_dashboard=False if local else None,
+            runtime_env=runtime_env,
+            logging_level=logging.WARNING,
+            log_to_driver=True,
+        )
+    except (ConnectionError, TimeoutError) as exc:
+        raise UsageError(f"cannot connect to the Ray cluster at {config.address}: {str(exc).splitlines()[0]}") from None
+    if not config.verbose:  # the quiet console: no traceback of a trial worker that Ray stopped (search.compat)
+        from search.compat import quiet_worker_exits
+
+        quiet_worker_exits()
+    return local and not os.environ.get("RAY_ADDRESS")  # RAY_ADDRESS: ray.init joined a running cluster
+
+
+def trial_resources(config: RunConfig) -> dict[str, float]:
+    return {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}
+
+
+def trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def publish_model(prep: Prepared) -> None:
+    """Put the model's files into Ray's object store once, for every trial on every node."""
+    from trainables import ModelFiles
+
+    if prep.model_files is None:
+        prep.model_files = ModelFiles.publish(prep.config.model, model_folder(prep.model))
+
+
+def trial_settings(prep: Prepared):
+    """What every trial of the run shares (the searched choices come in each trial's config)."""
+    from trainables import TrialSettings
+
+    config = prep.config
+    publish_model(prep)
+    return TrialSettings(
+        model=prep.model,
+        num_labels=prep.task.num_labels,
+        max_epochs=config.max_epochs,
+        metric=prep.task.metric,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        threads=max(1, int(config.cpus_per_trial)),
+        prefix_cache=not config.no_prefix_cache,
+        cache_dir=prep.prefix_cache,
+        pooling=prep.pooling,
+        lr_groups=config.lr_groups,
+        model_files=prep.model_files,
+        fingerprint=prep.taxonomy.fingerprint,
+    )
+
+
+def build_trainable(prep: Prepared):
+    """The trial function with the run's shared data and settings bound (data goes to the object store once).
+
+    With `--replay TABLE`, trials replay recorded curves instead of training (benchmarks, load tests).
+    """
+    from ray import tune
+
+    from search.results.holdout import trial_data
+    from trainables import ReplayTable, finetune, replay
+
+    config = prep.config
+    if config.replay:
+        table = ReplayTable.from_parquet(config.replay, prep.task.metric)
+        return tune.with_resources(
+            tune.with_parameters(replay, table=table, max_epochs=config.max_epochs,
+                                 time_scale=config.replay_time_scale),
+            trial_resources(config),
+        )
+    return tune.with_resources(
+        tune.with_parameters(finetune, data=trial_data(prep.data), settings=trial_settings(prep)),
+        trial_resources(config),
+    )
