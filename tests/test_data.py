@@ -17,11 +17,11 @@ def test_rotten_tomatoes_split_is_fixed():
 
 
 def test_splits_are_those_of_datasets_own_train_test_split():
-    """trainables._data.train_test_split reads the labels at once and draws the rows `datasets` draws: the same
+    """trainables.train_test_split reads the labels at once and draws the rows `datasets` draws: the same
     indices for Rotten Tomatoes' fixed split and for many classes, uneven classes, a regression and a count."""
     from datasets import ClassLabel, Dataset, Features, Value
 
-    from trainables._data import SPLIT_SEED, _rotten_tomatoes_frame, train_test_split
+    from trainables import SPLIT_SEED, rotten_tomatoes_frame, train_test_split
 
     def theirs(dataset, test_size, stratify):
         parts = dataset.train_test_split(test_size=test_size, seed=SPLIT_SEED,
@@ -32,7 +32,7 @@ def test_splits_are_those_of_datasets_own_train_test_split():
         train, test = train_test_split(dataset, test_size, stratify)
         return dataset.select(train)["text"], dataset.select(test)["text"]
 
-    frame = _rotten_tomatoes_frame()
+    frame = rotten_tomatoes_frame()
     rng = np.random.default_rng(1)
     labels = rng.choice(5, size=997, p=[0.5, 0.3, 0.1, 0.07, 0.03])
     cases = [(frame["text"].tolist(), frame["label"].tolist(), sorted(frame["label"].unique())),

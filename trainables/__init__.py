@@ -19,6 +19,9 @@ _WHERE = {
     "Task": ("trainables._data", "Task"),
     "encode": ("trainables._data", "encode"),
     "load_task": ("trainables._data", "load_task"),
+    "SPLIT_SEED": ("trainables._data", "SPLIT_SEED"),
+    "rotten_tomatoes_frame": ("trainables._data", "rotten_tomatoes_frame"),
+    "train_test_split": ("trainables._data", "train_test_split"),
     "DETERMINISTIC": ("trainables._failures", "DETERMINISTIC"),
     "FAILED": ("trainables._failures", "FAILED"),
     "ends_on_deterministic_failure": ("trainables._failures", "ends_on_deterministic_failure"),
@@ -54,6 +57,7 @@ __all__ = [
     "DETERMINISTIC",
     "FAILED",
     "REGRESSION_METRICS",
+    "SPLIT_SEED",
     "compute_metrics",
     "constant_baseline",
     "encode",
@@ -68,6 +72,8 @@ __all__ = [
     "FrozenPrefix",
     "load_model",
     "load_task",
+    "rotten_tomatoes_frame",
+    "train_test_split",
     "load_tensors",
     "load_tokenizer",
     "ModelFiles",
@@ -89,7 +95,16 @@ __all__ = [
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time the names load lazily (below)
     from trainables._batches import eval_batches, train_batches
-    from trainables._data import Encoded, Split, Task, encode, load_task
+    from trainables._data import (
+        SPLIT_SEED,
+        Encoded,
+        Split,
+        Task,
+        encode,
+        load_task,
+        rotten_tomatoes_frame,
+        train_test_split,
+    )
     from trainables._failures import DETERMINISTIC, FAILED, ends_on_deterministic_failure
     from trainables._finetune import (
         TrialRun,

