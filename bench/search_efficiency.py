@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 from search import (  # noqa: E402
     GRACE_PERIOD,
     ParetoOptunaSearch,
+    parse_args,
     first_rung,
     hypervolume,
     hypervolume_curve,
@@ -89,6 +90,7 @@ class Strategy:
     lr_range: tuple[float, float] | None = None  # a product-space table: --lr-scale-range (None: search.run's)
 
 
+RUN_DEFAULTS = parse_args([])  # what `python -m search.run` does, read from its own options
 STRATEGIES = {
     "presets": Strategy("random", "none", presets_only=True),
     "random": Strategy("random", "none"),
@@ -100,7 +102,8 @@ STRATEGIES = {
     "random+pareto-asha": Strategy("random", "pareto-asha"),
     "tpe+pareto-asha": Strategy("tpe", "pareto-asha"),  # the default without its spread start (ablation)
     # what `python -m search.run` does
-    "default": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD),
+    "default": Strategy(RUN_DEFAULTS.sampler, RUN_DEFAULTS.scheduler, spread=RUN_DEFAULTS.spread_points,
+                        fill_gaps=RUN_DEFAULTS.fill_gaps, grace_period=RUN_DEFAULTS.grace_period),
     "default-nogaps": Strategy("tpe", "pareto-asha", spread=5),  # ablation: --fill-gaps 0
     "default-stop": Strategy("tpe", "pareto-asha", spread=5, second_chance=False),  # ablation: neither
     "default-grace1": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4),  # ablation: the first rung at epoch 1
@@ -126,7 +129,7 @@ STRATEGIES = {
     "default-lr0.3-10": Strategy("tpe", "pareto-asha", spread=5, fill_gaps=4, grace_period=GRACE_PERIOD,
                                  lr_range=(0.3, 10)),
 }
-BATCH_SIZE = 32  # the recorder's and search.run's batch size: a rung counted in steps needs it
+BATCH_SIZE = RUN_DEFAULTS.batch_size  # the recorder's and search.run's: a rung counted in steps needs it
 
 
 class Table:

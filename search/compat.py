@@ -253,8 +253,8 @@ def align_search_generator(fs, run_fs_path: str, storage_fs_path: str, experimen
 # ---- Ray ==2.60.0: the trial workers' output as the driver prints it ------------------------------
 # A trial worker that Ray stops (SIGTERM, at the end of a search) can be interrupted inside a weakref callback:
 # Ray's sigterm_handler raises SystemExit there and Python prints "Exception ignored in: ..." with the
-# traceback to the worker's stderr, which `log_to_driver` copies onto the console (2 of 11 default runs in one
-# sitting). The driver prints worker output through the handler Ray registers as "ray_print_logs" on
+# traceback to the worker's stderr, which `log_to_driver` copies onto the console. The driver prints worker
+# output through the handler Ray registers as "ray_print_logs" on
 # ray._private.ray_logging.global_worker_stdstream_dispatcher (ray._private.worker.connect); no public API
 # filters what it prints.
 SIGTERM_NOISE = ("Exception ignored in", "sigterm_handler", "SystemExit")

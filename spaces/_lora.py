@@ -24,7 +24,6 @@ import warnings
 import torch
 from torch import nn
 
-LORA = "lora"  # the switch value; a unit reference's part is `lora<rank>`
 LORA_ALPHA_RATIO = 2  # lora_alpha = ratio x rank: the update's scale alpha / rank is 2 at every rank
 LORA_DROPOUT = 0.0
 ADAPTER = "default"  # PEFT's adapter name inside a trial's model

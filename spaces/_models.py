@@ -10,8 +10,6 @@ from transformers import AutoConfig, PretrainedConfig
 
 from spaces._errors import UsageError
 
-DEFAULT_MODEL = "minilm"
-
 
 def _packaged_minilm() -> Path:
     try:

@@ -26,9 +26,9 @@ from pathlib import Path
 from transformers import PreTrainedModel
 
 from spaces._errors import UsageError
+from spaces._names import POOLINGS
 from spaces.modeling_ticketsearch import add_mean_pooling
 
-POOLINGS = ("auto", "cls", "mean", "last")
 # Decoder-only families (model_type): their classifier reads the last real token, HF's own rule (`last`), and
 # they need a padding token to find it (trainables._model).
 DECODERS = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "granite", "gemma2", "gemma3_text",

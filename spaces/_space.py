@@ -13,14 +13,12 @@ layer of the switch's units; its norms stay frozen). What a switch covers depend
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from spaces._errors import UsageError
-from spaces._lora import LORA, parse_rank
+from spaces._lora import parse_rank
+from spaces._names import GRANULARITIES, LORA, SWITCH_VALUES, SpaceConfig
 from spaces._taxonomy import Taxonomy
 
-GRANULARITIES = ("module", "layer", "unit")
-SWITCH_VALUES = ("off", "bias", "weight", "all", LORA)  # `lora` stands for `lora<rank>`, one per offered rank
 # The LoRA reference points' rank: the LoRA paper's (query and value) and PEFT's examples' (all-linear).
 PRESET_LORA_RANK = 8
 
@@ -267,40 +265,6 @@ def describe_switches(values: dict[str, str]) -> str:
 
 def _values_key(values: dict[str, str]) -> tuple:
     return tuple(sorted(values.items()))
-
-
-@dataclass(frozen=True)
-class SpaceConfig:
-    """What a search may choose.
-
-    `values` are the switch values on offer (`"off"` is always one). The default adds `"bias"` to
-    on/off so BitFit-style selections are reachable; `"weight"` is rarely worth the extra choices.
-    The learning rate is searched relative to the sub-network's size: `lr_scale`, log-uniform in
-    [lr_scale_min, lr_scale_max], multiplies `reference_lr` of the proposed selection. A plain
-    log-uniform rate over [1e-5, 1e-2] wastes most proposals (a LayerNorm-only sub-network does
-    not move at 2e-5; full fine-tuning diverges at 1e-2). The default [1, 3] is measured
-    (bench/rates_and_rungs.py on two tasks' product-space tables, 12 selections x 5 scales each):
-    scales 0.1-0.3 leave most selections at or near the majority class after 3 epochs and 10 ends most
-    selections above 10k parameters there, while 3 was the best scale for 8 of 12 selections on one
-    task and 7 of 12 on the other (1 for 3 and 4, 10 for one each); [1, 3] gave the highest mean final
-    metric of the ranges tried on both. `modules` and `layers`
-    restrict what can be switched on; `max_params` caps the trainable parameters (head included)
-    of every proposed sub-network.
-    """
-
-    granularity: str = "module"
-    values: tuple[str, ...] = ("off", "bias", "all")  # search.run's --switch-values default
-    lr_scale_min: float = 1.0
-    lr_scale_max: float = 3.0
-    modules: tuple[str, ...] | None = None
-    layers: tuple[int, int] | None = None
-    max_params: int | None = None
-    seeds: int = 1  # > 1: the training seed is a choice too (studies repeat each point over seeds)
-    # with `lora` among `values`: the ranks a switch's adapter may have, each its own switch value (`lora8`)
-    lora_ranks: tuple[int, ...] = (2, 8, 32)
-    # True when the user named `values` (--switch-values): a part value no switch can take is then refused,
-    # where the default's is left out of the space (a bias-free decoder offers off/all)
-    explicit_values: bool = False
 
 
 def _check_ranks(ranks, taxonomy: Taxonomy, unit_ids: list[str]) -> tuple[int, ...]:

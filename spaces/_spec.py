@@ -25,9 +25,9 @@ from torch import nn
 
 from spaces._errors import UsageError
 from spaces._lora import LORA_ALPHA_RATIO
+from spaces._names import LEGACY_POOLING
 from spaces._taxonomy import Taxonomy
 
-LEGACY_POOLING = "cls"  # what a spec (or run) written before pooling was recorded pooled with
 FORMAT = "ticketsearch.spec"
 SPEC_FILE = "spec.json"  # a spec on disk
 TENSORS_FILE = "tensors.safetensors"  # trained tensors beside it (and in every trial checkpoint)

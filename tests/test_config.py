@@ -103,3 +103,14 @@ def test_the_legacy_defaults_are_only_for_options_that_change_what_a_trial_compu
     defaults = RunConfig.defaults()
     assert set(LEGACY_OPTIONS) <= set(RunConfig.fields())
     assert all(getattr(defaults, k) != v for k, v in LEGACY_OPTIONS.items())  # else they would not be needed
+
+
+def test_the_benchmark_s_default_strategy_is_search_run_s_defaults():
+    from conftest import load_bench
+
+    bench = load_bench("search_efficiency")
+    run, default = parse_args([]), bench.STRATEGIES["default"]
+    assert (default.sampler, default.scheduler, default.spread, default.fill_gaps, default.grace_period) == (
+        run.sampler, run.scheduler, run.spread_points, run.fill_gaps, run.grace_period)
+    assert default.lr_range is None and default.sampler_options == {} and default.second_chance
+    assert bench.BATCH_SIZE == run.batch_size

@@ -89,3 +89,11 @@ def test_trial_workers_get_the_hub_setting_and_a_wait_long_enough_to_reuse_a_bus
     monkeypatch.setenv("TUNE_FUNCTION_THREAD_TIMEOUT_S", "5")
     env = search.worker_env()
     assert env["HF_HUB_OFFLINE"] == "1" and env["TUNE_FUNCTION_THREAD_TIMEOUT_S"] == "5"
+
+
+def test_the_options_are_read_before_torch_or_transformers_loads():
+    """The hub mode is decided from search.run's own parser, whose imports load neither (nor does the hub's)."""
+    code = ("import sys; import search.driver.hub, search.settings.options, search.settings.config; "
+            "print(sorted(m for m in ('torch', 'transformers', 'ray', 'optuna') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

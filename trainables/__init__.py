@@ -20,6 +20,8 @@ _WHERE = {
     "encode": ("trainables._data", "encode"),
     "load_task": ("trainables._data", "load_task"),
     "SPLIT_SEED": ("trainables._data", "SPLIT_SEED"),
+    "GLUE": ("trainables._tasks", "GLUE"),
+    "TASKS": ("trainables._tasks", "TASKS"),
     "rotten_tomatoes_frame": ("trainables._data", "rotten_tomatoes_frame"),
     "train_test_split": ("trainables._data", "train_test_split"),
     "DETERMINISTIC": ("trainables._failures", "DETERMINISTIC"),
@@ -56,8 +58,10 @@ __all__ = [
     "CLASSIFICATION_METRICS",
     "DETERMINISTIC",
     "FAILED",
+    "GLUE",
     "REGRESSION_METRICS",
     "SPLIT_SEED",
+    "TASKS",
     "compute_metrics",
     "constant_baseline",
     "encode",
@@ -124,6 +128,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
     from trainables._prefix import SUPPORTED as PREFIX_CACHE_FAMILIES
     from trainables._prefix import FrozenPrefix, frozen_prefix_layers
     from trainables._replay import ReplayTable, replay, units_key
+    from trainables._tasks import GLUE, TASKS
 
 
 def __getattr__(name: str):

@@ -19,6 +19,7 @@ import pandas as pd
 
 from spaces import UsageError
 from trainables._metrics import constant_baseline, metric_names
+from trainables._tasks import GLUE, TASKS
 
 if TYPE_CHECKING:  # `datasets` is imported where data is loaded, so trained code runs without it
     from datasets import Dataset, DatasetDict
@@ -53,32 +54,6 @@ class Task:
     @property
     def metrics(self) -> tuple[str, ...]:
         return metric_names(self.regression)
-
-
-@dataclass(frozen=True)
-class GlueTask:
-    text: str
-    pair: str | None
-    labels: tuple[str, ...]  # empty: regression
-    metric: str
-    validation: tuple[str, ...] = ("validation",)  # the first is the one the search optimises
-
-
-# GLUE (Wang et al., 2019) as the hub's `nyu-mll/glue` has it: column names, label names, the
-# standard metric (the one optimised; the others are reported too) and the official validation splits.
-GLUE = {
-    "cola": GlueTask("sentence", None, ("unacceptable", "acceptable"), "matthews_correlation"),
-    "sst2": GlueTask("sentence", None, ("negative", "positive"), "accuracy"),
-    "mrpc": GlueTask("sentence1", "sentence2", ("not_equivalent", "equivalent"), "f1"),
-    "qqp": GlueTask("question1", "question2", ("not_duplicate", "duplicate"), "f1"),
-    "stsb": GlueTask("sentence1", "sentence2", (), "pearson"),
-    "mnli": GlueTask("premise", "hypothesis", ("entailment", "neutral", "contradiction"), "accuracy",
-                     ("validation_matched", "validation_mismatched")),
-    "qnli": GlueTask("question", "sentence", ("entailment", "not_entailment"), "accuracy"),
-    "rte": GlueTask("sentence1", "sentence2", ("entailment", "not_entailment"), "accuracy"),
-    "wnli": GlueTask("sentence1", "sentence2", ("not_entailment", "entailment"), "accuracy"),
-}
-TASKS = ("rotten_tomatoes", *GLUE)
 
 
 def rotten_tomatoes_frame() -> pd.DataFrame:

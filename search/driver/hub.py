@@ -5,22 +5,24 @@ call `decide_hub_mode` as their first statement. The user's own setting always w
 run that needs nothing from the hub (a local folder or a packaged alias, built-in or local data)
 runs offline, and one that names a hub id checks in a few seconds that the hub answers, instead
 of letting the hub client retry for most of a minute. Workers never need the hub: the driver
-sends them the model's files (trainables._model_files). Standard library only.
+sends them the model's files (trainables._model_files). Reads the options with search.run's own parser, whose
+imports load neither torch nor transformers.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from search.settings.options import parse_namespace
 from search.storage.files import RUN_FILE
+from spaces import MODEL_ALIASES, UsageError
+from trainables import GLUE
 
-ALIASES = ("minilm",)  # spaces._models.ALIASES, which cannot be imported here (it imports transformers)
-GLUE_TASKS = ("cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli")
 CONNECT_TIMEOUT_S = 3.0
 
 
@@ -29,38 +31,24 @@ class HubUnreachable(Exception):
 
 
 def _needs(argv: list[str]) -> list[str]:
-    """What in these command-line options needs the hub: a hub model id, a GLUE task without --data-dir."""
-    parser = argparse.ArgumentParser(add_help=False)
-    for flag in ("--model", "--task", "--data", "--data-dir", "--config", "--resume"):
-        parser.add_argument(flag)
-    known, _ = parser.parse_known_args(argv)
-    options = {}
-    if known.config:
-        try:
-            import yaml
-
-            loaded = yaml.safe_load(Path(known.config).read_text()) or {}
-            options = {str(k).replace("-", "_"): v for k, v in loaded.items()} if isinstance(loaded, dict) else {}
-        except Exception:  # a bad config file gets its own clear error later
-            options = {}
-    model = known.model or options.get("model") or "minilm"
-    task = known.task or options.get("task") or "rotten_tomatoes"
-    data = known.data or options.get("data")
-    data_dir = known.data_dir or options.get("data_dir")
+    """What in these `search.run` options needs the hub: a hub model id, a GLUE task without --data-dir."""
+    try:
+        known = parse_namespace(argv, add_help=False)  # search.run's own parser and --config, before any check
+    except UsageError:  # bad options get their one clear line when the run parses them
+        return []
+    model, task, data, data_dir = known.model, known.task, known.data, known.data_dir
     if known.resume:  # a resumed run's model and data are in its run.json, when it is on this disk
         try:
-            import json
-
             saved = json.loads((Path(known.resume) / RUN_FILE).read_text())["args"]
             model, task, data, data_dir = saved["model"], saved["task"], saved.get("data"), saved.get("data_dir")
         except Exception:
             return []
     needs = []
-    local_model = (model in ALIASES or model.startswith((".", "/", "~")) or model.count("/") > 1
+    local_model = (model in MODEL_ALIASES or model.startswith((".", "/", "~")) or model.count("/") > 1
                    or Path(model).expanduser().exists())  # as spaces._models.is_local says
     if not local_model and not _cached(model):
         needs.append(f"model '{model}'")
-    if task in GLUE_TASKS and not data and not data_dir:
+    if task in GLUE and not data and not data_dir:
         needs.append(f"GLUE '{task}'")
     return needs
 

@@ -2,8 +2,8 @@
 
 A driver that starts a private local Ray (no `--address`) owns its processes: the GCS, the raylet, the
 workers and the raylet's agents. When the driver is killed (SIGKILL, a lost terminal), most of them exit
-with it, but Ray's dashboard and runtime-env agents outlive it for about a minute (measured: 2 of 9
-processes, 60-65 s after the kill, on ray==2.60). `record_ray_processes` writes their ids to RUN_DIR/ray_processes.json
+with it, but Ray's dashboard and runtime-env agents (ray==2.60) outlive it for about a minute.
+`record_ray_processes` writes their ids to RUN_DIR/ray_processes.json
 once Ray is up; `stop_leftovers` ends those still alive (matched by pid and start time, so a reused pid is
 never touched) once the driver is gone. `--resume` runs it first; `python -m search.cleanup RUN` does it
 alone. A cluster the run joined (`--address`) is not the run's: nothing is recorded or stopped there.

@@ -21,8 +21,8 @@ SHIP_EXCLUDES = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
 
 # Ray Tune reuses a trial's worker for the next trial (reuse_actors: no new process, no imports again) only once
 # the previous trial's training thread has ended, and waits TUNE_FUNCTION_THREAD_TIMEOUT_S for it (Ray's default
-# 2 s); past that the new trial fails at once, never retried (Ray's reset is outside --max-failures). On a busy
-# node that wait ran out: 2 of 100 trials lost at 64 at once on 2 cores (bench/results/ray_scale.json).
+# 2 s); past that the new trial fails at once, never retried (Ray's reset is outside --max-failures), and on a busy
+# node the thread takes longer (docs/measurements.md, "On a cluster: Ray and the driver").
 REUSE_WAIT_SECONDS = "30"
 
 

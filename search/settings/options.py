@@ -10,6 +10,7 @@ import yaml
 
 from search.settings.config import BUDGETED_NUM_SAMPLES, NUM_SAMPLES, RunConfig
 from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, SpaceConfig, UsageError
+from trainables import GLUE
 
 LR_SCALE_RANGE = f"{SpaceConfig.lr_scale_min:g},{SpaceConfig.lr_scale_max:g}"
 LORA_RANKS = ",".join(str(r) for r in SpaceConfig.lora_ranks)
@@ -28,8 +29,9 @@ GRACE_PERIOD = "auto"
 MIN_RUNG_STEPS = 64
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = ArgumentParser(
+        add_help=add_help,
         prog="python -m search.run",
         description="Search which modules in which layers of a pre-trained encoder to fine-tune: "
         "the Pareto frontier of task metric vs. trainable parameters.",
@@ -37,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_argument_group("model and data")
     what.add_argument("--model", default=DEFAULT_MODEL, help="alias (minilm), local HF folder, or hub id")
     what.add_argument("--task", default="rotten_tomatoes",
-                      help="rotten_tomatoes (built in, offline), a GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, "
-                      "qnli, rte, wnli: from --data-dir, else the hub), or a name for --data")
+                      help=f"rotten_tomatoes (built in, offline), a GLUE task ({', '.join(GLUE)}: from --data-dir, "
+                      "else the hub), or a name for --data")
     what.add_argument("--data-dir", default=None,
                       help="folder with a GLUE task's train and validation files (Parquet, CSV, TSV or JSON Lines "
                       "with the hub's columns), or one subfolder per task")
@@ -99,8 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "asha (metric only), none")
     search.add_argument("--sampler", choices=SAMPLERS, default="tpe",
                         help="Optuna's sampler: tpe (multivariate TPE; default), nsga2, random, or gp (a Gaussian "
-                        "process; its proposals cost driver CPU that grows with the trials: on a 2-core CPU about "
-                        "2 s each at the 10th trial and 12-15 s at the 600th, with 24 switches)")
+                        "process, whose proposals cost driver CPU that grows with the trials)")
     search.add_argument("--no-reference-points", dest="reference_points", action="store_false",
                         help="do not seed the search with full, head, bitfit, layernorm and each module alone")
     search.add_argument("--spread-points", type=int, default=5,
@@ -167,10 +168,10 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     return RunConfig.from_argv(argv)
 
 
-def parse_namespace(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_namespace(argv: list[str] | None = None, add_help: bool = True) -> argparse.Namespace:
     """The parser's namespace of `argv` and the `--config` YAML it names, flags over the file; not yet checked
-    (`RunConfig.from_options` checks it)."""
-    parser = build_parser()
+    (`RunConfig.from_options` checks it). Without `add_help`, `--help` is an unknown option, not printed help."""
+    parser = build_parser(add_help)
     first, _ = parser.parse_known_args(argv)
     if first.config:
         path = Path(first.config)

@@ -2,8 +2,7 @@
 
 Optuna's `Study.ask` (Ray's OptunaSearch asks once a proposal, the gap filling once in `fill_gaps`) lists the
 study's WAITING trials, the points enqueued to go first, and the journal finds them by reading every trial of
-the study: at 5,000 trials a ninth of a proposal's samples in py-spy, growing with the search; side by side in
-bench/driver_scale.py, answering it at once took 4% off a proposal's median driver CPU (docs/cluster.md).
+the study, a cost that grows with the search (docs/measurements.md, "On a cluster: Ray and the driver").
 A search enqueues only a few points (the reference points, the gap fillers), through this storage: it
 remembers whether any may still wait, and once a listing found none, answers the next ones without reading
 the trials, until a point is enqueued again. A storage opened on a journal (a resumed run, a study unpickled or

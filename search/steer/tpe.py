@@ -1,19 +1,18 @@
 """The product's TPE sampler: Optuna's, with what it recomputes for every proposal kept, and a bounded history.
 
 Optuna's TPE rebuilds, for every proposal, things about the finished trials that do not change once a trial has
-finished, so a proposal's driver CPU grew with the trials (bench/driver_scale.py; cProfile and py-spy found
-each):
+finished, so a proposal's driver CPU grows with the trials (docs/measurements.md, "On a cluster: Ray and the
+driver"):
 
 - the relative search space: Optuna asks for the intersection of the distributions of all finished trials and
   caches it only up to the oldest unfinished one, and in a search the oldest unfinished trials stay unfinished
   for long (those running, and those Pareto-ASHA paused for a second chance). A ticketsearch space suggests
   the same parameters in every trial (spaces.SubnetworkSpace), so the intersection, once a trial has finished,
   is kept.
-- each trial's parameters in TPE's internal representation (a Python loop over trials x parameters,
-  half of a proposal's cost at 2,000 trials): kept per trial once all are set, finished or not. The running
-  trials (a constant liar's) count: 256 workers' trials re-read every proposal, each through its JSON of
-  relative parameters, were the largest part of the encoding's cost (cProfile of bench/driver_scale.py);
-  with the matrix a proposal reads at once, a fifth of a proposal's CPU came off at 2,001-5,000 trials.
+- each trial's parameters in TPE's internal representation (a Python loop over trials x parameters): kept per
+  trial once all are set, finished or not, in a matrix a proposal reads at once. The running trials (a constant
+  liar's) count: with many workers they are re-read every proposal, each through its JSON of relative
+  parameters.
 
 Both leave the proposals exactly Optuna's. What TPE itself does per proposal (split the trials by
 non-domination rank, fit and score its Parzen estimators over every observation) still grows with the trials,
@@ -43,12 +42,9 @@ from optuna.trial import TrialState
 
 from search import compat
 
-# Beyond this many finished trials the sampler reads a window of the study (above). The default's recorded
-# searches (bench/results: search_efficiency on every table) held at most 939 trials, so none read a window;
-# of the TPE strategies only asha+tpe went past 1,000 trials (at most 1,061: its last proposals would
-# read one). At 2,001-5,000 trials and 256 workers a proposal's median driver CPU was 32 ms with the window, 67
-# ms reading every trial, 27 ms with a history of 500 (bench/results/driver_scale-product-*.json, one sitting
-# each); with the encodings kept in a matrix and the running trials' too, 15-19 ms (docs/cluster.md).
+# Beyond this many finished trials the sampler reads a window of the study (above): more than the default's
+# recorded searches hold, so their proposals are Optuna's (docs/measurements.md, "On a cluster: Ray and the
+# driver").
 HISTORY = 1000
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

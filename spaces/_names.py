@@ -1,0 +1,47 @@
+"""The names the command lines offer, and what a search may choose (`SpaceConfig`), with their defaults.
+
+The standard library only: a driver reads its options before torch or transformers loads (search.driver.hub).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_MODEL = "minilm"
+MODEL_ALIASES = ("minilm",)  # names spaces.resolve_model knows without the hub (a packaged model)
+POOLINGS = ("auto", "cls", "mean", "last")
+LEGACY_POOLING = "cls"  # what a spec (or run) written before pooling was recorded pooled with
+GRANULARITIES = ("module", "layer", "unit")
+LORA = "lora"  # the switch value; a unit reference's part is `lora<rank>`
+SWITCH_VALUES = ("off", "bias", "weight", "all", LORA)  # `lora` stands for `lora<rank>`, one per offered rank
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """What a search may choose.
+
+    `values` are the switch values on offer (`"off"` is always one). The default adds `"bias"` to
+    on/off so BitFit-style selections are reachable; `"weight"` is rarely worth the extra choices.
+    The learning rate is searched relative to the sub-network's size: `lr_scale`, log-uniform in
+    [lr_scale_min, lr_scale_max], multiplies `reference_lr` of the proposed selection. A plain
+    log-uniform rate over [1e-5, 1e-2] wastes most proposals (a LayerNorm-only sub-network does
+    not move at 2e-5; full fine-tuning diverges at 1e-2). The default [1, 3] gave the highest
+    mean final metric of the ranges tried on two tasks (docs/measurements.md, "The learning rate and the
+    first rung"). `modules` and `layers`
+    restrict what can be switched on; `max_params` caps the trainable parameters (head included)
+    of every proposed sub-network.
+    """
+
+    granularity: str = "module"
+    values: tuple[str, ...] = ("off", "bias", "all")  # search.run's --switch-values default
+    lr_scale_min: float = 1.0
+    lr_scale_max: float = 3.0
+    modules: tuple[str, ...] | None = None
+    layers: tuple[int, int] | None = None
+    max_params: int | None = None
+    seeds: int = 1  # > 1: the training seed is a choice too (studies repeat each point over seeds)
+    # with `lora` among `values`: the ranks a switch's adapter may have, each its own switch value (`lora8`)
+    lora_ranks: tuple[int, ...] = (2, 8, 32)
+    # True when the user named `values` (--switch-values): a part value no switch can take is then refused,
+    # where the default's is left out of the space (a bias-free decoder offers off/all)
+    explicit_values: bool = False
