@@ -55,13 +55,13 @@ import numpy as np  # noqa: E402
 from search import (  # noqa: E402
     GRACE_PERIOD,
     ParetoOptunaSearch,
-    parse_args,
     first_rung,
     hypervolume,
     hypervolume_curve,
     make_sampler,
     make_scheduler,
     pareto_mask,
+    parse_args,
     reference_point,
 )
 from spaces import ArgumentParser, UsageError, refs_from_switches, run_cli  # noqa: E402

@@ -1,5 +1,6 @@
 """The whole search on a real local Ray, a real Optuna study and a tiny randomly initialised BERT."""
 
+import dataclasses
 import json
 import shutil
 
@@ -438,6 +439,9 @@ def test_trials_are_never_given_the_test_split(ray_session, tiny_bert, text_csv,
     monkeypatch.setattr(tune, "with_resources", lambda function, resources: function)
     search.build_trainable(prep)  # what every trial is given
     assert bound["data"].test is None and bound["data"].validation is prep.data.validation
+    assert bound["settings"].model_files is search.trial_settings(prep).model_files  # published once a run
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prep.pooling = "mean"  # a run's plan does not change once made
 
 
 def test_export_the_winning_ticket_within_noise(finished_run, tmp_path, capsys):

@@ -30,11 +30,12 @@ from spaces import (
 )
 
 if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, not at CLI start
-    from trainables import Encoded, ModelFiles, Task
+    from trainables import Encoded, Task
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Prepared:
-    """Everything a run needs, checked before any run folder is created."""
+    """Everything a run needs, checked before any run folder is created; frozen (a study's or the model's
+    changes make a new one: `prepare`)."""
 
     config: RunConfig  # the run's final options: the pooling resolved, what a study sets applied
     model: str
@@ -45,7 +46,6 @@ class Prepared:
     data: Encoded
     location: RunLocation  # the run folder: local, or remote storage with a local working copy
     pooling: str = "cls"  # concrete: `auto` is resolved from the model's folder
-    model_files: ModelFiles | None = None  # the model's files in Ray's object store, once Ray is up
     study_note: str = ""  # what a paper study set, said once when the run starts
 
     @property

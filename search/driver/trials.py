@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from pathlib import Path
 
 from search.driver.prepare import Prepared
@@ -75,12 +76,16 @@ def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def publish_model(prep: Prepared) -> None:
-    """Put the model's files into Ray's object store once, for every trial on every node."""
+_published: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # run -> its model's files in Ray
+
+
+def publish_model(prep: Prepared):
+    """The model's files in Ray's object store, for every trial on every node: put there once a run."""
     from trainables import ModelFiles
 
-    if prep.model_files is None:
-        prep.model_files = ModelFiles.publish(prep.config.model, model_folder(prep.model))
+    if prep not in _published:
+        _published[prep] = ModelFiles.publish(prep.config.model, model_folder(prep.model))
+    return _published[prep]
 
 
 def trial_settings(prep: Prepared):
@@ -88,7 +93,6 @@ def trial_settings(prep: Prepared):
     from trainables import TrialSettings
 
     config = prep.config
-    publish_model(prep)
     return TrialSettings(
         model=prep.model,
         num_labels=prep.task.num_labels,
@@ -101,7 +105,7 @@ def trial_settings(prep: Prepared):
         cache_dir=prep.prefix_cache,
         pooling=prep.pooling,
         lr_groups=config.lr_groups,
-        model_files=prep.model_files,
+        model_files=publish_model(prep),
         fingerprint=prep.taxonomy.fingerprint,
     )
 
