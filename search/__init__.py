@@ -52,6 +52,7 @@ _EXPORTS = {
     "search.results.uncertainty": ("interval", "metric_function", "not_worse", "paired_difference", "paired_test",
                             "predictions"),
     "search.storage.location": ("RunLocation",),
+    "search.storage.run_info": ("RunInfo",),
 }
 # Reachable as `search.NAME` for the project's tests; not API (not in __all__, may change without notice).
 _INTERNAL = {
@@ -59,7 +60,6 @@ _INTERNAL = {
     "search.storage.files": ("CONFIRM_FILE", "HOLDOUT_FILE", "PARETO_PLOT", "RUN_LOG", "STUDY_FILE"),
     "search.settings.config": ("LEGACY_OPTIONS",),
     "search.driver.prepare": ("study_points", "study_settings", "write_run_info"),
-    "search.storage.run_info": ("read_run_info",),
     "search.driver.trials": ("REUSE_WAIT_SECONDS", "build_trainable", "init_ray", "trial_settings", "worker_env"),
     "search.driver.tuner": ("build_tuner",),
     "search.driver.finish": ("finish", "print_frontier"),
@@ -86,6 +86,7 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
     "REPORT_FILE",
     "RUN_FILE",
     "RunConfig",
+    "RunInfo",
     "RunLocation",
     "SAMPLERS",
     "SCHEDULERS",
@@ -152,6 +153,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
         TRIALS_FILE,
     )
     from search.storage.location import RunLocation
+    from search.storage.run_info import RunInfo
     from search.ticket.load import load_base, load_ticket
 
 

@@ -25,7 +25,7 @@ import torch
 
 from search.storage.files import EXPORT_DIR, FRONTIER_FILE, RUN_FILE
 from search.storage.location import RunLocation
-from search.storage.run_info import read_run_info
+from search.storage.run_info import RunInfo
 from search.ticket import adapter
 from search.ticket.load import load_ticket
 from spaces import SPEC_FILE, TENSORS_FILE, ArgumentParser, Spec, UsageError, load_taxonomy, run_cli
@@ -111,7 +111,7 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
     if not (run_dir / FRONTIER_FILE).is_file():
         raise UsageError(f"{location} is not a finished run (no {FRONTIER_FILE})")
     frontier = json.loads((run_dir / FRONTIER_FILE).read_text())
-    run = read_run_info(run_dir)
+    run = RunInfo.read(run_dir)
     candidates = frontier["points"]
     if within_noise is not None:
         if _no_tests(frontier):
@@ -127,16 +127,16 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
     if not tensors.is_file():
         raise UsageError(f"checkpoint of trial {point['trial_id']} is missing: {tensors}")
 
-    taxonomy = load_taxonomy(run["model"], run["num_labels"], run["pooling"])
-    if taxonomy.fingerprint != run["fingerprint"]:
-        raise UsageError(f"model {run['model']} has changed since the run (parameter fingerprints differ)")
+    taxonomy = load_taxonomy(run.model, run.num_labels, run.pooling)
+    if taxonomy.fingerprint != run.fingerprint:
+        raise UsageError(f"model {run.model} has changed since the run (parameter fingerprints differ)")
     spec = Spec.from_units(
         taxonomy,
         point["units"],
         metrics={frontier["metric"]: point["metric"], **_test_metrics(frontier, point)},
-        source={"run": run_dir.name, "trial": point["trial_id"], "epoch": point["epoch"], "task": run["task"],
-                "label_names": run["label_names"]},
-        hyperparameters={"lr": point["lr"], "max_epochs": run["max_epochs"]},
+        source={"run": run_dir.name, "trial": point["trial_id"], "epoch": point["epoch"], "task": run.task,
+                "label_names": run.label_names},
+        hyperparameters={"lr": point["lr"], "max_epochs": run.max_epochs},
         tensors=TENSORS_FILE,
     )
     out = Path(out) if out else run_dir / EXPORT_DIR / f"trial_{point['trial_id']}"

@@ -61,13 +61,14 @@ def test_frontier_uses_only_full_budget_trials_and_no_dominated_point():
 def test_frontier_document_is_strict_json_when_columns_are_missing():
     import json
 
-    from search import frontier_document
+    from search import RunInfo, frontier_document
 
     frame = _rows([("a", COMPLETED, 770, [0.6]), ("b", COMPLETED, 10_000, [0.7])])
     frame["preset"] = ["head", None]  # a searched trial has no preset
     frame["selection"], frame["units"], frame["lr"], frame["checkpoint"] = "x", [[], ["0.query"]], 1e-3, None
     front = frontier(pd.concat([frame, frame.iloc[:0]]))  # pandas turns the missing preset into NaN
-    run = {"metric": "accuracy", "model": "m", "task": "t", "max_epochs": 1, "total_params": 10**6}
+    run = RunInfo(args={}, model="m", task="t", metric="accuracy", num_labels=2, max_epochs=1, total_params=10**6,
+                  fingerprint="f")
     document = frontier_document(front, run, (0.5, 6.0))
     text = json.dumps(document, allow_nan=False)  # raises on NaN
     assert json.loads(text)["points"][1]["preset"] is None

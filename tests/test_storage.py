@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import RayProcesses, _free_port
 
-from search import RunLocation, join_uri, open_uri, split_uri
+from search import RunInfo, RunLocation, join_uri, open_uri, split_uri
 from spaces import UsageError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,7 +114,8 @@ def test_push_pull_and_fetch_against_s3(s3, tmp_path):
     elsewhere = RunLocation.existing(location.remote, str(tmp_path / "head2"))
     assert elsewhere.pull(("run.json", "frontier.json")) == ["run.json"]  # what exists
     assert RunLocation.existing(str(location.local), "x") == RunLocation("r", location.local)  # run.json: no URI
-    (location.local / "run.json").write_text(json.dumps({"args": {"results_dir": s3}}))
+    RunInfo(args={"results_dir": s3}, model="m", task="t", metric="accuracy", num_labels=2, max_epochs=1,
+            total_params=1, fingerprint="f").write(location.local)
     assert RunLocation.existing(str(location.local), "x") == location  # a working copy stands for its run
     assert json.loads((elsewhere.local / "run.json").read_text()) == {"a": 1}
     folder = elsewhere.fetch_folder("trial_1/checkpoint_000000")
@@ -257,3 +258,23 @@ def test_the_resumed_run_is_reported_from_the_bucket_and_exported_from_the_new_h
     assert len(exported) == 1 and (exported[0].parent / "tensors.safetensors").is_file()
     best = json.loads((run["head2"] / "killed" / "frontier.json").read_text())["points"]
     assert json.loads(exported[0].read_text())["source"]["trial"] in {p["trial_id"] for p in best}
+
+
+def test_run_json_is_one_typed_versioned_record(tmp_path):
+    """search.RunInfo writes run.json and reads it back; one written before it had a version (or pooling) reads
+    with what runs then did; a field a later version adds is dropped here; a file that is not a run's is one line."""
+    from spaces import UsageError
+
+    info = RunInfo(args={"results_dir": str(tmp_path)}, model="m", task="t", metric="accuracy", num_labels=2,
+                   max_epochs=3, total_params=10, fingerprint="f", pooling="mean", reference_points={"full": {}})
+    info.write(tmp_path)
+    assert RunInfo.read(tmp_path) == info and info.version == 1
+    old = {k: v for k, v in json.loads((tmp_path / "run.json").read_text()).items() if k not in ("version", "pooling")}
+    (tmp_path / "run.json").write_text(json.dumps({**old, "added_later": 1}))
+    read = RunInfo.read(tmp_path)
+    assert (read.version, read.pooling, read.metric) == (0, "cls", "accuracy")
+    (tmp_path / "run.json").write_text(json.dumps({"a": 1}))
+    with pytest.raises(UsageError, match="not a ticketsearch run.json"):
+        RunInfo.read(tmp_path)
+    with pytest.raises(UsageError, match="no run.json"):
+        RunInfo.read(tmp_path / "nothing")

@@ -22,7 +22,7 @@ from search.storage.files import (
     atomic_write,
     write_json,
 )
-from search.storage.run_info import read_run_info
+from search.storage.run_info import RunInfo
 
 
 def finish(prep: Prepared, results, started: float) -> int:
@@ -61,7 +61,7 @@ def write_outputs(prep: Prepared, results, elapsed: float) -> int:
               f"{run_dir / TRIALS_FILE}\ncontinue with: python -m search.run --resume {location.quoted}")
         return 130
     location.prune_checkpoints(set(frame["checkpoint"].dropna()))  # finished: each trial's last is enough
-    run = read_run_info(run_dir)
+    run = RunInfo.read(run_dir)
     front = frontier(frame)
     # Chosen on validation; now, once, the held-out rows (none for replayed runs: nothing was trained).
     tests = None if config.replay else evaluate_holdout(prep, frame, front, trial_settings(prep))

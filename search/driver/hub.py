@@ -11,7 +11,6 @@ imports load neither torch nor transformers.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from search.settings.options import parse_namespace
-from search.storage.files import RUN_FILE
+from search.storage.run_info import RunInfo
 from spaces import MODEL_ALIASES, UsageError
 from trainables import GLUE
 
@@ -39,7 +38,7 @@ def _needs(argv: list[str]) -> list[str]:
     model, task, data, data_dir = known.model, known.task, known.data, known.data_dir
     if known.resume:  # a resumed run's model and data are in its run.json, when it is on this disk
         try:
-            saved = json.loads((Path(known.resume) / RUN_FILE).read_text())["args"]
+            saved = RunInfo.read(known.resume).args
             model, task, data, data_dir = saved["model"], saved["task"], saved.get("data"), saved.get("data_dir")
         except Exception:
             return []

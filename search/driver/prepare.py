@@ -4,7 +4,7 @@
 points, tokenises the data and names the run folder. What the model's folder and a paper study decide
 (the pooling, `study_settings`) makes the run's final configuration, a new frozen `RunConfig` the
 Prepared carries; a study says what it set, and refuses a flag the user set to something else. `run.json`
-(`write_run_info`) records what the run is; `read_run_info` reads it back, and `RunConfig.from_saved`
+(`write_run_info`) records what the run is; `search.RunInfo.read` reads it back, and `RunConfig.from_saved`
 its options for `--resume`.
 """
 
@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.settings.config import RunConfig
-from search.storage.files import PREFIX_CACHE_DIR, RUN_FILE, write_json
+from search.storage.files import PREFIX_CACHE_DIR
 from search.storage.location import RunLocation
+from search.storage.run_info import RunInfo
 from spaces import (
     SpaceConfig,
     SubnetworkSpace,
@@ -164,19 +165,8 @@ def prepare(config: RunConfig) -> Prepared:
 def write_run_info(prep: Prepared) -> None:
     """run.json: what the run is (options, model, task, metric, fingerprint); written before any trial."""
     config = prep.config
-    write_json(prep.run_dir / RUN_FILE, {
-        "args": config.as_dict(),
-        "model": prep.model,
-        "task": prep.task.name,
-        "metric": prep.task.metric,
-        "label_names": list(prep.task.label_names),
-        "num_labels": prep.task.num_labels,
-        "max_epochs": config.max_epochs,
-        "total_params": prep.taxonomy.total_params,
-        "fingerprint": prep.taxonomy.fingerprint,
-        "pooling": prep.pooling,
-        "granularity": config.granularity,
-        "space_size": prep.space.size(),
-        "reference_points": dict(prep.seeds),
-        "started": datetime.now().isoformat(timespec="seconds"),
-    })
+    RunInfo(args=config.as_dict(), model=prep.model, task=prep.task.name, metric=prep.task.metric,
+            label_names=list(prep.task.label_names), num_labels=prep.task.num_labels, max_epochs=config.max_epochs,
+            total_params=prep.taxonomy.total_params, fingerprint=prep.taxonomy.fingerprint, pooling=prep.pooling,
+            granularity=config.granularity, space_size=prep.space.size(), reference_points=dict(prep.seeds),
+            started=datetime.now().isoformat(timespec="seconds")).write(prep.run_dir)

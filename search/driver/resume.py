@@ -19,7 +19,7 @@ from search.driver.trials import build_trainable, init_ray
 from search.settings.config import RunConfig
 from search.storage.files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search.storage.location import RunLocation
-from search.storage.run_info import read_run_info
+from search.storage.run_info import RunInfo
 from spaces import UsageError
 
 
@@ -35,7 +35,7 @@ def resume(args: RunConfig) -> int:
     here = ({"results_dir": location.storage_path, "local_dir": str(location.local.parent)}
             if location.is_remote else {"results_dir": str(location.local.parent)})
     # the run's own options; this driver's address, the run's folder where it is now, its console
-    saved = RunConfig.from_saved(read_run_info(location.local)["args"], resume=None, address=args.address,
+    saved = RunConfig.from_saved(RunInfo.read(location.local).args, resume=None, address=args.address,
                                  name=location.name, verbose=args.verbose, dry_run=False, **here)
     prep = prepare(saved)
     if not tune.Tuner.can_restore(location.path):

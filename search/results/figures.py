@@ -102,10 +102,10 @@ def figures(frame, run, taxonomy, reference, weights, transfer) -> dict[str, byt
 
     from search.results.plots import pareto_plot
 
-    metric, max_epochs = run["metric"], run["max_epochs"]
+    metric, max_epochs = run.metric, run.max_epochs
     out = {}
     buffer_path = io.BytesIO()
-    pareto_plot(frame, buffer_path, metric, f"{Path(run['model']).name} on {run['task']}", reference[0])
+    pareto_plot(frame, buffer_path, metric, f"{Path(run.model).name} on {run.task}", reference[0])
     out["pareto"] = buffer_path.getvalue()
 
     share, effect = ticket_map(frame, taxonomy)

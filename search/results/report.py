@@ -29,7 +29,7 @@ from search.results.figures import figures, mark, module_transfer, pareto_svg, w
 from search.results.table import final_rows, frontier, read_trials
 from search.steer.pareto import reference_point
 from search.storage.files import FRONTIER_FILE, REPORT_FILE, RUN_FILE, TRIALS_FILE
-from search.storage.run_info import read_run_info
+from search.storage.run_info import RunInfo
 from spaces import UsageError, load_taxonomy
 
 # ---- the report --------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
     run_ref = run_ref or shlex.quote(str(run_dir))
     if not (run_dir / RUN_FILE).is_file() or not (run_dir / TRIALS_FILE).is_file():
         raise UsageError(f"{run_dir} is not a ticketsearch run folder with results (run.json, trials.parquet)")
-    run = read_run_info(run_dir)
+    run = RunInfo.read(run_dir)
     frame = read_trials(run_dir)
     if "timestamp" not in frame:  # runs before the column existed: report order stands in for time
         frame["timestamp"] = np.arange(len(frame), dtype=float)
@@ -53,10 +53,10 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
     if front_doc is None and (run_dir / FRONTIER_FILE).is_file():
         front_doc = json.loads((run_dir / FRONTIER_FILE).read_text())
     reference = ((front_doc["reference_point"]["metric"], front_doc["reference_point"]["log10_params"])
-                 if front_doc else reference_point(float(final_rows(frame)["metric"].min()), run["total_params"]))
-    taxonomy = load_taxonomy(run["model"], run["num_labels"], run["pooling"])
+                 if front_doc else reference_point(float(final_rows(frame)["metric"].min()), run.total_params))
+    taxonomy = load_taxonomy(run.model, run.num_labels, run.pooling)
     try:
-        weights = weight_magnitudes(run["model"], run["num_labels"], taxonomy)
+        weights = weight_magnitudes(run.model, run.num_labels, taxonomy)
     except OSError as exc:  # the weights are not on this machine (a hub model, offline): the figure says so
         print(f"report: no pre-trained weights for the weight figure ({str(exc).splitlines()[0]})", file=sys.stderr)
         weights = pd.Series({m: np.nan for m in taxonomy.module_types}, name="mean_abs_weight")
@@ -85,7 +85,7 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
             test_cells = ("<td>-</td><td></td><td></td>" if pd.isna(value) else
                           f"<td>{value:.4f}</td><td>{row.test_low:.4f}-{row.test_high:.4f}</td>"
                           f"<td>{mark(row.not_worse_than_best)} / {mark(row.not_worse_than_full)}</td>")
-        rows.append(f"<tr><td>{int(row.trainable_params):,}</td><td>{row.trainable_params / run['total_params']:.3%}"
+        rows.append(f"<tr><td>{int(row.trainable_params):,}</td><td>{row.trainable_params / run.total_params:.3%}"
                     f"</td><td>{row.metric:.4f}</td>{test_cells}<td>{row.lr:.1e}</td><td>{html.escape(str(row.trial_id))}</td>"
                     f"<td>{html.escape(str(row.selection or 'head only'))}</td><td><details><summary>"
                     f"{len(row.units)} units</summary><code>{html.escape(units)}</code></details></td>"
@@ -93,12 +93,12 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
     finals = final_rows(frame)
     counts = finals["status"].value_counts().to_dict()
     hv = front_doc["hypervolume"] if front_doc else float("nan")
-    title = f"ticketsearch: {Path(run['model']).name} on {run['task']}"
+    title = f"ticketsearch: {Path(run.model).name} on {run.task}"
     if test:
-        test_note = (f"Green diamonds: the test {html.escape(run['metric'])} of each frontier point and reference "
+        test_note = (f"Green diamonds: the test {html.escape(run.metric)} of each frontier point and reference "
                      f"point, scored once after the search on {test['rows']:,} held-out rows of the "
                      f"{html.escape(test['split'])} split, with its {test['confidence']:.0%} bootstrap interval.")
-        test_heads = (f"<th>test {html.escape(run['metric'])}</th><th>{test['confidence']:.0%} interval</th>"
+        test_heads = (f"<th>test {html.escape(run.metric)}</th><th>{test['confidence']:.0%} interval</th>"
                       "<th>not worse than best / full</th>")
     else:
         test_note = ("<b>This run has no test numbers</b> (written before held-out scoring, or its task has no "
@@ -114,13 +114,13 @@ svg circle.trial:hover {{ stroke: #000; stroke-width: 1.5; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{finals['trial_id'].nunique()} trials ({', '.join(f'{n} {s}' for s, n in counts.items())}), up to
-{run['max_epochs']} epochs; metric: validation <b>{html.escape(run['metric'])}</b>; {run['total_params']:,}
+{run.max_epochs} epochs; metric: validation <b>{html.escape(run.metric)}</b>; {run.total_params:,}
 parameters; hypervolume {hv:.4f} (metric x log10 params, reference: {reference[0]:.3f}, 1e{reference[1]:.2f}).
 {'' if front_doc else '<b>The run did not finish: no frontier.json.</b>'}</p>
 <h2>Pareto front</h2><p>Hover over a point for its details. Red: the frontier; blue: full budget; grey:
 stopped early (last epoch reached). Circles are validation numbers, on which the search chose.
 {test_note}</p>
-<figure id="pareto-svg">{pareto_svg(frame, run['metric'])}</figure>
+<figure id="pareto-svg">{pareto_svg(frame, run.metric)}</figure>
 <h2>Winning-ticket map</h2>{img('ticket_map', 'winning-ticket map')}
 <h2>Convergence</h2>{img('hypervolume', 'hypervolume over compute and wall time')}
 <h2>Learning curves</h2>{img('learning_curves', 'learning curves')}
@@ -129,7 +129,7 @@ magnitude of their pre-trained weights; here, per module type, the mean absolute
 and the metric the module type reaches when trained alone (its reference point, if the run has it).</p>
 {img('weights', 'weight magnitude vs transfer')}
 <h2>Frontier trials</h2>
-<table><tr><th>trainable</th><th>fraction</th><th>validation {html.escape(run['metric'])}</th>{test_heads}
+<table><tr><th>trainable</th><th>fraction</th><th>validation {html.escape(run.metric)}</th>{test_heads}
 <th>lr</th><th>trial</th>
 <th>selection</th><th>units</th><th>export</th></tr>
 {''.join(rows)}</table>

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from search.steer.pareto import hypervolume, pareto_mask
 from search.storage.files import TRIALS_FILE, atomic_write
+from search.storage.run_info import RunInfo
 from trainables import CLASSIFICATION_METRICS, FAILED, REGRESSION_METRICS
 
 COMPLETED, STOPPED, ERROR = "completed", "stopped", "error"
@@ -151,27 +152,27 @@ def trial_point(row, total_params: int) -> dict:
     }
 
 
-def frontier_document(front: pd.DataFrame, run: dict, reference: tuple[float, float],
+def frontier_document(front: pd.DataFrame, run: RunInfo, reference: tuple[float, float],
                       frame: pd.DataFrame | None = None) -> dict:
     """frontier.json: the frontier's points (validation `metric`; `test_*` where scored on held-out rows),
     and with `frame`, every reference point that reached the full budget (`references`)."""
     if frame is not None and "test_metric" in frame.columns:  # the scored numbers, from the trials' final rows
         scored = final_rows(frame).set_index("trial_id")[[c for c in TEST_FIELDS if c in frame.columns]]
         front = front.drop(columns=[c for c in TEST_FIELDS if c in front.columns]).join(scored, on="trial_id")
-    points = [trial_point(row, run["total_params"]) for row in front.itertuples()]
+    points = [trial_point(row, run.total_params) for row in front.itertuples()]
     references = []
     if frame is not None:
         done = final_rows(frame)
         done = done[(done["status"] == COMPLETED) & done["preset"].notna()]
         on_front = set(front["trial_id"])
-        references = [{**trial_point(row, run["total_params"]), "on_frontier": row.trial_id in on_front}
+        references = [{**trial_point(row, run.total_params), "on_frontier": row.trial_id in on_front}
                       for row in done.sort_values("trainable_params").itertuples()]
     return {
-        "metric": run["metric"],
-        "model": run["model"],
-        "task": run["task"],
-        "max_epochs": run["max_epochs"],
-        "total_params": run["total_params"],
+        "metric": run.metric,
+        "model": run.model,
+        "task": run.task,
+        "max_epochs": run.max_epochs,
+        "total_params": run.total_params,
         "reference_point": {"metric": reference[0], "log10_params": reference[1]},
         "hypervolume": hypervolume(front["metric"], front["trainable_params"], reference) if len(front) else 0.0,
         "points": points,

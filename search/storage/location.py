@@ -14,7 +14,6 @@ then holds every trial the snapshot names), everything else at the end. `--resum
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import tempfile
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from search.storage.files import EXPORT_DIR, PREFIX_CACHE_DIR, RUN_FILE
+from search.storage.files import EXPORT_DIR, PREFIX_CACHE_DIR
+from search.storage.run_info import RunInfo
 from spaces import UsageError
 
 LOCAL_ONLY = (PREFIX_CACHE_DIR, EXPORT_DIR)  # never uploaded: caches and what the user exports
@@ -100,8 +100,8 @@ class RunLocation:
             return cls(name, _local_path(local_dir) / name, run)
         path = _local_path(run)
         try:
-            results_dir = json.loads((path / RUN_FILE).read_text())["args"]["results_dir"]
-        except (OSError, ValueError, KeyError, TypeError):
+            results_dir = RunInfo.read(path).args.get("results_dir")
+        except UsageError:
             results_dir = None
         if isinstance(results_dir, str) and is_uri(results_dir):
             return cls(path.name, path, join_uri(results_dir, path.name))
