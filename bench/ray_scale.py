@@ -12,8 +12,8 @@ that C of them run at once (C = `--concurrency`).
 
 Arms, at the same C and trial count, one after the other on the same cluster:
 - `product`: what `python -m search.run --replay TABLE --replay-time-scale 1` builds (search.prepare,
-  search.allow_pending: as many trials waiting for placement as the cluster holds, search.build_tuner: Ray
-  Tune with ParetoOptunaSearch, its Optuna journal, Pareto-ASHA with its state file, the paper's reference
+  search.launched: the sequence search.run runs its Tuner in, as many trials waiting for placement as the
+  cluster holds, search.build_tuner: Ray Tune with ParetoOptunaSearch, its Optuna journal, Pareto-ASHA with its state file, the paper's reference
   points first, every epoch checkpointed), with `--grace-period 1` so that Pareto-ASHA decides after every
   epoch below the last;
 - `peer`: Ray Tune's own `ASHAScheduler` (grace period 1, on the metric) with Ray's `OptunaSearch` (its default
@@ -112,9 +112,8 @@ def _measure(fit, counter, concurrency: int) -> dict:
 
 
 def product_arm(base: list[str], folder: Path, name: str, concurrency: int, trials: int, cpus: float) -> dict:
-    """The product's own search (search.prepare, search.allow_pending and search.build_tuner, as search.run
+    """The product's own search (search.prepare, search.launched and search.build_tuner, as search.run
     assembles them)."""
-    import ray
 
     import search
 
@@ -124,12 +123,9 @@ def product_arm(base: list[str], folder: Path, name: str, concurrency: int, tria
     prep.run_dir.mkdir(parents=True)
     search.write_run_info(prep)
     counter = _counter()
-    pending = search.allow_pending(config, ray.cluster_resources())  # as search.run does before its Tuner
-    tuner = search.build_tuner(prep, [counter])
-    try:
+    with search.launched(prep) as pending:  # as search.run and --resume run their Tuner; the peer's runs after it
+        tuner = search.build_tuner(prep, [counter])
         return {**_measure(tuner.fit, counter, concurrency), "max_pending_trials": pending}
-    finally:
-        os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)  # the peer runs with Ray's own setting
 
 
 def peer_arm(base: list[str], folder: Path, name: str, concurrency: int, trials: int, cpus: float) -> dict:

@@ -38,7 +38,9 @@ _EXPORTS = {
     "search.ticket.load": ("load_base", "load_ticket"),
     "search.settings.options": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "SAMPLERS", "SCHEDULERS", "STUDIES", "parse_args"),
     "search.settings.config": ("RunConfig",),
-    "search.driver.prepare": ("Prepared", "prepare"),
+    "search.driver.prepare": ("Prepared", "prepare", "write_run_info"),
+    "search.driver.launch": ("launched",),
+    "search.driver.tuner": ("build_tuner",),
     "search.storage.files": ("FRONTIER_FILE", "OPTUNA_JOURNAL_FILE", "REPORT_FILE", "RUN_FILE", "SCHEDULER_STATE_FILE",
                       "TRIALS_FILE"),
     "search.steer.strategies": ("first_rung", "make_sampler", "make_scheduler"),
@@ -59,9 +61,9 @@ _INTERNAL = {
     "search.settings.options": ("build_parser",),
     "search.storage.files": ("CONFIRM_FILE", "HOLDOUT_FILE", "PARETO_PLOT", "RUN_LOG", "STUDY_FILE"),
     "search.settings.config": ("LEGACY_OPTIONS",),
-    "search.driver.prepare": ("study_points", "study_settings", "write_run_info"),
+    "search.driver.prepare": ("study_points", "study_settings"),
+    "search.driver.launch": ("run_environment",),
     "search.driver.trials": ("REUSE_WAIT_SECONDS", "build_trainable", "init_ray", "trial_settings", "worker_env"),
-    "search.driver.tuner": ("build_tuner",),
     "search.driver.finish": ("finish", "print_frontier"),
     "search.steer.searcher": ("MAX_REPEATS_IN_A_ROW", "proposal_key"),
     "search.results.table": ("COMPLETED", "ERROR", "STOPPED", "final_rows", "frontier_document", "study_table",
@@ -71,7 +73,7 @@ _INTERNAL = {
     "search.storage.location": ("join_uri", "open_uri", "split_uri"),
     "search.driver.console": ("log_note", "run_log"),
     "search.driver.processes": ("record_ray_processes", "stop_leftovers"),
-    "search.driver.plan": ("PENDING_WHILE_SCALING", "allow_pending", "pending_trials", "prefix_cache_note"),
+    "search.driver.plan": ("PENDING_WHILE_SCALING", "pending_trials", "prefix_cache_note"),
     "search.driver.hub": ("CONNECT_TIMEOUT_S", "HubUnreachable", "decide_hub_mode", "hub_reachable", "start_cli"),
 }
 _WHERE = {name: module for table in (_EXPORTS, _INTERNAL) for module, names in table.items() for name in names}
@@ -95,12 +97,14 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
     "SearchJournal",
     "StaticSpaceTPESampler",
     "TRIALS_FILE",
+    "build_tuner",
     "crowding_distance",
     "first_rung",
     "frontier",
     "hypervolume",
     "hypervolume_curve",
     "interval",
+    "launched",
     "load_base",
     "load_ticket",
     "make_sampler",
@@ -116,10 +120,13 @@ __all__ = [  # the names of _EXPORTS, written out so tools read them (a test kee
     "prepare",
     "read_trials",
     "reference_point",
+    "write_run_info",
 ]
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time the names load lazily (below)
-    from search.driver.prepare import Prepared, prepare
+    from search.driver.launch import launched
+    from search.driver.prepare import Prepared, prepare, write_run_info
+    from search.driver.tuner import build_tuner
     from search.results.table import frontier, read_trials
     from search.results.uncertainty import (
         interval,

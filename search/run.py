@@ -16,14 +16,12 @@ if __name__ == "__main__":  # before anything imports transformers (see search.d
     start_cli()
 
 import dataclasses
-import os
 import sys
 import time
 
-from search.driver.console import run_log
 from search.driver.finish import finish
+from search.driver.launch import launched
 from search.driver.prepare import Prepared, prepare, write_run_info
-from search.driver.processes import record_ray_processes
 from search.driver.resume import resume
 from search.driver.trials import init_ray, trial_settings
 from search.driver.tuner import build_tuner
@@ -34,20 +32,16 @@ from spaces import UsageError, run_cli
 
 
 def quiet_console(verbose: bool) -> None:
-    """One line per finished trial and the final tables: Ray Tune's banner, TensorBoard hint and tables, and
-    Optuna's info messages only with --verbose. (Ray reads RAY_AIR_NEW_OUTPUT when the Tuner runs; the old
-    output engine prints nothing at the Tuner's verbose=0. Ray's warnings go to the run's log:
-    search.driver.console.)"""
+    """Optuna's info messages only with --verbose (Ray Tune's console output: search.driver.launch; Ray's
+    warnings go to the run's log: search.driver.console)."""
     import optuna
 
-    if verbose:
-        return
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def run(args: RunConfig) -> int:
-    from search.driver.plan import allow_pending, check_address, check_placement
+    from search.driver.plan import check_address
     from search.driver.progress import Progress
 
     quiet_console(args.verbose)
@@ -77,10 +71,7 @@ def run(args: RunConfig) -> int:
           + f" ({len(prep.seeds)} reference points) x {config.max_epochs} epochs -> {location}"
           + (f" (working copy {location.local})" if location.is_remote else ""), flush=True)
     started = time.monotonic()
-    if init_ray(config):
-        record_ray_processes(location.local)  # a killed driver's leftovers can then be stopped
-    allow_pending(config, check_placement(config))
-    with run_log(location.local, config.verbose):
+    with launched(prep):
         tuner = build_tuner(prep, [Progress(prep.task.metric, config.max_epochs, config.num_samples, prep.reference,
                                             trial_seconds=config.trial_seconds)])
         return finish(prep, tuner.fit(), started)

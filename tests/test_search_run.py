@@ -555,7 +555,7 @@ def test_a_search_without_reference_points_starts_spread_over_budgets(tiny_bert,
 def test_ray_tune_may_hold_as_many_waiting_trials_as_the_cluster_runs(monkeypatch):
     """Ray Tune holds one trial waiting for placement with a searcher of its own: a run then reaches C trials at
     once only after C placements one by one, and an autoscaler sees one trial's demand at a time."""
-    from search import PENDING_WHILE_SCALING, allow_pending, parse_args, pending_trials
+    from search import PENDING_WHILE_SCALING, parse_args, pending_trials, run_environment
 
     local = parse_args(["--cpus-per-trial", "0.25"])
     assert pending_trials(local, {"CPU": 16.0}, False) == 64
@@ -568,7 +568,14 @@ def test_ray_tune_may_hold_as_many_waiting_trials_as_the_cluster_runs(monkeypatc
 
     monkeypatch.setenv("TUNE_MAX_PENDING_TRIALS_PG", "placeholder")  # restored as it was after the test
     monkeypatch.delenv("TUNE_MAX_PENDING_TRIALS_PG")
-    assert allow_pending(local, {"CPU": 4.0}) == 16 and os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == "16"
-    assert allow_pending(local, {"CPU": 8.0}) == 32  # a later run in the same process sets its own
+    monkeypatch.delenv("RAY_AIR_NEW_OUTPUT", raising=False)
+    with run_environment(local, {"CPU": 4.0}) as pending:  # set while the run's Tuner runs
+        assert pending == 16 and os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == "16"
+        assert os.environ["RAY_AIR_NEW_OUTPUT"] == "0"  # Ray Tune's quiet console, without --verbose
+    assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ and "RAY_AIR_NEW_OUTPUT" not in os.environ  # as before
+    with run_environment(local, {"CPU": 8.0}) as pending:  # a later run in the same process sets its own
+        assert pending == 32
     monkeypatch.setenv("TUNE_MAX_PENDING_TRIALS_PG", "3")  # the user's own setting stands
-    assert allow_pending(local, {"CPU": 4.0}) == 3
+    with run_environment(local, {"CPU": 4.0}) as pending:
+        assert pending == 3
+    assert os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == "3"

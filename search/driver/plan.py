@@ -81,20 +81,6 @@ def pending_trials(config: RunConfig, resources: dict[str, float], growth: bool 
 
 
 PENDING_VARIABLE = "TUNE_MAX_PENDING_TRIALS_PG"
-_set_here: list[str] = []  # the value this process set last (a later run in it sets its own)
-
-
-def allow_pending(config: RunConfig, resources: dict[str, float]) -> int:
-    """Let Ray Tune hold `pending_trials` trials waiting at once, unless the user set TUNE_MAX_PENDING_TRIALS_PG;
-    returns the number in force."""
-    import os
-
-    current = os.environ.get(PENDING_VARIABLE)
-    if current is None or current in _set_here:
-        growth = can_add_nodes(config.address) if config.address is not None else False
-        os.environ[PENDING_VARIABLE] = str(pending_trials(config, resources, growth))
-        _set_here[:] = [os.environ[PENDING_VARIABLE]]
-    return int(os.environ[PENDING_VARIABLE])
 
 
 def estimate(prep, settings) -> dict:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import time
 
 from search import compat
-from search.driver.console import run_log
 from search.driver.finish import finish
-from search.driver.plan import allow_pending, check_placement
+from search.driver.launch import launched
 from search.driver.prepare import Prepared, prepare
-from search.driver.processes import record_ray_processes, stop_leftovers
-from search.driver.trials import build_trainable, init_ray
+from search.driver.processes import stop_leftovers
+from search.driver.trials import build_trainable
 from search.settings.config import RunConfig
 from search.storage.files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search.storage.location import RunLocation
@@ -47,10 +46,7 @@ def resume(args: RunConfig) -> int:
     started = time.monotonic()
     if stopped := stop_leftovers(location.local):
         print(f"stopped {len(stopped)} Ray process(es) the run's killed driver left: {', '.join(stopped)}")
-    if init_ray(saved):
-        record_ray_processes(location.local)
-    allow_pending(prep.config, check_placement(prep.config))
-    with run_log(location.local, args.verbose):
+    with launched(prep):
         restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
         _relocate(restored, prep)
         return finish(prep, restored.fit(), started)
