@@ -618,12 +618,12 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
         return True
 
     def resume_promoted() -> bool:
-        """As ParetoASHA.choose_trial_to_run, through the same ParetoASHA.promote: with no new proposal to
-        start, a paused trial that now ranks within its rung's cut."""
+        """As ParetoASHA.choose_trial_to_run, through the same ParetoASHA.promote_for_free_worker: with no new
+        proposal to start, a paused trial that now ranks within its rung's cut."""
         nonlocal running, promoted
-        if not paused or spent >= budget_seconds:
+        if not paused:
             return False
-        trial_id = timed(scheduler.promote, list(paused))
+        trial_id = timed(scheduler.promote_for_free_worker, list(paused), spent >= budget_seconds)
         if trial_id is None:
             return False
         epoch = paused.pop(trial_id)
@@ -661,7 +661,8 @@ def run_once(table: Table, name: str, strategy: Strategy, seed: int, seeded: boo
             fill()
         else:
             heapq.heappush(queue, (now + entry["curve"][epoch + 1][1], trial_id, epoch + 1))
-    for trial_id in paused:  # the search is over: the paused trials left are stopped, as Ray would
+    # the search is over (nothing runs, nothing more is proposed): the paused trials left are stopped, as Ray would
+    for trial_id in (scheduler.paused_to_stop(list(paused), True, False) if paused else []):
         timed(scheduler.on_trial_remove, None, trials[trial_id][0])
         timed(searcher.on_trial_complete, trial_id, None)
     return {"strategy": name, "seed": seed, "seeded": seeded, "events": events, "repeats": searcher.repeats,

@@ -170,16 +170,28 @@ class ParetoASHA(FIFOScheduler):
                 return trial
         paused = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
         searcher = getattr(tune_controller.search_alg, "searcher", None)
-        if paused and not getattr(searcher, "budget_spent", False):  # a spent compute budget promotes nothing
+        if paused:
             self._load_once()
-            promoted = self.promote(list(paused))
-            if promoted is not None:
-                return paused[promoted]
-        if paused and tune_controller.search_alg.is_finished() and not any(
-                t.status == Trial.RUNNING for t in trials):
-            for trial in paused.values():
-                compat.stop_paused_trial(tune_controller, trial)
+        promoted = self.promote_for_free_worker(list(paused), getattr(searcher, "budget_spent", False))
+        if promoted is not None:
+            return paused[promoted]
+        for trial_id in self.paused_to_stop(list(paused), tune_controller.search_alg.is_finished(),
+                                            any(t.status == Trial.RUNNING for t in trials)):
+            compat.stop_paused_trial(tune_controller, paused[trial_id])
         return None
+
+    # -- what a free worker runs, once no new trial waits: the search's and bench/search_efficiency.py's --------
+    def promote_for_free_worker(self, paused: list[str], budget_spent: bool) -> str | None:
+        """With no new trial waiting, the paused trial a free worker resumes (recorded as promoted), or None: none
+        ranks within its rung's cut, or the compute budget is spent (a spent budget promotes nothing)."""
+        if not paused or budget_spent:
+            return None
+        return self.promote(paused)
+
+    def paused_to_stop(self, paused: list[str], search_finished: bool, running: bool) -> list[str]:
+        """The paused trials to stop so the search ends: all of them once the searcher has finished and no trial
+        runs (nothing left could lift one into its rung's cut); else none."""
+        return list(paused) if paused and search_finished and not running else []
 
     def debug_string(self) -> str:
         rungs = ", ".join(f"{m}: {len(r)}" for m, r in self.rungs.items())
