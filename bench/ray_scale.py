@@ -14,8 +14,8 @@ Arms, at the same C and trial count, one after the other on the same cluster:
 - `product`: what `python -m search.run --replay TABLE --replay-time-scale 1` builds (search.prepare,
   search.launched: the sequence search.run runs its Tuner in, as many trials waiting for placement as the
   cluster holds, search.build_tuner: Ray Tune with ParetoOptunaSearch, its Optuna journal, Pareto-ASHA with its
-  state file, the paper's reference points first, every epoch checkpointed), with `--grace-period 1` so that Pareto-ASHA decides after every
-  epoch below the last;
+  state file, the paper's reference points first, every epoch checkpointed), with `--grace-period 1` so that
+  Pareto-ASHA decides after every epoch below the last;
 - `peer`: Ray Tune's own `ASHAScheduler` (grace period 1, on the metric) with Ray's `OptunaSearch` (its default
   sampler, both objectives), over the same define-by-run space and the same replay trainable, as its users
   set it up.
