@@ -23,12 +23,23 @@ from pathlib import Path
 
 import torch
 
-from search.storage.files import EXPORT_DIR, FRONTIER_FILE, RUN_FILE
+from search.results.table import final_rows, read_trials, trial_point
+from search.storage.files import EXPORT_DIR, FRONTIER_FILE, RUN_FILE, TRIALS_FILE
 from search.storage.location import RunLocation
 from search.storage.run_info import RunInfo
 from search.ticket import adapter
 from search.ticket.load import load_ticket
-from spaces import SPEC_FILE, TENSORS_FILE, ArgumentParser, Spec, UsageError, load_taxonomy, run_cli
+from spaces import (
+    SPEC_FILE,
+    TENSORS_FILE,
+    ArgumentParser,
+    Spec,
+    UsageError,
+    load_taxonomy,
+    merge_lora,
+    modeling_ticketsearch,
+    run_cli,
+)
 
 
 def _no_tests(frontier: dict) -> bool:
@@ -80,9 +91,6 @@ def _test_metrics(frontier: dict, point: dict) -> dict:
 def _trial_point(location, frontier: dict, trial: str) -> dict:
     """The point of one trial the user picked (its id, as the report shows it): its final row, with its test
     numbers where it was scored. UsageError when the run has no such trial or it left no trained tensors."""
-    from search.results.table import final_rows, read_trials, trial_point
-    from search.storage.files import TRIALS_FILE
-
     scored = {p["trial_id"]: p for p in [*frontier.get("references", []), *frontier["points"]]}
     if trial in scored:
         return scored[trial]
@@ -241,8 +249,6 @@ def save_model(out: Path) -> Path:
     the way users are told to and must give the ticket's logits; otherwise it is removed and export fails.
     """
     import transformers
-
-    from spaces import merge_lora, modeling_ticketsearch
 
     model, tokenizer = load_ticket(out)
     pooling = Spec.load(out / SPEC_FILE).pooling

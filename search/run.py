@@ -21,7 +21,9 @@ import time
 
 from search.driver.finish import finish
 from search.driver.launch import launched
+from search.driver.plan import check_address, check_placement, estimate, print_plan
 from search.driver.prepare import Prepared, prepare, write_run_info
+from search.driver.progress import Progress
 from search.driver.resume import resume
 from search.driver.trials import init_ray, trial_settings
 from search.driver.tuner import build_tuner
@@ -41,9 +43,6 @@ def quiet_console(verbose: bool) -> None:
 
 
 def run(args: RunConfig) -> int:
-    from search.driver.plan import check_address
-    from search.driver.progress import Progress
-
     quiet_console(args.verbose)
     if args.resume:
         return resume(args)
@@ -79,8 +78,6 @@ def run(args: RunConfig) -> int:
 
 def dry_run(prep: Prepared) -> int:
     """Print the plan of the run (space, trials, cluster, an estimate of trial-hours) without training."""
-    from search.driver.plan import check_placement, estimate, print_plan
-
     init_ray(prep.config)
     resources = check_placement(prep.config)
     settings = dataclasses.replace(trial_settings(prep), cache_dir=None)  # writes nothing into a run folder

@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.driver.prepare import Prepared
+from search.driver.trials import trial_dirname, trial_resources, trial_settings
+from search.results.holdout import trial_data
+from search.results.table import frontier, read_trials
 from search.storage.files import CONFIRM_FILE, atomic_write
 from spaces import TENSORS_FILE
+from trainables import compute_metrics, finetune, predict_saved
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,8 +25,6 @@ if TYPE_CHECKING:
 
 def confirm_trial(config: dict, data, settings) -> None:
     """Ray trainable of `--confirm-seeds`: one frontier point (`config["point"]`) at one seed."""
-    from trainables import finetune
-
     finetune({**config["point"], "seed": config["seed"]}, data, settings)
 
 
@@ -35,11 +37,6 @@ def confirm(prep: Prepared, seeds: int) -> pd.DataFrame:
     import ray
     from ray import tune
     from safetensors.torch import load_file
-
-    from search.driver.trials import trial_dirname, trial_resources, trial_settings
-    from search.results.holdout import trial_data
-    from search.results.table import frontier, read_trials
-    from trainables import compute_metrics, predict_saved
 
     frame = read_trials(prep.run_dir)
     front = frontier(frame)

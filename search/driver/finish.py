@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import time
 
+from search.driver.confirm import confirm
 from search.driver.console import log_note
 from search.driver.prepare import Prepared, study_points
+from search.driver.trials import trial_settings
 from search.driver.tuner import interrupted
+from search.results.holdout import evaluate_holdout, test_summary, with_test_columns
+from search.results.plots import pareto_plot
+from search.results.report import build_report
+from search.results.table import format_study, frontier, frontier_document, study_table, trial_rows, write_trials
 from search.storage.files import (
     FRONTIER_FILE,
     PARETO_PLOT,
@@ -29,27 +35,12 @@ def finish(prep: Prepared, results, started: float) -> int:
     """Report a search that has ended (started or resumed) and, if asked, confirm its frontier. Exit code."""
     code = write_outputs(prep, results, time.monotonic() - started)
     if code == 0 and prep.config.confirm_seeds > 0:
-        from search.driver.confirm import confirm
-
         confirm(prep, prep.config.confirm_seeds)
     return code
 
 
 def write_outputs(prep: Prepared, results, elapsed: float) -> int:
     """Write the run's outputs and print the frontier; an interrupted run gets no frontier.json. Exit code."""
-    from search.driver.trials import trial_settings
-    from search.results.holdout import evaluate_holdout, test_summary, with_test_columns
-    from search.results.plots import pareto_plot
-    from search.results.report import build_report
-    from search.results.table import (
-        format_study,
-        frontier,
-        frontier_document,
-        study_table,
-        trial_rows,
-        write_trials,
-    )
-
     metric, run_dir, location, config = prep.task.metric, prep.run_dir, prep.location, prep.config
     frame = trial_rows(results, metric, config.max_epochs, location.fs_path)
     if frame.empty:

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import re
 
+from search.compat import autoscaler_node_types
+from search.results.holdout import trial_data
 from search.settings.config import RunConfig
 from search.steer.strategies import first_rung
 from spaces import UsageError
+from trainables import PREFIX_CACHE_FAMILIES, time_epoch
 
 ADDRESS = re.compile(r"^(auto|local|(ray|ray\+ssl)://[^\s:/]+:\d+|[^\s:/]+:\d+)$")
 
@@ -29,8 +32,6 @@ def can_add_nodes(address: str | None) -> bool | None:
     """Whether the cluster could grow: False for a local Ray (started for this run, or `ray start` by
     hand: node types are named after node ids), True when an autoscaler names node types to launch, None when
     nothing says (another autoscaler, e.g. KubeRay's v2): then the search waits, as Ray does."""
-    from search.compat import autoscaler_node_types
-
     if address is None:
         return False
     types = autoscaler_node_types()
@@ -87,9 +88,6 @@ def estimate(prep, settings) -> dict:
     """Seconds per epoch of the smallest and the largest selection, timed on a trial's resources."""
     import ray
 
-    from search.results.holdout import trial_data
-    from trainables import time_epoch
-
     everything = [u for units in prep.space.switch_units.values() for u in units]
     selections = {"smallest (head only)": [], "largest (every switch on)": everything}
     task = ray.remote(time_epoch).options(num_cpus=prep.config.cpus_per_trial, num_gpus=prep.config.gpus_per_trial)
@@ -108,8 +106,6 @@ def _size(n_bytes: float) -> str:
 
 def prefix_cache_note(taxonomy) -> str:
     """Whether trials skip the frozen layers below what they train (trainables._prefix), and why not."""
-    from trainables import PREFIX_CACHE_FAMILIES
-
     if taxonomy.model_type in PREFIX_CACHE_FAMILIES:
         return "on (frozen layers below a trial's lowest trained one run once per split, not every step)"
     why = ("a decoder's layers take a causal mask and rotary positions besides the hidden states"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.settings.config import RunConfig
+from search.steer.pareto import reference_point
 from search.storage.files import PREFIX_CACHE_DIR
 from search.storage.location import RunLocation
 from search.storage.run_info import RunInfo
@@ -29,6 +30,7 @@ from spaces import (
     resolve_pooling,
     start_points,
 )
+from trainables import encode, load_task, load_tokenizer
 
 if TYPE_CHECKING:  # trainables pulls in torch: imported where a run needs it, not at CLI start
     from trainables import Encoded, Task
@@ -61,8 +63,6 @@ class Prepared:
     @property
     def reference(self) -> tuple[float, float]:
         """The hypervolume reference point of this run: (majority-class metric, log10 all parameters)."""
-        from search.steer.pareto import reference_point
-
         return reference_point(self.data.baseline(self.task.metric), self.taxonomy.total_params)
 
 
@@ -119,8 +119,6 @@ def prepare(config: RunConfig) -> Prepared:
     """Everything a run is before Ray starts: the task's data tokenised once, the model's taxonomy, the search
     space, the reference points and where the run's files go. Writes nothing; bad input raises UsageError.
     `config` is left as it is; the Prepared carries the run's final configuration."""
-    from trainables import encode, load_task, load_tokenizer
-
     task, splits = load_task(config.task, config.data, config.text_column, config.text_pair_column,
                              config.label_column, data_dir=config.data_dir, regression=config.regression,
                              metric=config.metric)

@@ -12,9 +12,12 @@ import os
 import weakref
 from pathlib import Path
 
+from search.compat import quiet_worker_exits
 from search.driver.prepare import Prepared
+from search.results.holdout import trial_data
 from search.settings.config import RunConfig
 from spaces import UsageError, model_folder
+from trainables import ModelFiles, ReplayTable, TrialSettings, finetune, replay
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIP_EXCLUDES = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
@@ -62,7 +65,6 @@ def init_ray(config: RunConfig) -> bool:
     except (ConnectionError, TimeoutError) as exc:
         raise UsageError(f"cannot connect to the Ray cluster at {config.address}: {str(exc).splitlines()[0]}") from None
     if not config.verbose:  # the quiet console: no traceback of a trial worker that Ray stopped (search.compat)
-        from search.compat import quiet_worker_exits
 
         quiet_worker_exits()
     return local and not os.environ.get("RAY_ADDRESS")  # RAY_ADDRESS: ray.init joined a running cluster
@@ -81,8 +83,6 @@ _published: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # run -> it
 
 def publish_model(prep: Prepared):
     """The model's files in Ray's object store, for every trial on every node: put there once a run."""
-    from trainables import ModelFiles
-
     if prep not in _published:
         _published[prep] = ModelFiles.publish(prep.config.model, model_folder(prep.model))
     return _published[prep]
@@ -90,8 +90,6 @@ def publish_model(prep: Prepared):
 
 def trial_settings(prep: Prepared):
     """What every trial of the run shares (the searched choices come in each trial's config)."""
-    from trainables import TrialSettings
-
     config = prep.config
     return TrialSettings(
         model=prep.model,
@@ -116,9 +114,6 @@ def build_trainable(prep: Prepared):
     With `--replay TABLE`, trials replay recorded curves instead of training (benchmarks, load tests).
     """
     from ray import tune
-
-    from search.results.holdout import trial_data
-    from trainables import ReplayTable, finetune, replay
 
     config = prep.config
     if config.replay:

@@ -6,17 +6,17 @@ the scheduler's rungs in another; with remote storage both go up with each of Ra
 
 from __future__ import annotations
 
+from search import compat
 from search.driver.prepare import Prepared
 from search.driver.trials import build_trainable, trial_dirname
+from search.steer.journal import SearchJournal
+from search.steer.searcher import ParetoOptunaSearch
 from search.steer.strategies import first_rung, make_sampler, make_scheduler
 from search.storage.files import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE
 
 
 def build_tuner(prep: Prepared, callbacks: list):
     from ray import tune
-
-    from search.steer.journal import SearchJournal
-    from search.steer.searcher import ParetoOptunaSearch
 
     config, metric = prep.config, prep.task.metric
     # The searcher owns its define-by-run space and both objectives; a TuneConfig naming a metric
@@ -71,8 +71,6 @@ def interrupted(run_path: str, planned: int) -> bool:
     in-memory ResultGrid reports interrupted trials as terminated.
     """
     from ray.tune import ExperimentAnalysis
-
-    from search import compat
 
     trials = ExperimentAnalysis(run_path).trials
     if any(t.status not in ("TERMINATED", "ERROR") for t in trials):

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from search.results.plots import pareto_plot
 from search.results.table import COMPLETED, STOPPED, final_rows, frontier
 from search.steer.pareto import hypervolume_curve
+from trainables import load_model
 
 FIGURES = ("pareto", "ticket_map", "hypervolume", "learning_curves", "weights")
 
@@ -63,8 +65,6 @@ def search_progress(frame: pd.DataFrame, reference: tuple[float, float], max_epo
 
 def weight_magnitudes(model: str, num_labels: int, taxonomy) -> pd.Series:
     """Mean absolute pre-trained weight of each module type (its weight matrices/vectors, all layers)."""
-    from trainables import load_model
-
     network, _ = load_model(model, num_labels, taxonomy.pooling)
     params = dict(network.named_parameters())
     out = {}
@@ -99,8 +99,6 @@ def figures(frame, run, taxonomy, reference, weights, transfer) -> dict[str, byt
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from search.results.plots import pareto_plot
 
     metric, max_epochs = run.metric, run.max_epochs
     out = {}

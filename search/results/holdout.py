@@ -22,6 +22,7 @@ from search.results.table import COMPLETED, final_rows
 from search.results.uncertainty import CONFIDENCE, SIGNIFICANCE, interval, not_worse, paired_test
 from search.storage.files import HOLDOUT_FILE
 from spaces import TENSORS_FILE
+from trainables import predict_saved
 
 TEST_COLUMNS = ("test_metric", "test_low", "test_high", "not_worse_than_best", "not_worse_than_full")
 
@@ -97,8 +98,6 @@ def _score_here(checkpoints: dict, test, settings) -> dict[str, np.ndarray]:
 
     import torch
 
-    from trainables import predict_saved
-
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     here = dataclasses.replace(settings, model_files=None, threads=cpus)  # the driver's own copy of the model
     threads = torch.get_num_threads()
@@ -111,8 +110,6 @@ def _score_here(checkpoints: dict, test, settings) -> dict[str, np.ndarray]:
 
 def _score_as_tasks(checkpoints: dict, test, settings, config) -> dict[str, np.ndarray]:
     import ray
-
-    from trainables import predict_saved
 
     task = ray.remote(predict_saved).options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial,
                                              max_retries=config.max_failures)

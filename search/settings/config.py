@@ -152,7 +152,7 @@ class RunConfig:
     @classmethod
     def from_argv(cls, argv: list[str] | None = None) -> RunConfig:
         """The command line (`argv`, else sys.argv) and the `--config` YAML it names; flags override the file."""
-        from search.settings.options import parse_namespace
+        from search.settings.options import parse_namespace  # a cycle: the parser builds RunConfigs
 
         return cls.from_options(vars(parse_namespace(argv)))
 
@@ -167,7 +167,7 @@ class RunConfig:
         differs: its address, the run's folder). Options added since take their defaults, except those that
         change what a trial computes (`LEGACY_OPTIONS`), which keep what the run was started with; options
         since removed are dropped."""
-        from search.settings.options import parse_namespace
+        from search.settings.options import parse_namespace  # a cycle: the parser builds RunConfigs
 
         known = set(cls.fields())
         legacy = {k: v for k, v in LEGACY_OPTIONS.items() if k not in saved}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 from search.settings.options import MIN_RUNG_STEPS
+from search.steer.pareto_asha import ParetoASHA
+from search.steer.tpe import StaticSpaceTPESampler
 
 
 def first_rung(grace_period: int | str, train_rows: int, batch_size: int) -> int:
@@ -26,8 +28,6 @@ def make_sampler(name: str, seed: int, **options):
     import optuna
 
     if name == "tpe":
-        from search.steer.tpe import StaticSpaceTPESampler
-
         # 5 random startup trials, not Optuna's 10: a default run has 8 proposals after its reference points.
         # Optuna's TPE, its search space kept once known (search.steer.tpe: a proposal's cost no longer grows with
         # the trials held unfinished, such as Pareto-ASHA's paused ones).
@@ -53,8 +53,6 @@ def make_scheduler(name: str, metric: str, max_epochs: int, state_path: str | No
     epochs (`asha` too); at `max_epochs` or beyond, nothing is stopped early.
     """
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    from search.steer.pareto_asha import ParetoASHA
 
     grace_period = min(grace_period, max_epochs)  # max_epochs: no rung below the full budget
     if name == "pareto-asha":

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from search.ticket.load import load_base
-from spaces import UsageError, resolve_model, ticket_name
+from spaces import UsageError, lora_config, resolve_model, ticket_name, ticket_parameters
+from trainables import load_model, load_tokenizer
 
 ADAPTER_DIR = "peft"  # beside spec.json
 
@@ -90,7 +91,6 @@ def adapter_load_line(out: Path, spec) -> str:
     base = resolve_model(spec.model["name"])
     padding = ""
     if spec.pooling == "last":  # a decoder's head finds each text's last token by the id it was padded with
-        from trainables import load_tokenizer
 
         padding = f", pad_token_id={load_tokenizer(spec.model['name']).pad_token_id}"
     return (f"PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained({base!r}, "
@@ -142,9 +142,6 @@ def _lora_adapter(ticket, spec, lora: dict[str, int], modules_to_save: list[str]
     """A PeftModel of the ticket's LoRA adapters (exact modules and ranks) on the pre-trained model, with the
     modules the ticket trains whole and its head as `modules_to_save`, holding the ticket's trained tensors."""
     import peft
-
-    from spaces import lora_config, ticket_parameters
-    from trainables import load_model
 
     trained = {name: p.detach() for name, p in ticket_parameters(ticket).items() if name in set(spec.parameters)}
     base, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.pooling)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spaces import SPEC_FILE, Spec, UsageError
+from trainables import load_model, load_tensors, load_tokenizer
 
 
 def load_ticket(export_dir: str | Path):
@@ -14,8 +15,6 @@ def load_ticket(export_dir: str | Path):
     One call, as PEFT's `from_pretrained`: the pre-trained model with the spec's head and pooling, the
     spec's parameters replaced by the trained tensors, in eval mode, its labels named as the task's.
     """
-    from trainables import load_model, load_tensors, load_tokenizer
-
     export_dir = Path(export_dir)
     spec = Spec.load(export_dir / SPEC_FILE)
     if not spec.tensors or not (export_dir / spec.tensors).is_file():
@@ -33,8 +32,6 @@ def load_ticket(export_dir: str | Path):
 def load_base(export_dir: str | Path):
     """The pre-trained model the ticket in `export_dir` was cut from, with its head's shape and its pooling
     (a fresh head): the base its PEFT adapter loads onto, `PeftModel.from_pretrained(load_base(D), D/peft)`."""
-    from trainables import load_model
-
     spec = Spec.load(Path(export_dir) / SPEC_FILE)
     model, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.pooling)
     return model
