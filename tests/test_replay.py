@@ -255,7 +255,8 @@ def test_a_search_logged_by_other_product_code_is_searched_again(bench, tmp_path
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes((REPO / name).read_bytes())
     assert bench.code_fingerprint(root) == bench.code_fingerprint()
-    (root / "search" / "_pareto_asha.py").write_text((REPO / "search" / "_pareto_asha.py").read_text() + "\n# x\n")
+    scheduler = Path("search") / "steer" / "pareto_asha.py"
+    (root / scheduler).write_text((REPO / scheduler).read_text() + "\n# x\n")
     assert bench.code_fingerprint(root) != bench.code_fingerprint()
 
 

@@ -16,6 +16,8 @@ from search.storage.files import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE
 
 
 def build_tuner(prep: Prepared, callbacks: list):
+    """The run's Ray Tune Tuner: the product's searcher (its study in a journal in the run folder) and scheduler
+    (its rungs in a state file there), the bound trainable, `callbacks`, the run's storage and retries."""
     from ray import tune
 
     config, metric = prep.config, prep.task.metric
