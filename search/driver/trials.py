@@ -19,7 +19,7 @@ from search.settings.config import RunConfig
 from spaces import UsageError, model_folder
 from trainables import ModelFiles, ReplayTable, TrialSettings, finetune, replay
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # search/driver/trials.py: the folder that holds search/
 SHIP_EXCLUDES = [".venv", "results", ".git", "*.egg-info", "__pycache__"]
 
 
