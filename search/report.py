@@ -1,16 +1,6 @@
 """`python -m search.report RUN_DIR`: one self-contained HTML report of a run, and a PNG of each figure.
 
-Written at the end of every run too. Opens offline: figures are embedded (PNG as data URIs, the
-Pareto front as inline SVG whose points show their details on hover), and there is no script.
-
-- the Pareto front: every trial faded, the frontier drawn, the reference points labelled;
-- the winning-ticket map: layers x module types, the share of frontier points that train each
-  unit, and the mean metric of finished trials with it minus without it;
-- hypervolume over compute (trial-epochs) and over wall time: how the search converged;
-- learning curves: the frontier's in colour, the others faded, an x where early stopping cut one;
-- the paper's explanation: mean absolute pre-trained weight of each module type next to the
-  metric that module type reaches alone (its reference point);
-- the frontier's trials, their units and the command that exports each.
+Written at the end of every run too; what it holds: search.results.report.
 """
 
 from __future__ import annotations
