@@ -175,7 +175,7 @@ _MOVED = {
     "search._journal": "search.steer.journal",
     "search._storage": "search.storage.location",
     "search._trials": "search.driver.trials",
-    "search._progress": "search.driver.progress",
+    "search._progress": "search.driver.console",
 }
 
 

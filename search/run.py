@@ -19,11 +19,11 @@ import dataclasses
 import sys
 import time
 
+from search.driver.console import Progress
 from search.driver.finish import finish
 from search.driver.launch import launched
 from search.driver.plan import check_address, check_placement, estimate, print_plan
 from search.driver.prepare import Prepared, prepare, write_run_info
-from search.driver.progress import Progress
 from search.driver.resume import resume
 from search.driver.trials import init_ray, trial_settings
 from search.driver.tuner import build_tuner
