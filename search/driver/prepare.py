@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.settings.config import RunConfig
+from search.settings.options import DEFAULT_SWITCH_VALUES
 from search.steer.pareto import reference_point
 from search.storage.files import PREFIX_CACHE_DIR
 from search.storage.location import RunLocation
@@ -64,9 +65,6 @@ class Prepared:
     def reference(self) -> tuple[float, float]:
         """The hypervolume reference point of this run: (majority-class metric, log10 all parameters)."""
         return reference_point(self.data.baseline(self.task.metric), self.taxonomy.total_params)
-
-
-DEFAULT_SWITCH_VALUES = "off,bias,all"  # --switch-values when not given (spaces.SpaceConfig's)
 
 
 def study_settings(config: RunConfig) -> dict[str, object]:

@@ -77,7 +77,7 @@ class RunConfig:
     modules: str | None
     layers: str | None
     max_params: int | None
-    switch_values: str | None  # None: the space's default values (search.driver.prepare.DEFAULT_SWITCH_VALUES)
+    switch_values: str | None  # None: the space's default values (search.settings.options.DEFAULT_SWITCH_VALUES)
     lora_ranks: str
     study: str
     study_seeds: int

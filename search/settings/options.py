@@ -14,6 +14,7 @@ from trainables import GLUE
 
 LR_SCALE_RANGE = f"{SpaceConfig.lr_scale_min:g},{SpaceConfig.lr_scale_max:g}"
 LORA_RANKS = ",".join(str(r) for r in SpaceConfig.lora_ranks)
+DEFAULT_SWITCH_VALUES = ",".join(SpaceConfig.values)  # --switch-values when not given (None: not the user's choice)
 __all__ = ["build_parser", "parse_args", "parse_namespace"]
 
 SCHEDULERS = ("pareto-asha", "asha", "none")
@@ -78,8 +79,9 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="never train a sub-network with more trainable parameters (head included)")
     search.add_argument("--switch-values", default=None,
                         help="what a switch may be: off, bias (BitFit), weight, all, lora (a LoRA adapter on the "
-                        "switch's linear layers, one value per rank of --lora-ranks) (default off,bias,all; a switch "
-                        "whose modules have no biases offers no bias, one without a linear layer no lora)")
+                        "switch's linear layers, one value per rank of --lora-ranks) "
+                        f"(default {DEFAULT_SWITCH_VALUES}; a switch whose modules have no biases offers no bias, one "
+                        "without a linear layer no lora)")
     search.add_argument("--lora-ranks", default=LORA_RANKS, metavar="R,R,...",
                         help="with lora among --switch-values: the ranks a switch's adapter may have, each a value of "
                         f"its own (default {LORA_RANKS}; the LoRA reference points use the one nearest 8)")
