@@ -299,3 +299,17 @@ def quiet_worker_exits() -> bool:
     dispatcher.remove_handler("ray_print_logs")
     dispatcher.add_handler("ray_print_logs", filtered)
     return True
+
+
+# ---- Ray ==2.60.0: the handler that prints Ray's log records on the console ---------------------------
+# Ray's "ray" logger writes to the console through ray._private.log.PlainRayHandler (a StreamHandler subclass);
+# no public API names it. A run moves Ray's records from the console to its log file (search.driver.console).
+RAY_CONSOLE_HANDLER = "PlainRayHandler"
+
+
+def ray_console_handlers(handlers: list) -> list:
+    """Of `handlers` (the "ray" logger's), those that print to the console: Ray's own, and plain StreamHandlers."""
+    import logging
+
+    return [h for h in handlers if type(h).__name__ == RAY_CONSOLE_HANDLER or type(h) is logging.StreamHandler]
+

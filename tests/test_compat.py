@@ -302,3 +302,14 @@ ray.shutdown()
     assert done.returncode == 0, done.stderr[-2000:]
     assert "a trial's own line" in done.stderr
     assert "sigterm_handler" not in done.stderr and "SystemExit" not in done.stderr
+
+
+def test_ray_s_console_handler_is_found_by_its_name():
+    import logging
+
+    import ray  # noqa: F401  (configures the "ray" logger)
+
+    handlers = logging.getLogger("ray").handlers
+    assert any(type(h).__name__ == compat.RAY_CONSOLE_HANDLER for h in handlers), [type(h) for h in handlers]
+    assert compat.ray_console_handlers(handlers) and not compat.ray_console_handlers([logging.NullHandler()])
+

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ray.tune import Callback
 
+from search import compat
 from search.steer.pareto import hypervolume, pareto_mask
 from search.storage.files import RUN_LOG
 from trainables import FAILED
@@ -40,8 +41,7 @@ def run_log(run_dir: Path, verbose: bool = False) -> Iterator[Path | None]:
     handler.setFormatter(logging.Formatter(_FORMAT))
     ray_logger, warnings_logger = logging.getLogger("ray"), logging.getLogger("py.warnings")
     original = list(ray_logger.handlers)
-    # Ray's console handler (ray._private.log's, a StreamHandler), not handlers others put there (pytest's capture)
-    consoles = [h for h in original if type(h).__name__ == "PlainRayHandler" or type(h) is logging.StreamHandler]
+    consoles = compat.ray_console_handlers(original)  # not handlers others put there (pytest's capture)
     propagates = warnings_logger.propagate
     for console in consoles:
         ray_logger.removeHandler(console)
