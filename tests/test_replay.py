@@ -209,8 +209,7 @@ def test_the_benchmark_writes_its_results_and_computes_its_quartiles(bench, tmp_
         assert row["above_presets_at_their_seconds"] == sum(h > report["presets_only"]["hv"] + 1e-12 for h in at)
     random = next(r for r in report["summary"] if r["strategy"] == "random" and not r["seeded"])
     assert random["hv_at_end"] == pytest.approx(1.0)  # budget = the whole table: the whole front is found
-    assert "| default | unseeded |" in (out / "table.search_efficiency.md").read_text()
-    assert "Against training the presets alone" in (out / "table.search_efficiency.md").read_text()
+    assert "| default | unseeded |" in (out / "table.search_efficiency.md").read_text()  # a row of the table
     assert (out / "table.search_efficiency.png").stat().st_size > 0
 
 
