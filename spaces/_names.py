@@ -6,6 +6,7 @@ The standard library only: a driver reads its options before torch or transforme
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_MODEL = "minilm"
 MODEL_ALIASES = ("minilm",)  # names spaces.resolve_model knows without the hub (a packaged model)
@@ -14,6 +15,12 @@ LEGACY_POOLING = "cls"  # what a spec (or run) written before pooling was record
 GRANULARITIES = ("module", "layer", "unit")
 LORA = "lora"  # the switch value; a unit reference's part is `lora<rank>`
 SWITCH_VALUES = ("off", "bias", "weight", "all", LORA)  # `lora` stands for `lora<rank>`, one per offered rank
+
+
+def is_local(name: str) -> bool:
+    """True when `name` is an alias or names a folder, rather than a hub id (`org/model` or `model`)."""
+    return (name in MODEL_ALIASES or name.startswith((".", "/", "~")) or name.count("/") > 1
+            or Path(name).expanduser().exists())
 
 
 @dataclass(frozen=True)

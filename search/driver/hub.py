@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from search.settings.options import parse_namespace
 from search.storage.run_info import RunInfo
-from spaces import MODEL_ALIASES, UsageError
+from spaces import UsageError, is_local
 from trainables import GLUE
 
 CONNECT_TIMEOUT_S = 3.0
@@ -43,9 +43,7 @@ def _needs(argv: list[str]) -> list[str]:
         except Exception:
             return []
     needs = []
-    local_model = (model in MODEL_ALIASES or model.startswith((".", "/", "~")) or model.count("/") > 1
-                   or Path(model).expanduser().exists())  # as spaces._models.is_local says
-    if not local_model and not _cached(model):
+    if not is_local(model) and not _cached(model):
         needs.append(f"model '{model}'")
     if task in GLUE and not data and not data_dir:
         needs.append(f"GLUE '{task}'")
