@@ -13,21 +13,24 @@ PACKAGES = ("spaces", "trainables", "search")  # each imports only the ones befo
 ROOMS = ("storage", "settings", "steer", "results", "ticket", "driver")
 
 
-def _module_imports(path: Path) -> set[str]:
-    """The project modules `path` imports at module level (a name imported from a package counts as the
-    package), not under `if TYPE_CHECKING:`."""
+def _module_imports(path: Path, everywhere: bool = False) -> set[str]:
+    """The project modules `path` imports at module level (or `everywhere`, functions too); a name imported from
+    `search` counts as `search.NAME`, one imported from another package as the package; imports under
+    `if TYPE_CHECKING:` do not count."""
     tree = ast.parse(path.read_text())
-    found = set()
+    nodes = []
     for node in tree.body:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             continue
-        for inner in ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node]:
-            if isinstance(inner, ast.ImportFrom) and inner.module == "search" and inner.level == 0:
-                found.update(f"search.{alias.name}" for alias in inner.names)  # `from search import compat`
-            elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
-                found.add(inner.module)
-            elif isinstance(inner, ast.Import):
-                found.update(alias.name for alias in inner.names)
+        nodes += list(ast.walk(node)) if everywhere or isinstance(node, (ast.If, ast.Try)) else [node]
+    found = set()
+    for inner in nodes:
+        if isinstance(inner, ast.ImportFrom) and inner.module == "search" and inner.level == 0:
+            found.update(f"search.{alias.name}" for alias in inner.names)  # `from search import compat`
+        elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+            found.add(inner.module)
+        elif isinstance(inner, ast.Import):
+            found.update(alias.name for alias in inner.names)
     return {name for name in found if name.split(".")[0] in PACKAGES}
 
 
@@ -89,15 +92,6 @@ def test_the_module_level_imports_have_no_cycle():
 
 def test_no_test_imports_a_private_module():
     for path in sorted((REPO / "tests").glob("*.py")):
-        for module in _module_imports(path) | _function_imports(path):
+        for module in _module_imports(path, everywhere=True):
             assert not any(part.startswith("_") for part in module.split(".")), f"{path.name} imports {module}"
 
-
-def _function_imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return {name for name in found if name.split(".")[0] in PACKAGES}

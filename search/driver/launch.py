@@ -2,8 +2,10 @@
 
 `launched(prep)`: Ray up (joining `--address`, or a private local Ray whose processes the run folder records, so
 a killed driver's can be stopped), the placement checked, the environment the run needs set, and the run's log
-open; the caller builds or restores its Tuner inside. The environment is set in `run_environment` and nowhere
-else, and is as it was once the block ends: nothing outside needs to undo it.
+open; the caller builds or restores its Tuner inside. What Ray Tune reads from the environment is set in
+`run_environment`, and is as it was once the block ends: nothing outside needs to undo it. Two settings are the
+whole process's, made before: the hub mode (HF_HUB_OFFLINE, search.driver.hub, before transformers loads) and
+Ray's token authentication (RAY_AUTH_MODE, search.driver.trials.init_ray, before Ray starts).
 """
 
 from __future__ import annotations
