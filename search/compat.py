@@ -191,19 +191,29 @@ def validate_cluster_config(config: dict) -> dict:
 # the searcher returns Searcher.FINISHED and Ray's SearchGenerator marks itself finished. Ray saves that
 # flag beside the experiment state (`search_gen_state-<session>.json`, cloudpickled by
 # ray.tune.utils.util._atomic_save), and no public API reads a saved experiment's search state back.
-def search_finished(run_path: str) -> bool:
-    """True when the newest saved search-generator state of the experiment at `run_path` says finished."""
-    import glob
-    import os
-
+def search_finished(fs, run_fs_path: str) -> bool:
+    """True when the newest saved search-generator state of the run at `run_fs_path` (on pyarrow filesystem `fs`:
+    local, or the run's remote storage) says finished."""
     import ray.cloudpickle as cloudpickle
 
-    saved = sorted(glob.glob(os.path.join(str(run_path), "search_gen_state-*.json")), key=os.path.getmtime)
-    if not saved:
+    path = _newest_saved(fs, run_fs_path, "search_gen_state-*.json")
+    if path is None:
         return False
-    with open(saved[-1], "rb") as f:
-        state = cloudpickle.load(f)
+    with fs.open_input_stream(path) as f:
+        state = cloudpickle.loads(f.readall())
     return bool(state.get("finished")) if isinstance(state, dict) else False
+
+
+def _newest_saved(fs, run_fs_path: str, pattern: str) -> str | None:
+    """The newest of a run's saved files named like `pattern`, as Ray picks it: the greatest name (each ends in
+    its session's timestamp)."""
+    import fnmatch
+
+    import pyarrow.fs as pafs
+
+    names = [f.base_name for f in fs.get_file_info(pafs.FileSelector(run_fs_path, allow_not_found=True))]
+    matching = fnmatch.filter(names, pattern)
+    return f"{run_fs_path}/{max(matching)}" if matching else None
 
 
 # ---- Ray ==2.60.0: the saved search-generator state, in line with the saved experiment state ----------
@@ -219,19 +229,15 @@ def align_search_generator(fs, run_fs_path: str, storage_fs_path: str, experimen
     line with the newest experiment state: count only the trials that state holds, and make new trials in
     `storage_fs_path`/`experiment_dir_name`. Returns how many created trials the experiment state lacked."""
     import copy
-    import fnmatch
 
-    import pyarrow.fs as pafs
     import ray.cloudpickle as cloudpickle
 
-    names = [f.base_name for f in fs.get_file_info(pafs.FileSelector(run_fs_path, allow_not_found=True))]
-    generators = fnmatch.filter(names, "search_gen_state-*.json")
-    experiments = fnmatch.filter(names, "experiment_state-*.json")
-    if not generators or not experiments:
+    path = _newest_saved(fs, run_fs_path, "search_gen_state-*.json")
+    experiment = _newest_saved(fs, run_fs_path, "experiment_state-*.json")
+    if path is None or experiment is None:
         return 0
-    with fs.open_input_stream(f"{run_fs_path}/{max(experiments)}") as f:
+    with fs.open_input_stream(experiment) as f:
         trials = len(json.loads(f.readall())["trial_data"])
-    path = f"{run_fs_path}/{max(generators)}"
     with fs.open_input_stream(path) as f:
         state = cloudpickle.loads(f.readall())
     lacking = max(0, state["counter"] - trials)

@@ -65,6 +65,7 @@ def test_a_restored_tuner_shows_its_searcher_and_scheduler(ray_session, tmp_path
 
 
 def test_a_search_that_ran_out_of_proposals_is_saved_finished(ray_session, tmp_path):
+    import pyarrow.fs as pafs
     from ray import tune
     from ray.tune.search import Searcher
 
@@ -86,9 +87,10 @@ def test_a_search_that_ran_out_of_proposals_is_saved_finished(ray_session, tmp_p
     for name, searcher, samples in (("done", Two(), 10), ("all", Two(), 2)):
         tune.Tuner(trainable, run_config=tune.RunConfig(storage_path=str(tmp_path), name=name, verbose=0),
                    tune_config=tune.TuneConfig(search_alg=searcher, num_samples=samples)).fit()
-    assert compat.search_finished(str(tmp_path / "done"))
-    assert not compat.search_finished(str(tmp_path / "all"))  # it ended on num_samples, never asked for a third
-    assert not compat.search_finished(str(tmp_path / "nothing-here"))
+    local = pafs.LocalFileSystem()
+    assert compat.search_finished(local, str(tmp_path / "done"))
+    assert not compat.search_finished(local, str(tmp_path / "all"))  # it ended on num_samples, never asked for a third
+    assert not compat.search_finished(local, str(tmp_path / "nothing-here"))
 
 
 def test_a_saved_search_generator_is_brought_in_line_with_the_saved_trials(ray_session, tmp_path):

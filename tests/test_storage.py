@@ -278,3 +278,21 @@ def test_run_json_is_one_typed_versioned_record(tmp_path):
         RunInfo.read(tmp_path)
     with pytest.raises(UsageError, match="no run.json"):
         RunInfo.read(tmp_path / "nothing")
+
+
+def test_a_finished_search_is_read_as_finished_from_the_bucket(s3, tmp_path):
+    """A search that ended before --num-samples (a spent --trial-seconds budget) says so in Ray's saved
+    search-generator state; read from remote storage, where a run with a storage URI keeps it."""
+    import ray.cloudpickle as cloudpickle
+
+    from search import compat
+
+    location = RunLocation.new(s3, "budgeted", str(tmp_path / "head"))
+    location.check_writable()
+    location.local.mkdir(parents=True)
+    for session, finished in (("2026-01-01_00-00-00", False), ("2026-01-02_00-00-00", True)):
+        (location.local / f"search_gen_state-{session}.json").write_bytes(
+            cloudpickle.dumps({"counter": 3, "total_samples": 100_000, "finished": finished}))
+    location.push()
+    assert compat.search_finished(*location.filesystem())  # the newest session's state, in the bucket
+    assert not compat.search_finished(*RunLocation.new(s3, "elsewhere", str(tmp_path / "h2")).filesystem())

@@ -46,7 +46,7 @@ def write_outputs(prep: Prepared, results, elapsed: float) -> int:
     if frame.empty:
         raise RuntimeError("no trial reported a result")
     write_trials(frame, run_dir, metric)
-    if interrupted(location.path, config.num_samples):
+    if interrupted(location, config.num_samples):
         location.push()
         print(f"\ninterrupted after {len(results)} of {config.num_samples} trials; what finished is in "
               f"{run_dir / TRIALS_FILE}\ncontinue with: python -m search.run --resume {location.quoted}")

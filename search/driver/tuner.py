@@ -13,6 +13,7 @@ from search.steer.journal import SearchJournal
 from search.steer.searcher import ParetoOptunaSearch
 from search.steer.strategies import first_rung, make_sampler, make_scheduler
 from search.storage.files import OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE
+from search.storage.location import RunLocation
 
 
 def build_tuner(prep: Prepared, callbacks: list):
@@ -65,7 +66,7 @@ def build_tuner(prep: Prepared, callbacks: list):
     )
 
 
-def interrupted(run_path: str, planned: int) -> bool:
+def interrupted(location: RunLocation, planned: int) -> bool:
     """True when the search ended before every planned trial did and its searcher had more to propose
     (Ctrl-C: Ray stops gracefully).
 
@@ -74,9 +75,9 @@ def interrupted(run_path: str, planned: int) -> bool:
     """
     from ray.tune import ExperimentAnalysis
 
-    trials = ExperimentAnalysis(run_path).trials
+    trials = ExperimentAnalysis(location.path).trials
     if any(t.status not in ("TERMINATED", "ERROR") for t in trials):
         return True
     # fewer trials than planned is a finished search when the searcher said it had no more to propose
     # (a spent --trial-seconds budget, a sampler with nothing new); else the driver stopped early
-    return len(trials) < planned and not compat.search_finished(run_path)
+    return len(trials) < planned and not compat.search_finished(*location.filesystem())
