@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         from ray.cluster_utils import Cluster
 
         import search
+        from search.driver.trials import init_ray
         from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, resolve_model, resolve_pooling
 
         pooling = resolve_pooling("auto", resolve_model(args.model))
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.wait_for_nodes()
         base = ["--model", args.model, "--replay", str(args.table.resolve()), "--replay-time-scale", "1",
                 "--grace-period", "1", "--max-epochs", str(EPOCHS), "--address", cluster.address]
-        search.init_ray(search.parse_args(base))  # the product's own join: its code shipped to the workers
+        init_ray(search.parse_args(base))  # the product's own join: its code shipped to the workers
         rows = []
         try:
             with tempfile.TemporaryDirectory() as folder:

@@ -24,7 +24,9 @@ Reported per strategy and seed, from what the runs wrote (trials.parquet, fronti
   presets front's on the same rows, with a paired interval (both fronts on each resample of the rows);
 - the cheapest scored sub-network not significantly worse than full fine-tuning on the test rows (the presets
   run's `full`, same seed and rows; one-sided paired randomisation test, p >= 0.05, search.results.uncertainty);
-- the trial-seconds spent, and the default's validation hypervolume once it had spent what the presets did.
+- the trial-seconds spent, and the default's validation hypervolume once it had spent what the presets did;
+- every sub-network it scored on test rows (front and reference points) with its kind (`ticket_kind`: norms
+  and biases, LoRA, whole modules), so the report can say, per size, where LoRA tickets sit against the others.
 
 `--report FILE...` runs nothing: it prints each results file as the markdown table docs/measurements.md shows,
 and per file in how many seeds each strategy's test front is above the presets' (and beyond the paired interval),
@@ -161,6 +163,74 @@ def cheapest_within_noise(run_dir: Path, full_run: Path, regression: bool = Fals
             "test_metric": pick["test_metric"], "preset": pick.get("preset")}
 
 
+KINDS = ("head only", "norms and biases", "LoRA", "LoRA and whole modules", "whole modules")
+SIZE_BANDS = (30_000, 300_000, 1_000_000, 5_000_000)  # upper ends; above the last: full fine-tuning's size
+
+
+def ticket_kind(units: list[str]) -> str:
+    """What a sub-network trains besides the head, by its units ("3.ffn.in:lora8", "0.value:bias",
+    "1.attn.norm", "2.ffn.out"): LoRA adapters (with biases and norms, or also with whole linear modules), whole
+    linear modules or embeddings, or only norms and biases."""
+    parts = [unit.split(":", 1) for unit in units]
+    lora = any(len(p) == 2 and p[1].startswith("lora") for p in parts)
+    whole = any(len(p) == 1 and not p[0].endswith("norm") for p in parts)
+    if not units:
+        return "head only"
+    if lora:
+        return "LoRA and whole modules" if whole else "LoRA"
+    return "whole modules" if whole else "norms and biases"
+
+
+def scored_tickets(run_dir: Path) -> list[dict]:
+    """Every sub-network the run scored on test rows (its front and its reference points), with its kind."""
+    front = json.loads((run_dir / "frontier.json").read_text())
+    seen, tickets = set(), []
+    for p in [*front["points"], *front.get("references", [])]:
+        if p["trial_id"] in seen or p.get("test_metric") is None:
+            continue
+        seen.add(p["trial_id"])
+        tickets.append({"trial_id": p["trial_id"], "kind": ticket_kind(p.get("units") or []),
+                        "preset": p.get("preset"), "trainable_params": p["trainable_params"],
+                        "validation_metric": p["metric"], "test_metric": p["test_metric"],
+                        "on_validation_front": p in front["points"],
+                        "not_worse_than_full": bool(p.get("not_worse_than_full"))})
+    return sorted(tickets, key=lambda t: t["trainable_params"])
+
+
+def _band(params: int) -> str:
+    low = 0
+    for high in SIZE_BANDS:
+        if params <= high:
+            return f"{_short(low)}-{_short(high)}"
+        low = high
+    return f"over {_short(low)}"
+
+
+def _short(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}K" if n else "0"
+
+
+def where_tickets_sit(row: dict) -> list[str]:
+    """A markdown table: per size band, the best test metric each kind of ticket reached in this run (its
+    parameters; * where not significantly worse than full fine-tuning)."""
+    tickets = row.get("tickets") or []
+    bands = list(dict.fromkeys(_band(t["trainable_params"]) for t in tickets))
+    kinds = [k for k in KINDS if any(t["kind"] == k for t in tickets)]
+    lines = [f"{row['strategy']}, seed {row['seed']}: the best test score of each kind of ticket it scored, "
+             "by size (* within noise of full fine-tuning)", "",
+             "| parameters | " + " | ".join(kinds) + " |", "| --- |" + " --- |" * len(kinds)]
+    for band in bands:
+        cells = []
+        for kind in kinds:
+            mine = [t for t in tickets if t["kind"] == kind and _band(t["trainable_params"]) == band]
+            best = max(mine, key=lambda t: t["test_metric"], default=None)
+            star = "*" if best and best["not_worse_than_full"] else ""
+            cells.append("" if best is None else f"{best['test_metric']:.3f}{star} "
+                         f"({best['preset'] or 'searched'}, {best['trainable_params']:,})")
+        lines.append(f"| {band} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def validation_hypervolume_at(run_dir: Path, seconds: float) -> float:
     """The run's validation hypervolume over the trials that reached the full budget once `seconds`
     trial-seconds were spent (epochs counted in the order they were reported)."""
@@ -233,6 +303,9 @@ def _report(name: str, runs: list[dict]) -> str:
             f"{r['minus_default']['high']:+.3f})" for r in paired)
             + f"; at least the default's in {sum(r['minus_default']['difference'] >= 0 for r in paired)} of "
             f"{len(paired)} seeds")
+    for r in runs:
+        if r["strategy"] == "lora" and r.get("tickets"):
+            lines += ["", *where_tickets_sit(r)]
     default = [r["test_hypervolume"] for r in runs if r["strategy"] == "default"]
     random = [r["test_hypervolume"] for r in runs if r["strategy"] == "random"]
     if default and random:
@@ -291,6 +364,7 @@ def main(argv=None) -> int:
                        "full_budget_trials": int((trials["epoch"] >= trials["epoch"].max()).sum()),
                        **test_hypervolume(run_dir, seed=seed, against=None if name == "presets" else presets),
                        "cheapest_within_noise_of_full": cheapest_within_noise(run_dir, presets),
+                       "tickets": scored_tickets(run_dir),
                        "validation_hypervolume_at_presets_cost": validation_hypervolume_at(
                            run_dir, trial_seconds(presets))}
                 done[name] = run_dir

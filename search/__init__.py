@@ -21,10 +21,9 @@ The code behind it lives in rooms by job, each importing only from the rooms bef
     ticket/    an exported ticket's PEFT adapter
     driver/    a run from its options to its report: prepare, tune, resume, finish
 
-The rooms' modules are the project's own and may change; a few of their names are reachable here for the
-project's tests (`_INTERNAL`), and are not API. The entry points are modules of their own: `search.run`,
-`search.export`, `search.report`, `search.cleanup`; `search.compat` is the one adapter to Ray's and Optuna's
-internals.
+The rooms' modules are the project's own and may change; the tests import them where they check one room's
+part. The entry points are modules of their own: `search.run`, `search.export`, `search.report`,
+`search.cleanup`; `search.compat` is the one adapter to Ray's and Optuna's internals.
 """
 
 from __future__ import annotations
@@ -56,27 +55,7 @@ _EXPORTS = {
     "search.storage.location": ("RunLocation",),
     "search.storage.run_info": ("RunInfo",),
 }
-# Reachable as `search.NAME` for the project's tests; not API (not in __all__, may change without notice).
-_INTERNAL = {
-    "search.settings.options": ("build_parser",),
-    "search.storage.files": ("CONFIRM_FILE", "HOLDOUT_FILE", "PARETO_PLOT", "RUN_LOG", "STUDY_FILE"),
-    "search.settings.config": ("LEGACY_OPTIONS",),
-    "search.driver.prepare": ("study_points", "study_settings"),
-    "search.driver.launch": ("run_environment",),
-    "search.driver.trials": ("REUSE_WAIT_SECONDS", "build_trainable", "init_ray", "trial_settings", "worker_env"),
-    "search.driver.finish": ("finish", "print_frontier"),
-    "search.steer.searcher": ("MAX_REPEATS_IN_A_ROW", "proposal_key"),
-    "search.results.table": ("COMPLETED", "ERROR", "STOPPED", "final_rows", "frontier_document", "study_table",
-                        "trial_rows"),
-    "search.results.figures": ("FIGURES", "module_transfer", "search_progress", "ticket_map", "weight_magnitudes"),
-    "search.results.holdout": ("compare", "holdout_trials", "trial_data", "with_test_columns"),
-    "search.storage.location": ("join_uri", "open_uri", "split_uri"),
-    "search.driver.console": ("log_note", "run_log"),
-    "search.driver.processes": ("record_ray_processes", "stop_leftovers"),
-    "search.driver.plan": ("PENDING_WHILE_SCALING", "pending_trials", "prefix_cache_note"),
-    "search.driver.hub": ("CONNECT_TIMEOUT_S", "HubUnreachable", "decide_hub_mode", "hub_reachable", "start_cli"),
-}
-_WHERE = {name: module for table in (_EXPORTS, _INTERNAL) for module, names in table.items() for name in names}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # the names of _EXPORTS, written out so tools read them (a test keeps the two equal)
     "FRONTIER_FILE",
     "GRACE_PERIOD",

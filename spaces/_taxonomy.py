@@ -438,6 +438,9 @@ class Taxonomy:
         """Parameter names made trainable by `refs`, head included, in model order; a LoRA adapter's two
         parameters (spaces._lora.lora_names) follow its layer's own."""
         refs = list(refs)
+        return self._resolve(refs, self.lora_targets(refs))
+
+    def _resolve(self, refs: list, targets: dict[str, int]) -> list[str]:
         chosen = set(self.head)
         for ref in refs:
             unit_id, part, _ = _split_ref(ref)
@@ -448,7 +451,7 @@ class Taxonomy:
                 if part is None or (part == "bias") == is_bias:
                     chosen.add(name)
         place = {n: (self._order[n], 0) for n in chosen}
-        for module in self.lora_targets(refs):
+        for module in targets:
             place.update({name: (self._after_layer[module], k) for k, name in enumerate(lora_names(module), 1)})
         return sorted(place, key=place.__getitem__)
 
@@ -456,8 +459,9 @@ class Taxonomy:
         """Exact number of trainable parameters (head included) for `refs`: a rank-r LoRA adapter of a linear
         layer adds r x (in + out)."""
         refs = list(refs)
-        lora = sum(rank * sum(self.linear_dims[m]) for m, rank in self.lora_targets(refs).items())
-        return sum(self.param_numel[n] for n in self.resolve(refs) if n in self.param_numel) + lora
+        targets = self.lora_targets(refs)
+        lora = sum(rank * sum(self.linear_dims[m]) for m, rank in targets.items())
+        return sum(self.param_numel[n] for n in self._resolve(refs, targets) if n in self.param_numel) + lora
 
     def apply(self, model: nn.Module, refs, lora_alpha_ratio: int = LORA_ALPHA_RATIO) -> list[str]:
         """Make exactly the parameters of `refs` (and the head) trainable; freeze the rest. A LoRA reference's
@@ -470,7 +474,7 @@ class Taxonomy:
         expected = self.param_numel.keys() | {n for m in targets for n in lora_names(m)}
         if names.keys() != expected:
             raise UsageError(f"model does not match the taxonomy of {self.name}")
-        trainable = self.resolve(refs)
+        trainable = self._resolve(refs, targets)
         keep = set(trainable)
         for name, param in names.items():
             param.requires_grad_(name in keep)

@@ -18,7 +18,8 @@ import yaml
 from ray import tune
 
 import search
-from search import compat, run, trial_rows
+from search import compat, run
+from search.results.table import trial_rows
 from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, refs_from_switches
 
 REPO = Path(__file__).resolve().parent.parent

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from search import LEGACY_OPTIONS, RunConfig, build_parser, parse_args
+from search import RunConfig, parse_args
+from search.settings.config import LEGACY_OPTIONS
+from search.settings.options import build_parser
 from spaces import UsageError
 
 FLAGS = ["--model", "bert-base-uncased", "--task", "sst2", "--granularity", "unit", "--seed", "3",

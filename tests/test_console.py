@@ -5,7 +5,8 @@ import warnings
 
 import pytest
 
-from search import RUN_LOG, log_note, run_log
+from search.driver.console import log_note, run_log
+from search.storage.files import RUN_LOG
 
 
 def test_ray_records_and_warnings_go_to_the_run_log_not_the_console(tmp_path, capsys):

@@ -124,7 +124,7 @@ def test_a_bias_free_decoder_offers_no_bias_and_bitfit_only_where_there_are_bias
 
 
 def test_the_paper_s_module_study_on_a_decoder_has_no_bitfit(tiny_decoders):
-    from search import study_points
+    from search.driver.prepare import study_points
 
     assert "bitfit" not in study_points("paper-modules", load_taxonomy(tiny_decoders("llama"), 2))
     assert "bitfit" in study_points("paper-modules", load_taxonomy(tiny_decoders("gpt2"), 2))

@@ -87,3 +87,39 @@ def test_real_runs_report_of_a_file_that_is_not_results_is_one_error_line(tmp_pa
     assert bench.main(["--report", str(tmp_path / "rows.json")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         f"error: {tmp_path / 'rows.json'} is not a results file of bench/real_runs.py"
+
+
+def test_real_runs_sorts_the_scored_tickets_by_kind_and_says_where_lora_sits(tmp_path, capsys):
+    """Every ticket a run scored on test rows is kept with its kind; the report's table gives, per size band,
+    each kind's best test score (* within noise of full fine-tuning)."""
+    bench = load_bench("real_runs")
+    kind = bench.ticket_kind
+    assert kind([]) == "head only"
+    assert kind(["0.attn.norm", "1.ffn.norm:bias", "2.value:bias", "embeddings.norm"]) == "norms and biases"
+    assert kind(["0.query:lora8", "0.value:bias", "1.attn.norm"]) == "LoRA"
+    assert kind(["0.query:lora2", "3.ffn.out"]) == "LoRA and whole modules"
+    assert kind(["0.attn.out", "1.attn.out"]) == kind(["embeddings"]) == "whole modules"
+    run = tmp_path / "run"
+    run.mkdir()
+    references = [{**_point("h", 770, 0.6, 0.70, "head"), "units": []},
+                  {**_point("n", 10754, 0.7, 0.75, "layernorm"), "units": ["0.attn.norm", "0.ffn.norm"]},
+                  {**_point("q", 74498, 0.71, 0.754, "lora.qv", True), "units": ["0.query:lora8", "0.value:lora8"]},
+                  {**_point("a", 887810, 0.72, 0.768, "attn.out", True), "units": ["0.attn.out"]},
+                  {**_point("f", 22566146, 0.73, 0.775, "full", True), "units": ["0.query"]}]
+    mix = {**_point("s", 27266, 0.75, 0.780, full_ok=True), "units": ["1.attn.out:lora2", "0.value:bias"]}
+    unscored = {**_point("u", 5000, 0.74, None), "units": ["1.ffn.norm"]}
+    (run / "frontier.json").write_text(json.dumps({"references": references,
+                                                    "points": [references[0], mix, unscored, references[4]]}))
+    tickets = bench.scored_tickets(run)
+    assert [(t["trial_id"], t["kind"], t["on_validation_front"]) for t in tickets] == [
+        ("h", "head only", True), ("n", "norms and biases", False), ("s", "LoRA", True), ("q", "LoRA", False),
+        ("a", "whole modules", False), ("f", "whole modules", True)]
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps({"commands": ["c"], "runs": [_row("presets", 0, 0.85),
+                                                           {**_row("lora", 0, 0.91, 0.05, 0.01), "tickets": tickets}]}))
+    assert bench.main(["--report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| parameters | head only | norms and biases | LoRA | whole modules |" in printed
+    assert "| 0-30K | 0.700 (head, 770) | 0.750 (layernorm, 10,754) | 0.780* (searched, 27,266) |  |" in printed
+    assert "| 30K-300K |  |  | 0.754* (lora.qv, 74,498) |  |" in printed
+    assert "| over 5M |  |  |  | 0.775* (full, 22,566,146) |" in printed

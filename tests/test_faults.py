@@ -13,7 +13,8 @@ from ray import (
     tune,
 )
 
-from search import ERROR, parse_args, trial_rows
+from search import parse_args
+from search.results.table import ERROR, trial_rows
 from spaces import load_taxonomy
 from trainables import (
     ReplayTable,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import search
+from search.driver import hub
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,13 +28,13 @@ def no_hub_setting(monkeypatch, tmp_path):
 
 
 def test_a_run_that_needs_no_hub_goes_offline(no_hub_setting):
-    search.decide_hub_mode(["--model", "minilm"])
+    hub.decide_hub_mode(["--model", "minilm"])
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
 def test_the_users_setting_wins(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    search.decide_hub_mode(["--model", "org/model"])
+    hub.decide_hub_mode(["--model", "org/model"])
     assert os.environ["HF_HUB_OFFLINE"] == "0"
 
 
@@ -45,16 +45,16 @@ def test_the_users_setting_wins(monkeypatch):
 ])
 def test_an_unreachable_hub_is_said_at_once(no_hub_setting, argv, needed):
     started = time.monotonic()
-    with pytest.raises(search.HubUnreachable, match=needed):
-        search.decide_hub_mode(argv)
-    assert time.monotonic() - started < search.CONNECT_TIMEOUT_S + 2
+    with pytest.raises(hub.HubUnreachable, match=needed):
+        hub.decide_hub_mode(argv)
+    assert time.monotonic() - started < hub.CONNECT_TIMEOUT_S + 2
 
 
 def test_a_cached_hub_model_needs_no_hub(no_hub_setting, tmp_path):
     snapshot = tmp_path / "empty-cache" / "models--org--model" / "snapshots" / "abc"
     snapshot.mkdir(parents=True)
     (snapshot / "config.json").write_text("{}")
-    search.decide_hub_mode(["--model", "org/model"])
+    hub.decide_hub_mode(["--model", "org/model"])
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
@@ -75,19 +75,19 @@ def test_the_command_line_says_it_in_one_line(tmp_path):
 
 
 def test_trial_workers_get_the_hub_setting_and_a_wait_long_enough_to_reuse_a_busy_worker(monkeypatch):
-    """search.worker_env: the driver's hub setting travels only where the user made one; Ray's wait for the
+    """worker_env: the driver's hub setting travels only where the user made one; Ray's wait for the
     previous trial's thread before it reuses a worker is raised from its 2 s (past it, a trial fails unretried),
     and a value the user set stands."""
-    import search
+    from search.driver import trials
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TUNE_FUNCTION_THREAD_TIMEOUT_S", raising=False)
-    env = search.worker_env()
-    assert "HF_HUB_OFFLINE" not in env and env["TUNE_FUNCTION_THREAD_TIMEOUT_S"] == search.REUSE_WAIT_SECONDS
-    assert float(search.REUSE_WAIT_SECONDS) >= 10
+    env = trials.worker_env()
+    assert "HF_HUB_OFFLINE" not in env and env["TUNE_FUNCTION_THREAD_TIMEOUT_S"] == trials.REUSE_WAIT_SECONDS
+    assert float(trials.REUSE_WAIT_SECONDS) >= 10
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TUNE_FUNCTION_THREAD_TIMEOUT_S", "5")
-    env = search.worker_env()
+    env = trials.worker_env()
     assert env["HF_HUB_OFFLINE"] == "1" and env["TUNE_FUNCTION_THREAD_TIMEOUT_S"] == "5"
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search import COMPLETED, STOPPED, frontier, hypervolume, pareto_mask, reference_point
+from search import frontier, hypervolume, pareto_mask, reference_point
+from search.results.table import COMPLETED, STOPPED
 
 
 def test_pareto_mask_keeps_non_dominated_points_only():
@@ -61,7 +62,8 @@ def test_frontier_uses_only_full_budget_trials_and_no_dominated_point():
 def test_frontier_document_is_strict_json_when_columns_are_missing():
     import json
 
-    from search import RunInfo, frontier_document
+    from search import RunInfo
+    from search.results.table import frontier_document
 
     frame = _rows([("a", COMPLETED, 770, [0.6]), ("b", COMPLETED, 10_000, [0.7])])
     frame["preset"] = ["head", None]  # a searched trial has no preset

@@ -198,7 +198,7 @@ def test_ctrl_c_on_a_driver_with_its_own_ray_leaves_no_ray_process(tiny_bert, te
 
 def test_cleanup_refuses_while_the_driver_runs_and_a_missing_folder(tmp_path, capsys):
     from search import cleanup
-    from search import record_ray_processes as record
+    from search.driver.processes import record_ray_processes as record
 
     record(tmp_path)  # this process stands for a driver that is still running
     assert cleanup.main([str(tmp_path)]) == 2

@@ -272,7 +272,7 @@ def test_study_is_kept_in_a_journal(finished_run):
 
 @pytest.mark.parametrize("study", ["paper-modules", "paper-layers"])
 def test_paper_studies_on_a_tiny_budget(ray_session, tiny_bert, text_csv, tmp_path, capsys, study):
-    from search import study_points
+    from search.driver.prepare import study_points
 
     code = run.main(_args(tiny_bert, text_csv, tmp_path, "--name", study, "--study", study, "--study-seeds", "2",
                           "--max-epochs", "1", "--train-size", "32", "--eval-size", "16"))
@@ -313,8 +313,10 @@ def test_a_study_refuses_a_flag_it_would_override(tiny_bert, text_csv, tmp_path,
 
 
 def test_report_figures_data(finished_run, tiny_bert):
-    from search import final_rows, frontier, module_transfer, read_trials, ticket_map, weight_magnitudes
-    from search import search_progress as hypervolume_curve
+    from search import frontier, read_trials
+    from search.results.figures import module_transfer, ticket_map, weight_magnitudes
+    from search.results.figures import search_progress as hypervolume_curve
+    from search.results.table import final_rows
 
     frame = read_trials(finished_run)
     front_doc = json.loads((finished_run / "frontier.json").read_text())
@@ -351,7 +353,9 @@ def test_report_opens_in_a_headless_browser(finished_run):
     import subprocess
     from pathlib import Path
 
-    from search import FIGURES, final_rows, read_trials
+    from search import read_trials
+    from search.results.figures import FIGURES
+    from search.results.table import final_rows
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -432,14 +436,16 @@ def test_test_numbers_are_scored_once_after_the_search(finished_run):
 def test_trials_are_never_given_the_test_split(ray_session, tiny_bert, text_csv, tmp_path, monkeypatch):
     from ray import tune
 
+    from search.driver import trials
+
     prep = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path, "--name", "plan")))
     assert prep.data.test is not None and len(prep.data.test) == 12  # the driver keeps it for the end
     bound = {}
     monkeypatch.setattr(tune, "with_parameters", lambda function, **kwargs: bound.update(kwargs) or function)
     monkeypatch.setattr(tune, "with_resources", lambda function, resources: function)
-    search.build_trainable(prep)  # what every trial is given
+    trials.build_trainable(prep)  # what every trial is given
     assert bound["data"].test is None and bound["data"].validation is prep.data.validation
-    assert bound["settings"].model_files is search.trial_settings(prep).model_files  # published once a run
+    assert bound["settings"].model_files is trials.trial_settings(prep).model_files  # published once a run
     with pytest.raises(dataclasses.FrozenInstanceError):
         prep.pooling = "mean"  # a run's plan does not change once made
 
@@ -523,7 +529,7 @@ def test_dry_run_prints_the_plan_and_trains_nothing(ray_session, tiny_bert, text
 
 
 def test_the_plan_of_a_decoder_says_why_its_prefix_cache_is_off(tiny_decoders):
-    from search import prefix_cache_note
+    from search.driver.plan import prefix_cache_note
 
     note = prefix_cache_note(load_taxonomy(tiny_decoders("llama"), 2))
     assert note.startswith("off: a decoder's layers take a causal mask and rotary positions")
@@ -555,7 +561,9 @@ def test_a_search_without_reference_points_starts_spread_over_budgets(tiny_bert,
 def test_ray_tune_may_hold_as_many_waiting_trials_as_the_cluster_runs(monkeypatch):
     """Ray Tune holds one trial waiting for placement with a searcher of its own: a run then reaches C trials at
     once only after C placements one by one, and an autoscaler sees one trial's demand at a time."""
-    from search import PENDING_WHILE_SCALING, parse_args, pending_trials, run_environment
+    from search import parse_args
+    from search.driver.launch import run_environment
+    from search.driver.plan import PENDING_WHILE_SCALING, pending_trials
 
     local = parse_args(["--cpus-per-trial", "0.25"])
     assert pending_trials(local, {"CPU": 16.0}, False) == 64

@@ -146,7 +146,7 @@ def test_every_sampler_proposes_valid_sub_networks(tiny_bert):
 def test_repeats_are_answered_from_what_the_run_measured(tiny_bert):
     from ray.tune.search import Searcher
 
-    from search import proposal_key
+    from search.steer.searcher import proposal_key
     from spaces import SpaceConfig
 
     # Two switches, on/off, a fixed learning-rate rule: four sub-networks, so the sampler repeats itself.

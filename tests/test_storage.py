@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import RayProcesses, _free_port
 
-from search import RunInfo, RunLocation, join_uri, open_uri, split_uri
+from search import RunInfo, RunLocation
+from search.storage.location import join_uri, open_uri, split_uri
 from spaces import UsageError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,17 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search import (
-    compare,
-    holdout_trials,
-    interval,
-    metric_function,
-    not_worse,
-    paired_difference,
-    paired_test,
-    with_test_columns,
-)
+from search import interval, metric_function, not_worse, paired_difference, paired_test
 from search.export import choose
+from search.results.holdout import compare, holdout_trials, with_test_columns
 from spaces import UsageError
 from trainables import compute_metrics
 
