@@ -304,7 +304,7 @@ def _report(name: str, runs: list[dict]) -> str:
             + f"; at least the default's in {sum(r['minus_default']['difference'] >= 0 for r in paired)} of "
             f"{len(paired)} seeds")
     for r in runs:
-        if r["strategy"] == "lora" and r.get("tickets"):
+        if r["strategy"] in ("default", "lora") and r.get("tickets"):
             lines += ["", *where_tickets_sit(r)]
     default = [r["test_hypervolume"] for r in runs if r["strategy"] == "default"]
     random = [r["test_hypervolume"] for r in runs if r["strategy"] == "random"]
