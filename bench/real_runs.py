@@ -171,11 +171,11 @@ def ticket_kind(units: list[str]) -> str:
     """What a sub-network trains besides the head, by its units ("3.ffn.in:lora8", "0.value:bias",
     "1.attn.norm", "2.ffn.out"): LoRA adapters (with biases and norms, or also with whole linear modules), whole
     linear modules or embeddings, or only norms and biases."""
+    if not units:
+        return "head only"
     parts = [unit.split(":", 1) for unit in units]
     lora = any(len(p) == 2 and p[1].startswith("lora") for p in parts)
     whole = any(len(p) == 1 and not p[0].endswith("norm") for p in parts)
-    if not units:
-        return "head only"
     if lora:
         return "LoRA and whole modules" if whole else "LoRA"
     return "whole modules" if whole else "norms and biases"
@@ -184,6 +184,7 @@ def ticket_kind(units: list[str]) -> str:
 def scored_tickets(run_dir: Path) -> list[dict]:
     """Every sub-network the run scored on test rows (its front and its reference points), with its kind."""
     front = json.loads((run_dir / "frontier.json").read_text())
+    on_front = {p["trial_id"] for p in front["points"]}
     seen, tickets = set(), []
     for p in [*front["points"], *front.get("references", [])]:
         if p["trial_id"] in seen or p.get("test_metric") is None:
@@ -192,7 +193,7 @@ def scored_tickets(run_dir: Path) -> list[dict]:
         tickets.append({"trial_id": p["trial_id"], "kind": ticket_kind(p.get("units") or []),
                         "preset": p.get("preset"), "trainable_params": p["trainable_params"],
                         "validation_metric": p["metric"], "test_metric": p["test_metric"],
-                        "on_validation_front": p in front["points"],
+                        "on_validation_front": p["trial_id"] in on_front,
                         "not_worse_than_full": bool(p.get("not_worse_than_full"))})
     return sorted(tickets, key=lambda t: t["trainable_params"])
 
