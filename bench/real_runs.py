@@ -232,6 +232,43 @@ def where_tickets_sit(row: dict) -> list[str]:
     return lines
 
 
+def lora_against_the_rest(runs: list[dict]) -> list[str]:
+    """A markdown table over seeds: per size band up to 5M parameters, the best test score of a ticket with
+    LoRA (the `lora` search's) against the best without LoRA that either search scored (the `lora` search's
+    others and the `default` search's), with a count of the bands where LoRA's is at least the other's."""
+    seeds = sorted({r["seed"] for r in runs if r["strategy"] == "lora" and r.get("tickets")}
+                   & {r["seed"] for r in runs if r["strategy"] == "default" and r.get("tickets")})
+    if not seeds:
+        return []
+    lora_kinds = ("LoRA", "LoRA and whole modules")
+    bands = [_band(high) for high in SIZE_BANDS]
+    cells: dict[tuple[str, int], tuple[dict | None, dict | None]] = {}
+    for seed in seeds:
+        tickets = [(r["strategy"], t) for r in runs if r["seed"] == seed and r["strategy"] in ("lora", "default")
+                   for t in r["tickets"]]
+        for band in bands:
+            here = [(s, t) for s, t in tickets if _band(t["trainable_params"]) == band]
+            with_lora = [t for s, t in here if s == "lora" and t["kind"] in lora_kinds]
+            without = [t for _, t in here if t["kind"] not in lora_kinds]
+            cells[band, seed] = (max(with_lora, key=lambda t: t["test_metric"], default=None),
+                                 max(without, key=lambda t: t["test_metric"], default=None))
+
+    def cell(t: dict | None) -> str:
+        return "-" if t is None else f"{t['test_metric']:.3f}{'*' if t['not_worse_than_full'] else ''}"
+
+    lines = ["LoRA against the rest: per size band, the best test score of a ticket with LoRA / the best without "
+             "(either search's; * within noise of full fine-tuning)", "",
+             "| parameters | " + " | ".join(f"seed {s}" for s in seeds) + " |", "| --- |" + " --- |" * len(seeds)]
+    for band in bands:
+        lines.append(f"| {band} | " + " | ".join(f"{cell(a)} / {cell(b)}" for a, b in
+                                                  (cells[band, s] for s in seeds)) + " |")
+    both = [(a, b) for a, b in cells.values() if a is not None and b is not None]
+    level = sum(a["test_metric"] >= b["test_metric"] for a, b in both)
+    lines += ["", f"- LoRA's best at least the best without LoRA in {level} of {len(both)} bands with both "
+              "(seeds x bands)"]
+    return lines
+
+
 def validation_hypervolume_at(run_dir: Path, seconds: float) -> float:
     """The run's validation hypervolume over the trials that reached the full budget once `seconds`
     trial-seconds were spent (epochs counted in the order they were reported)."""
@@ -307,6 +344,8 @@ def _report(name: str, runs: list[dict]) -> str:
     for r in runs:
         if r["strategy"] in ("default", "lora") and r.get("tickets"):
             lines += ["", *where_tickets_sit(r)]
+    if against := lora_against_the_rest(runs):
+        lines += ["", *against]
     default = [r["test_hypervolume"] for r in runs if r["strategy"] == "default"]
     random = [r["test_hypervolume"] for r in runs if r["strategy"] == "random"]
     if default and random:

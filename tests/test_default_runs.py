@@ -123,3 +123,34 @@ def test_real_runs_sorts_the_scored_tickets_by_kind_and_says_where_lora_sits(tmp
     assert "| 0-30K | 0.700 (head, 770) | 0.750 (layernorm, 10,754) | 0.780* (searched, 27,266) |  |" in printed
     assert "| 30K-300K |  |  | 0.754* (lora.qv, 74,498) |  |" in printed
     assert "| over 5M |  |  |  | 0.775* (full, 22,566,146) |" in printed
+
+
+def test_real_runs_weighs_lora_against_the_rest_per_size_band_over_seeds(tmp_path, capsys):
+    """Per seed and size band, the best LoRA ticket (the `lora` search's) against the best ticket without LoRA
+    that either search scored; bands where one side has none show a dash and are not counted."""
+    bench = load_bench("real_runs")
+
+    def ticket(params, test, kind, full_ok=False):
+        return {"trial_id": f"{kind}{params}", "kind": kind, "preset": None, "trainable_params": params,
+                "validation_metric": 0.7, "test_metric": test, "on_validation_front": True,
+                "not_worse_than_full": full_ok}
+
+    runs = [_row("presets", 0, 0.8),
+            {**_row("default", 0, 0.85), "tickets": [ticket(18434, 0.758, "norms and biases", True),
+                                                     ticket(161666, 0.768, "whole modules", True)]},
+            {**_row("lora", 0, 0.9), "tickets": [ticket(10754, 0.753, "norms and biases"),
+                                                  ticket(27266, 0.780, "LoRA", True),
+                                                  ticket(74498, 0.754, "LoRA", True),
+                                                  ticket(652034, 0.781, "LoRA and whole modules", True),
+                                                  ticket(22566146, 0.775, "whole modules", True)]},
+            {**_row("default", 1, 0.85), "tickets": [ticket(5378, 0.613, "norms and biases", True)]},
+            {**_row("lora", 1, 0.86), "tickets": [ticket(5378, 0.610, "norms and biases", True),
+                                                  ticket(169730, 0.621, "LoRA", True)]},
+            {**_row("lora", 2, 0.86), "tickets": [ticket(169730, 0.621, "LoRA", True)]}]  # no default row: left out
+    lines = bench.lora_against_the_rest(runs)
+    assert "| parameters | seed 0 | seed 1 |" in lines
+    assert "| 0-30K | 0.780* / 0.758* | - / 0.613* |" in lines
+    assert "| 30K-300K | 0.754* / 0.768* | 0.621* / - |" in lines
+    assert "| 300K-1M | 0.781* / - | - / - |" in lines
+    assert lines[-1] == "- LoRA's best at least the best without LoRA in 1 of 2 bands with both (seeds x bands)"
+    assert bench.lora_against_the_rest([r for r in runs if r["strategy"] != "default"]) == []
