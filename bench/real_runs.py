@@ -86,6 +86,21 @@ def trial_seconds(run_dir: Path) -> float:
     return float(trials["epoch_seconds"].sum())
 
 
+def epoch_seconds_against(run_dir: Path, base: Path) -> float | None:
+    """How long the run's trainings took against another run's, on the reference points both trained (by
+    preset): the median over them of the ratio of their summed epoch seconds. Budgets are trial-seconds, so a
+    run in a slower sitting (ratio above 1) trains fewer trials for the same budget. None without such points."""
+    def seconds(run: Path) -> pd.Series:
+        trials = pd.read_parquet(run / "trials.parquet", columns=["preset", "epoch", "epoch_seconds"])
+        trials = trials.dropna(subset=["preset"])
+        return trials.groupby("preset").agg(seconds=("epoch_seconds", "sum"), epochs=("epoch", "count"))
+
+    mine, theirs = seconds(run_dir), seconds(base)
+    both = mine.merge(theirs, left_index=True, right_index=True, suffixes=("_mine", ""))
+    both = both[(both["epochs_mine"] == both["epochs"]) & (both["seconds"] >= 1.0)]  # not head only's 0.2 s
+    return float(np.median(both["seconds_mine"] / both["seconds"])) if len(both) else None
+
+
 def _scored(run_dir: Path) -> tuple[dict, dict[str, np.ndarray], np.ndarray]:
     front = json.loads((run_dir / "frontier.json").read_text())
     outputs = dict(np.load(run_dir / "test_outputs.npz"))
@@ -309,11 +324,20 @@ def report(path: Path) -> str:
         raise UsageError(f"{path} is not a results file of bench/real_runs.py") from None
 
 
+def _ratio(ratio: float | None) -> str:
+    return "" if ratio is None else f"{ratio:.2f}"
+
+
+def _speed(ratio: float | None) -> str:
+    return "" if ratio is None else f"; its trainings took {ratio:.2f} times as long"
+
+
 def _report(name: str, runs: list[dict]) -> str:
     lines = [f"{name}:", "",
              "| strategy, seed | trials | trial-seconds | test hypervolume (95% interval) | minus the presets' "
-             "(paired 95% interval) | front points | cheapest not significantly worse than full (test metric) |",
-             "| --- | ---: | ---: | --- | --- | ---: | --- |"]
+             "(paired 95% interval) | front points | cheapest not significantly worse than full (test metric) | "
+             "epoch seconds against the presets run's |",
+             "| --- | ---: | ---: | --- | --- | ---: | --- | ---: |"]
     for r in runs:
         diff = r.get("minus_presets")
         against = "" if diff is None else (f"{diff['difference']:+.3f} ({diff['low']:+.3f} to {diff['high']:+.3f}; "
@@ -324,7 +348,7 @@ def _report(name: str, runs: list[dict]) -> str:
             f"{pick['trainable_params']:,} params ({pick['test_metric']:.3f})")
         lines.append(f"| {r['strategy']}, {r['seed']} | {r['trials']} | {r['trial_seconds']:,.0f} | "
                      f"{r['test_hypervolume']:.3f} ({r['low']:.3f}-{r['high']:.3f}) | {against} | "
-                     f"{r['front_points']} | {cheapest} |")
+                     f"{r['front_points']} | {cheapest} | {_ratio(r.get('epoch_seconds_against_presets'))} |")
     lines.append("")
     for strategy in [s for s in STRATEGIES if s != "presets"]:
         mine = [r for r in runs if r["strategy"] == strategy and r.get("minus_presets")]
@@ -338,7 +362,8 @@ def _report(name: str, runs: list[dict]) -> str:
     if paired:
         lines.append("- lora against the same space without LoRA (default), paired on the test rows: " + "; ".join(
             f"seed {r['seed']} {r['minus_default']['difference']:+.3f} ({r['minus_default']['low']:+.3f} to "
-            f"{r['minus_default']['high']:+.3f})" for r in paired)
+            f"{r['minus_default']['high']:+.3f}{_speed(r['minus_default'].get('epoch_seconds_against_default'))})"
+            for r in paired)
             + f"; at least the default's in {sum(r['minus_default']['difference'] >= 0 for r in paired)} of "
             f"{len(paired)} seeds")
     for r in runs:
@@ -405,14 +430,17 @@ def main(argv=None) -> int:
                        **test_hypervolume(run_dir, seed=seed, against=None if name == "presets" else presets),
                        "cheapest_within_noise_of_full": cheapest_within_noise(run_dir, presets),
                        "tickets": scored_tickets(run_dir),
+                       "epoch_seconds_against_presets": None if name == "presets" else epoch_seconds_against(
+                           run_dir, presets),
                        "validation_hypervolume_at_presets_cost": validation_hypervolume_at(
                            run_dir, trial_seconds(presets))}
                 done[name] = run_dir
                 runs.append(row)
                 if {"lora", "default"} <= set(done):  # the same space with and without LoRA, on the same rows
                     lora_row = next(r for r in runs if r["seed"] == seed and r["strategy"] == "lora")
-                    lora_row["minus_default"] = test_hypervolume(done["lora"], seed=seed, against=done["default"])[
-                        "minus_presets"]
+                    lora_row["minus_default"] = {
+                        **test_hypervolume(done["lora"], seed=seed, against=done["default"])["minus_presets"],
+                        "epoch_seconds_against_default": epoch_seconds_against(done["lora"], done["default"])}
                 print(f"  {name} seed {seed}: test HV {row['test_hypervolume']:.4f} ({row['low']:.4f}-"
                       f"{row['high']:.4f}), {row['trials']} trials, {row['trial_seconds']:.0f} trial-s", flush=True)
                 write_results(out, "bench/real_runs.py " + " ".join(argv if argv is not None else sys.argv[1:]),

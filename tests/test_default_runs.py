@@ -154,3 +154,28 @@ def test_real_runs_weighs_lora_against_the_rest_per_size_band_over_seeds(tmp_pat
     assert "| 300K-1M | 0.781* / - | - / - |" in lines
     assert lines[-1] == "- LoRA's best at least the best without LoRA in 1 of 2 bands with both (seeds x bands)"
     assert bench.lora_against_the_rest([r for r in runs if r["strategy"] != "default"]) == []
+
+
+def test_real_runs_says_how_long_a_run_s_trainings_took_against_another_s(tmp_path):
+    """Budgets are trial-seconds, so each search row records how long its reference points' trainings took
+    against the same presets in the presets run: the median ratio over the presets both trained in full, head
+    only (a fraction of a second) and unfinished ones left out."""
+    import pandas as pd
+
+    bench = load_bench("real_runs")
+
+    def run(name, seconds):
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = [{"preset": preset, "epoch": epoch, "epoch_seconds": s}
+                for preset, per_epoch in seconds.items() for epoch, s in enumerate(per_epoch, 1)]
+        rows.append({"preset": None, "epoch": 1, "epoch_seconds": 50.0})  # a searched trial
+        pd.DataFrame(rows).to_parquet(folder / "trials.parquet")
+        return folder
+
+    presets = run("presets", {"head": [0.2, 0.2], "full": [30, 30], "value": [10, 10], "layernorm": [8, 8],
+                              "ffn.in": [12, 12]})
+    search = run("search", {"head": [0.1, 0.1], "full": [36, 36], "value": [11, 11], "layernorm": [12, 12],
+                            "ffn.in": [20], "lora.qv": [9, 9]})
+    assert bench.epoch_seconds_against(search, presets) == 1.2  # of 1.2, 1.1 and 1.5
+    assert bench.epoch_seconds_against(run("other", {"lora.qv": [9, 9]}), presets) is None
