@@ -90,7 +90,7 @@ def epoch_seconds_against(run_dir: Path, base: Path) -> float | None:
     """How long the run's trainings took against another run's, on the reference points both trained (by
     preset): the median over them of the ratio of their summed epoch seconds. Budgets are trial-seconds, so a
     run in a slower sitting (ratio above 1) trains fewer trials for the same budget. None without such points."""
-    def seconds(run: Path) -> pd.Series:
+    def seconds(run: Path) -> pd.DataFrame:
         trials = pd.read_parquet(run / "trials.parquet", columns=["preset", "epoch", "epoch_seconds"])
         trials = trials.dropna(subset=["preset"])
         return trials.groupby("preset").agg(seconds=("epoch_seconds", "sum"), epochs=("epoch", "count"))

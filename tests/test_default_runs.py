@@ -125,7 +125,7 @@ def test_real_runs_sorts_the_scored_tickets_by_kind_and_says_where_lora_sits(tmp
     assert "| over 5M |  |  |  | 0.775* (full, 22,566,146) |" in printed
 
 
-def test_real_runs_weighs_lora_against_the_rest_per_size_band_over_seeds(tmp_path, capsys):
+def test_real_runs_weighs_lora_against_the_rest_per_size_band_over_seeds():
     """Per seed and size band, the best LoRA ticket (the `lora` search's) against the best ticket without LoRA
     that either search scored; bands where one side has none show a dash and are not counted."""
     bench = load_bench("real_runs")
