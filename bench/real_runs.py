@@ -179,6 +179,7 @@ def cheapest_within_noise(run_dir: Path, full_run: Path, regression: bool = Fals
 
 
 KINDS = ("head only", "norms and biases", "LoRA", "LoRA and whole modules", "whole modules")
+LORA_KINDS = tuple(kind for kind in KINDS if kind.startswith("LoRA"))  # the kinds that train an adapter
 SIZE_BANDS = (30_000, 300_000, 1_000_000, 5_000_000)  # upper ends; above the last: full fine-tuning's size
 
 
@@ -255,7 +256,6 @@ def lora_against_the_rest(runs: list[dict]) -> list[str]:
                    & {r["seed"] for r in runs if r["strategy"] == "default" and r.get("tickets")})
     if not seeds:
         return []
-    lora_kinds = ("LoRA", "LoRA and whole modules")
     bands = [_band(high) for high in SIZE_BANDS]
     cells: dict[tuple[str, int], tuple[dict | None, dict | None]] = {}
     for seed in seeds:
@@ -263,8 +263,8 @@ def lora_against_the_rest(runs: list[dict]) -> list[str]:
                    for t in r["tickets"]]
         for band in bands:
             here = [(s, t) for s, t in tickets if _band(t["trainable_params"]) == band]
-            with_lora = [t for s, t in here if s == "lora" and t["kind"] in lora_kinds]
-            without = [t for _, t in here if t["kind"] not in lora_kinds]
+            with_lora = [t for s, t in here if s == "lora" and t["kind"] in LORA_KINDS]
+            without = [t for _, t in here if t["kind"] not in LORA_KINDS]
             cells[band, seed] = (max(with_lora, key=lambda t: t["test_metric"], default=None),
                                  max(without, key=lambda t: t["test_metric"], default=None))
 
