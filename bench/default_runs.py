@@ -2,13 +2,17 @@
 
     for s in 0 1 2; do /usr/bin/time -v .venv/bin/python -m search.run --seed $s --name default-final-seed$s; done
     .venv/bin/python bench/default_runs.py results/default-final-seed{0,1,2} [--out bench/results/default_runs.json]
+        [--against results/other-seed{0,1,2}]
 
 Per reference point: the test metric of each run, the median, the median share of full fine-tuning's
 test metric, and in how many runs it was not significantly worse than full fine-tuning; per run: the
 cheapest scored sub-network not significantly worse than full fine-tuning, the majority class, and how many
 of the search's own sub-networks (not reference points) are on the validation front and on the test
-split's front of every scored sub-network.
-Reads only what the runs wrote (frontier.json, run.json).
+split's front of every scored sub-network, and the test hypervolume of the returned front (bench/real_runs.py's,
+with its 95% bootstrap interval over test rows). With `--against`, one run per run given (the same seeds, in
+order, scored on the same test rows, e.g. the default without an option against with it), each run's test
+hypervolume minus its partner's, with the paired interval.
+Reads only what the runs wrote (frontier.json, test_outputs.npz).
 """
 
 from __future__ import annotations
@@ -24,9 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--against", nargs="+", type=Path, default=None,
+                        help="runs to pair with RUNS, one each, in order (test hypervolume minus theirs)")
     args = parser.parse_args(argv)
+    if args.against is not None and len(args.against) != len(args.runs):
+        print(f"error: --against takes one run per run ({len(args.runs)}), got {len(args.against)}", file=sys.stderr)
+        return 2
     runs = []
-    for folder in args.runs:
+    for folder in args.runs + (args.against or []):
         path = folder / "frontier.json"
         if not path.is_file():
             print(f"error: {folder} is not a finished run (no frontier.json)", file=sys.stderr)
@@ -36,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {folder} has no test numbers", file=sys.stderr)
             return 2
         runs.append((folder.name, front))
+    runs = runs[:len(args.runs)]
     metric = runs[0][1]["metric"]
     table: dict[str, dict] = {}
     cheapest, searched = [], []
@@ -70,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         name: {**row, "median": statistics.median(row["test"]), "median_share": statistics.median(row["share"])}
         for name, row in sorted(table.items(), key=lambda kv: kv[1]["trainable_params"])},
         "cheapest_within_noise": cheapest, "searched_points": searched}
+    hypervolumes = _hypervolumes(args.runs, args.against)
+    if hypervolumes is not None:
+        summary["test_hypervolume"] = hypervolumes
     print(f"test {metric} of each reference point over {len(runs)} runs ({', '.join(summary['runs'])})")
     print(f"{'point':<12} {'trainable':>11} {'each run':>24} {'median':>7} {'share':>7} {'~full':>6}")
     for name, row in summary["references"].items():
@@ -83,9 +96,37 @@ def main(argv: list[str] | None = None) -> int:
     print("the search's own sub-networks on the validation front / on the test split's front (of every scored one):")
     for row in searched:
         print(f"  {row['run']}: {row['searched_on_validation_front']} / {row['searched_on_test_front']}")
+        print("    test front: " + ", ".join(f"{p['selection']} {p['trainable_params']:,} {p['test_metric']:.3f}"
+                                            for p in row["test_front"]))
+    if hypervolumes is not None:
+        print("test hypervolume of the returned front (95% interval)" + (", minus its partner's (paired 95%)"
+                                                                         if args.against else "") + ":")
+        for row in hypervolumes:
+            line = f"  {row['run']}: {row['test_hypervolume']:.4f} ({row['low']:.4f}-{row['high']:.4f})"
+            if "minus" in row:
+                m = row["minus"]
+                line += f"; minus {row['against']}: {m['difference']:+.4f} ({m['low']:+.4f} to {m['high']:+.4f})"
+            print(line)
     if args.out:
         args.out.write_text(json.dumps(summary, indent=1) + "\n")
     return 0
+
+
+def _hypervolumes(runs: list[Path], against: list[Path] | None) -> list[dict] | None:
+    """Each run's test hypervolume (and, paired, minus its partner's), where the runs kept their test outputs."""
+    if not all((folder / "test_outputs.npz").is_file() for folder in runs + (against or [])):
+        return None
+    from real_runs import test_hypervolume  # bench/ scripts import each other by name
+
+    out = []
+    for i, folder in enumerate(runs):
+        partner = against[i] if against else None
+        metric = json.loads((folder / "frontier.json").read_text())["metric"]
+        row = test_hypervolume(folder, regression=metric in ("pearson", "spearman"), seed=i, against=partner)
+        if "minus_presets" in row:  # real_runs.py's name for "minus the run it was paired with"
+            row["minus"] = row.pop("minus_presets")
+        out.append({"run": folder.name, **({"against": partner.name} if partner else {}), **row})
+    return out
 
 
 if __name__ == "__main__":

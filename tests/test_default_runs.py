@@ -32,6 +32,38 @@ def test_it_counts_the_search_s_own_points_on_the_test_front(tmp_path, capsys):
     assert "on the validation front / on the test split's front" in capsys.readouterr().out
 
 
+
+def _scored_run(folder, points, logits, labels):
+    """A finished run as default_runs.py reads it: its front, and the test outputs of every point on it."""
+    import numpy as np
+
+    folder.mkdir()
+    (folder / "frontier.json").write_text(json.dumps({
+        "metric": "accuracy", "test": {"rows": len(labels)}, "references": [p for p in points if p["preset"]],
+        "points": points, "reference_point": {"metric": 0.5, "log10_params": 4.0}}))
+    np.savez(folder / "test_outputs.npz", labels=np.asarray(labels), **{k: np.asarray(v) for k, v in logits.items()})
+
+
+def test_default_runs_pairs_each_run_s_test_hypervolume_with_its_partner_s(tmp_path, capsys):
+    """--against: one run per run, the difference of their returned fronts' test hypervolumes, paired."""
+    labels = [0, 1] * 50
+    right = [[1.0, 0.0] if y == 0 else [0.0, 1.0] for y in labels]
+    half = [[1.0, 0.0]] * 50 + right[50:]  # right on the last 50 rows only
+    head, full = _point("h", 10, 0.6, 0.75, "head"), _point("f", 1000, 0.8, 0.9, "full", True)
+    # with: a cheap point that is always right; without: the same front minus it
+    _scored_run(tmp_path / "with", [head, _point("s", 100, 0.8, 1.0, full_ok=True), full],
+                {"h": half, "s": right, "f": right}, labels)
+    _scored_run(tmp_path / "without", [head, full], {"h": half, "f": right}, labels)
+    out = tmp_path / "summary.json"
+    bench = load_bench("default_runs")
+    assert bench.main([str(tmp_path / "with"), "--against", str(tmp_path / "without"), "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["test_hypervolume"]
+    assert row["against"] == "without" and row["test_hypervolume"] > 0
+    assert row["minus"]["difference"] > 0 and row["minus"]["low"] > 0  # always right at a tenth of the params
+    assert "minus without" in capsys.readouterr().out
+    assert bench.main([str(tmp_path / "with"), "--against", str(tmp_path / "without"), str(tmp_path / "with")]) == 2
+    assert capsys.readouterr().err.startswith("error: --against takes one run per run")
+
 def test_real_runs_keeps_the_seeds_of_earlier_sittings(tmp_path):
     """bench/real_runs.py writes each sitting's rows into its results file without losing another sitting's
     seeds; a seed run again replaces its rows."""
