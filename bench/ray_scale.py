@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
 
         pooling = resolve_pooling("auto", resolve_model(args.model))
         taxonomy = load_taxonomy(args.model, 2, pooling)
-        space = SubnetworkSpace(taxonomy, SpaceConfig())
+        # the space without LoRA (39,366 module-granular sub-networks): the synthetic table holds every one
+        space = SubnetworkSpace(taxonomy, SpaceConfig(values=("off", "bias", "all")))
         stamp = args.table.with_suffix(".json")
         wanted = {"model": args.model, "epoch_seconds": args.epoch_seconds, "size": space.size()}
         if not args.table.is_file() or not stamp.is_file() or json.loads(stamp.read_text()) != wanted:
@@ -224,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             cluster.add_node(num_cpus=args.cpus_per_node)
         cluster.wait_for_nodes()
         base = ["--model", args.model, "--replay", str(args.table.resolve()), "--replay-time-scale", "1",
-                "--grace-period", "1", "--max-epochs", str(EPOCHS), "--address", cluster.address]
+                "--grace-period", "1", "--max-epochs", str(EPOCHS), "--address", cluster.address,
+                "--switch-values", "off,bias,all"]  # the synthetic table's space
         init_ray(search.parse_args(base))  # the product's own join: its code shipped to the workers
         rows = []
         try:

@@ -328,7 +328,9 @@ class ProductTable:
         if taxonomy.total_params != int(meta["total_params"]):
             raise UsageError(f"table {path} was recorded on a model of {int(meta['total_params']):,} parameters; "
                              f"{model} has {taxonomy.total_params:,}: give the table's model (--model)")
-        self.space = SubnetworkSpace(taxonomy, SpaceConfig(granularity=meta.get("granularity", "module")))
+        # the space the product tables were recorded in: switches off, bias or all (a key names no LoRA value)
+        self.space = SubnetworkSpace(taxonomy, SpaceConfig(granularity=meta.get("granularity", "module"),
+                                                           values=("off", "bias", "all")))
         self.taxonomy = taxonomy
         # Each switch's unit references per value: a proposal's units say its switch values.
         self._refs = {s: {v: frozenset(refs_from_switches(self.space.switch_units, {s: v}))

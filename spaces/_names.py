@@ -28,7 +28,10 @@ class SpaceConfig:
     """What a search may choose.
 
     `values` are the switch values on offer (`"off"` is always one). The default adds `"bias"` to
-    on/off so BitFit-style selections are reachable; `"weight"` is rarely worth the extra choices.
+    on/off so BitFit-style selections are reachable, and `"lora"` (an HF PEFT LoRA adapter at each of
+    `lora_ranks`) so the front has tickets between the LayerNorms and a whole module type: measured in the
+    default run and in budgeted unit searches on two tasks (docs/measurements.md, "LoRA units" and "The default
+    run with LoRA"); `"weight"` is rarely worth the extra choices.
     The learning rate is searched relative to the sub-network's size: `lr_scale`, log-uniform in
     [lr_scale_min, lr_scale_max], multiplies `reference_lr` of the proposed selection. A plain
     log-uniform rate over [1e-5, 1e-2] wastes most proposals (a LayerNorm-only sub-network does
@@ -40,7 +43,7 @@ class SpaceConfig:
     """
 
     granularity: str = "module"
-    values: tuple[str, ...] = ("off", "bias", "all")  # search.run's --switch-values default
+    values: tuple[str, ...] = ("off", "bias", "all", "lora")  # search.run's --switch-values default
     lr_scale_min: float = 1.0
     lr_scale_max: float = 3.0
     modules: tuple[str, ...] | None = None
@@ -49,6 +52,9 @@ class SpaceConfig:
     seeds: int = 1  # > 1: the training seed is a choice too (studies repeat each point over seeds)
     # with `lora` among `values`: the ranks a switch's adapter may have, each its own switch value (`lora8`)
     lora_ranks: tuple[int, ...] = (2, 8, 32)
+    # True when the user named `lora_ranks` (--lora-ranks): a rank above a searched layer's smaller dimension is
+    # then refused, where the default's are left out of the switches whose layers they do not fit
+    explicit_ranks: bool = False
     # True when the user named `values` (--switch-values): a part value no switch can take is then refused,
     # where the default's is left out of the space (a bias-free decoder offers off/all)
     explicit_values: bool = False

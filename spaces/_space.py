@@ -329,11 +329,18 @@ class SubnetworkSpace:
                 raise UsageError(f"--switch-values asks for 'lora', but no searched switch of {taxonomy.name} has a "
                                  f"linear layer to adapt ({', '.join(list(self.switch_units)[:4])}"
                                  f"{', ...' if len(self.switch_units) > 4 else ''})")
+            adapted = {name: [u for u in self.switch_units[name] if u in self.lora_units] for name in with_linear}
+            # the user's ranks must fit every searched layer; the default's are left out where they do not fit
+            # (a small model's narrow key projection), as `bias` is on a bias-free switch
             ranks = _check_ranks(config.lora_ranks, taxonomy,
-                                 [u for name in with_linear for u in self.switch_units[name] if u in self.lora_units])
-            lora_values.update({name: tuple(f"{LORA}{r}" for r in ranks) for name in with_linear})
-            if with_linear:
-                self._lora_rank = min(ranks, key=lambda r: (abs(r - PRESET_LORA_RANK), r))
+                                 [u for ids in adapted.values() for u in ids] if config.explicit_ranks else [])
+            fits = {name: tuple(r for r in ranks if r <= min(taxonomy.max_lora_rank(u) for u in ids))
+                    for name, ids in adapted.items()}
+            fits = {name: fit for name, fit in fits.items() if fit}
+            lora_values.update({name: tuple(f"{LORA}{r}" for r in fit) for name, fit in fits.items()})
+            if fits:  # the presets' rank: the one nearest 8 of those every adapted switch offers
+                common = [r for r in ranks if all(r in fit for fit in fits.values())] or list(ranks)
+                self._lora_rank = min(common, key=lambda r: (abs(r - PRESET_LORA_RANK), r))
         # the part values, then the adapters, then `all`: a switch's last value is its largest (spread_selections)
         self.values_of = {name: (*(v for v in plain[name] if v not in (LORA, "all")), *lora_values[name],
                                  *(("all",) if "all" in plain[name] else ()))

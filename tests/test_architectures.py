@@ -29,11 +29,14 @@ def test_canonical_units_and_exact_counts(tiny_models, family):
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
     assert taxonomy.total_params == sum(p.numel() for p in model.parameters())
     space = SubnetworkSpace(taxonomy)
+    assert {"lora.qv", "lora.all-linear"} <= set(space.seed_points())  # LoRA is in the default space
     for name, point in space.seed_points().items():
         refs = [r for r in space(_FixedTrial(point))["units"]]
+        model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)  # a trial's own, fresh
         taxonomy.apply(model, refs)
         assert trainable_count(model) == taxonomy.count(refs), name
     # the head is every parameter outside the base model, whatever its shape (RoBERTa's has two layers)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
     taxonomy.apply(model, [])
     assert trainable_count(model) == taxonomy.head_params > 0
 

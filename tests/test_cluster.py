@@ -24,12 +24,13 @@ from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, refs_from_switch
 
 REPO = Path(__file__).resolve().parent.parent
 MODULES = "query,value,attn.norm,ffn.norm"
+WHOLE = ("off", "bias", "all")  # the synthetic table's switch values (search.run's default adds LoRA)
 
 
 def _synthetic_table(model: str, path: Path) -> Path:
     """Curves for every sub-network of the restricted module space: more parameters, better metric."""
     taxonomy = load_taxonomy(model, 2)
-    space = SubnetworkSpace(taxonomy, SpaceConfig(modules=tuple(MODULES.split(","))))
+    space = SubnetworkSpace(taxonomy, SpaceConfig(modules=tuple(MODULES.split(",")), values=WHOLE))
     rng = np.random.default_rng(0)
     rows = []
     for values in itertools.product(space.config.values, repeat=len(space.switch_units)):
@@ -44,8 +45,9 @@ def _synthetic_table(model: str, path: Path) -> Path:
 
 def _args(tiny_bert, text_csv, table, results, name, *extra):
     return ["--model", tiny_bert, "--data", str(text_csv), "--text-column", "review", "--label-column",
-            "sentiment", "--modules", MODULES, "--replay", str(table), "--results-dir", str(results),
-            "--name", name, "--max-epochs", "3", "--train-size", "32", "--eval-size", "16", *extra]
+            "sentiment", "--modules", MODULES, "--switch-values", ",".join(WHOLE), "--replay", str(table),
+            "--results-dir", str(results), "--name", name, "--max-epochs", "3", "--train-size", "32",
+            "--eval-size", "16", *extra]
 
 
 @pytest.fixture(scope="module")

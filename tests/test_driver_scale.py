@@ -84,7 +84,7 @@ def test_the_ray_scale_table_covers_the_space_and_bad_input_is_refused(tiny_bert
 
     ray_scale = load_bench("ray_scale")
     taxonomy = load_taxonomy(tiny_bert, 2)
-    space = SubnetworkSpace(taxonomy, SpaceConfig())
+    space = SubnetworkSpace(taxonomy, SpaceConfig(values=("off", "bias", "all")))  # the table's space, as ray_scale's
     made = ray_scale.synthetic_table(space, taxonomy, tmp_path / "t.parquet", 0.5)
     assert made == space.size() and pq.read_metadata(tmp_path / "t.parquet").num_rows == 3 * made
     table = ReplayTable.from_parquet(tmp_path / "t.parquet")

@@ -86,8 +86,11 @@ def test_the_space_offers_a_value_per_rank_on_linear_switches_only(tiny_models, 
                            SpaceConfig(granularity="unit", values=("off", "all", "lora"), explicit_values=True))
     fused = gpt2.proposal({k: v for k, v in gpt2.seed_points()["lora.qv"].items() if k != "lr_scale"}, 1.0)
     assert fused["units"] == ["0.attn.qkv:lora8", "1.attn.qkv:lora8"]
-    # without `lora` among the values nothing changes
-    plain = SubnetworkSpace(taxonomy, SpaceConfig(granularity="unit"))
+    # the default space offers LoRA at ranks 2, 8 and 32; without `lora` among the values nothing of it is there
+    default = SubnetworkSpace(taxonomy, SpaceConfig(granularity="unit"))
+    assert "lora.qv" in default.seed_points() and default.values_of["0.query"] == (
+        "off", "bias", "lora2", "lora8", "lora32", "all")
+    plain = SubnetworkSpace(taxonomy, SpaceConfig(granularity="unit", values=("off", "bias", "all")))
     assert "lora.qv" not in plain.seed_points() and plain.values_of["0.query"] == ("off", "bias", "all")
 
 

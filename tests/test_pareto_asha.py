@@ -201,7 +201,8 @@ def test_a_real_search_stops_a_dominated_sub_network_and_optuna_records_it_prune
     from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, refs_from_switches
 
     modules = ("query", "value", "attn.norm", "ffn.norm")
-    space = SubnetworkSpace(load_taxonomy(tiny_bert, 2), SpaceConfig(modules=modules))
+    whole = ("off", "bias", "all")  # the synthetic table's switch values (search.run's default adds LoRA)
+    space = SubnetworkSpace(load_taxonomy(tiny_bert, 2), SpaceConfig(modules=modules, values=whole))
     rng = np.random.default_rng(0)
     rows = []
     for values in itertools.product(space.config.values, repeat=len(space.switch_units)):
@@ -212,7 +213,8 @@ def test_a_real_search_stops_a_dominated_sub_network_and_optuna_records_it_prune
     table = tmp_path / "table.parquet"
     pq.write_table(pa.Table.from_pylist(rows), table)
     code = run.main(["--model", tiny_bert, "--data", str(text_csv), "--text-column", "review", "--label-column",
-                     "sentiment", "--modules", ",".join(modules), "--replay", str(table), "--results-dir",
+                     "sentiment", "--modules", ",".join(modules), "--switch-values", ",".join(whole),
+                     "--replay", str(table), "--results-dir",
                      str(tmp_path), "--name", "pruned", "--train-size", "32", "--eval-size", "16",
                      "--num-samples", "12", "--sampler", "random", "--no-reference-points",
                      "--grace-period", "1"])  # 32 rows are 1 step an epoch: auto would put the first rung beyond 3

@@ -524,7 +524,9 @@ def test_dry_run_prints_the_plan_and_trains_nothing(ray_session, tiny_bert, text
     assert "smallest (head only)" in out and "largest (every switch on)" in out and "trial-hours" in out
     total = load_taxonomy(tiny_bert, 2).total_params
     assert f"memory: the model's weights {4 * total / 2**20:.1f} MiB in fp32" in out
-    assert "frozen-prefix cache: on" in out and "without biases, off, all: embeddings" in out
+    assert "frozen-prefix cache: on" in out and "; off, all: embeddings" in out  # no bias, no linear layer
+    # the switches by what they offer: LoRA on the linear module types only
+    assert "(off, bias, lora2, lora8, lora32, all: query, key, value, attn.out and 2 more; off, bias, all: " in out
     assert not (tmp_path / "plan").exists()  # nothing was written
 
 

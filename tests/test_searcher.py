@@ -135,7 +135,8 @@ def test_every_sampler_proposes_valid_sub_networks(tiny_bert):
             constants = space(trial)
             # valid: every switch took an offered value, and the units are exactly what those values turn on
             switches = {k: v for k, v in trial.params.items() if k != "lr_scale"}
-            assert set(switches) == set(space.switch_units) and set(switches.values()) <= set(space.config.values)
+            assert set(switches) == set(space.switch_units)
+            assert all(v in space.values_of[s] for s, v in switches.items()), name
             assert constants["units"] == refs_from_switches(space.switch_units, switches), name
             assert constants["trainable_params"] == taxonomy.count(constants["units"]), name
             assert space.config.lr_scale_min <= trial.params["lr_scale"] <= space.config.lr_scale_max, name

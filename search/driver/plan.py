@@ -117,12 +117,13 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
     config, space = prep.config, prep.space
     trial_epochs = config.num_samples * config.max_epochs
     print(f"\nplan (nothing is trained): {config.model} on {prep.task.name}, {prep.pooling} pooling")
-    fewer = [name for name, values in space.values_of.items() if values != space.config.values]
-    print(f"  space: {config.granularity} granularity, {len(space.switch_units)} switches "
-          f"({', '.join(space.config.values)} each"
-          + (f"; without biases, {', '.join(space.values_of[fewer[0]])}: {', '.join(fewer[:4])}"
-             + (f" and {len(fewer) - 4} more" if len(fewer) > 4 else "") if fewer else "")
-          + f") and a learning-rate scale: {space.size():,} sub-networks")
+    groups: dict[tuple[str, ...], list[str]] = {}  # the switches by the values they offer
+    for name, values in space.values_of.items():
+        groups.setdefault(values, []).append(name)
+    offered = "; ".join(f"{', '.join(values)}: {', '.join(names[:4])}"
+                        + (f" and {len(names) - 4} more" if len(names) > 4 else "") for values, names in groups.items())
+    print(f"  space: {config.granularity} granularity, {len(space.switch_units)} switches ({offered}) "
+          f"and a learning-rate scale: {space.size():,} sub-networks")
     print(f"  trials: {config.num_samples} ({len(prep.seeds)} reference points), up to {config.max_epochs} epochs each "
           f"({trial_epochs} trial-epochs at most); scheduler {config.scheduler}, sampler {config.sampler}; "
           f"learning-rate scale {config.lr_scale_range.replace(',', '-')} x the size rule's")

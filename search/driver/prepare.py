@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.settings.config import RunConfig
-from search.settings.options import DEFAULT_SWITCH_VALUES
+from search.settings.options import DEFAULT_SWITCH_VALUES, LORA_RANKS, PAPER_SWITCH_VALUES
 from search.steer.pareto import reference_point
 from search.storage.files import PREFIX_CACHE_DIR
 from search.storage.location import RunLocation
@@ -73,7 +73,7 @@ def study_settings(config: RunConfig) -> dict[str, object]:
     if not config.study.startswith("paper-"):
         return {}
     return {"granularity": "module" if config.study == "paper-modules" else "unit",
-            "switch_values": DEFAULT_SWITCH_VALUES}
+            "switch_values": PAPER_SWITCH_VALUES}
 
 
 def _study_changes(config: RunConfig) -> dict[str, object]:
@@ -132,6 +132,7 @@ def prepare(config: RunConfig) -> Prepared:
         values=tuple(v.strip() for v in (config.switch_values or DEFAULT_SWITCH_VALUES).split(",")),
         explicit_values=explicit_values,
         lora_ranks=config.lora_rank_values,
+        explicit_ranks=config.lora_ranks != LORA_RANKS,  # the user's (the default's are left out where too large)
         modules=tuple(config.modules.split(",")) if config.modules else None,
         layers=_layer_range(config.layers),
         max_params=config.max_params,
