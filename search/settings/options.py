@@ -85,7 +85,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "without a linear layer no lora)")
     search.add_argument("--lora-ranks", default=LORA_RANKS, metavar="R,R,...",
                         help="with lora among --switch-values: the ranks a switch's adapter may have, each a value of "
-                        f"its own (default {LORA_RANKS}; the LoRA reference points use the one nearest 8)")
+                        f"its own (default {LORA_RANKS}, each left out of a switch whose layers it does not fit; "
+                        "ranks you name must fit every searched layer; the LoRA presets take the one nearest 8)")
     search.add_argument("--study", choices=STUDIES, default="search",
                         help="search (default); presets: train exactly the reference points, no early stopping; "
                         "paper-modules: the paper's module-wise study (each module type alone, full, head, BitFit, "
