@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --against takes one run per run ({len(args.runs)}), got {len(args.against)}", file=sys.stderr)
         return 2
     runs = []
-    for folder in args.runs + (args.against or []):
+    for i, folder in enumerate(args.runs + (args.against or [])):  # every run finished, the partners too
         path = folder / "frontier.json"
         if not path.is_file():
             print(f"error: {folder} is not a finished run (no frontier.json)", file=sys.stderr)
@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         if not front.get("test"):
             print(f"error: {folder} has no test numbers", file=sys.stderr)
             return 2
-        runs.append((folder.name, front))
-    runs = runs[:len(args.runs)]
+        if i < len(args.runs):
+            runs.append((folder.name, front))
     metric = runs[0][1]["metric"]
     table: dict[str, dict] = {}
     cheapest, searched = [], []
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         name: {**row, "median": statistics.median(row["test"]), "median_share": statistics.median(row["share"])}
         for name, row in sorted(table.items(), key=lambda kv: kv[1]["trainable_params"])},
         "cheapest_within_noise": cheapest, "searched_points": searched}
-    hypervolumes = _hypervolumes(args.runs, args.against)
+    hypervolumes = _hypervolumes(args.runs, args.against, regression=metric in ("pearson", "spearman"))
     if hypervolumes is not None:
         summary["test_hypervolume"] = hypervolumes
     print(f"test {metric} of each reference point over {len(runs)} runs ({', '.join(summary['runs'])})")
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _hypervolumes(runs: list[Path], against: list[Path] | None) -> list[dict] | None:
+def _hypervolumes(runs: list[Path], against: list[Path] | None, regression: bool) -> list[dict] | None:
     """Each run's test hypervolume (and, paired, minus its partner's), where the runs kept their test outputs."""
     if not all((folder / "test_outputs.npz").is_file() for folder in runs + (against or [])):
         return None
@@ -121,8 +121,7 @@ def _hypervolumes(runs: list[Path], against: list[Path] | None) -> list[dict] | 
     out = []
     for i, folder in enumerate(runs):
         partner = against[i] if against else None
-        metric = json.loads((folder / "frontier.json").read_text())["metric"]
-        row = test_hypervolume(folder, regression=metric in ("pearson", "spearman"), seed=i, against=partner)
+        row = test_hypervolume(folder, regression=regression, seed=i, against=partner)
         if "minus_presets" in row:  # real_runs.py's name for "minus the run it was paired with"
             row["minus"] = row.pop("minus_presets")
         out.append({"run": folder.name, **({"against": partner.name} if partner else {}), **row})
