@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402
+from spaces import WITHOUT_LORA, ArgumentParser, UsageError, run_cli  # noqa: E402
 
 EPOCHS = 3
 
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         pooling = resolve_pooling("auto", resolve_model(args.model))
         taxonomy = load_taxonomy(args.model, 2, pooling)
         # the space without LoRA (39,366 module-granular sub-networks): the synthetic table holds every one
-        space = SubnetworkSpace(taxonomy, SpaceConfig(values=("off", "bias", "all")))
+        space = SubnetworkSpace(taxonomy, SpaceConfig(values=WITHOUT_LORA))
         stamp = args.table.with_suffix(".json")
         wanted = {"model": args.model, "epoch_seconds": args.epoch_seconds, "size": space.size()}
         if not args.table.is_file() or not stamp.is_file() or json.loads(stamp.read_text()) != wanted:
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.wait_for_nodes()
         base = ["--model", args.model, "--replay", str(args.table.resolve()), "--replay-time-scale", "1",
                 "--grace-period", "1", "--max-epochs", str(EPOCHS), "--address", cluster.address,
-                "--switch-values", "off,bias,all"]  # the synthetic table's space
+                "--switch-values", ",".join(WITHOUT_LORA)]  # the synthetic table's space
         init_ray(search.parse_args(base))  # the product's own join: its code shipped to the workers
         rows = []
         try:

@@ -11,14 +11,13 @@ Everything runs through `python -m search.run`, as a user runs it, one run at a 
 - `default`: the product's defaults with `--trial-seconds B`;
 - `lora`: the product's defaults with LoRA added to the space (`--switch-values off,bias,all,lora`), the same
   `--trial-seconds B`; its row also gives its test hypervolume minus the default's, with the paired interval;
-
-(`presets`, `default` and `random` search the space without LoRA, `--switch-values off,bias,all`, as their
-committed results did: LoRA joined the product's default space later, so `lora` is the product's default now);
 - `random`: random search as its own users set it up (Optuna's random sampler over the same space, no early
   stopping, no reference points, no spread start, no gap filling) with the same `--trial-seconds B`;
 
 where B is `--budget-factor` times the trial-seconds the presets run spent (each epoch's seconds, summed over
 its trials), per seed. Each run scores its frontier (and its reference points) on the held-out test split.
+`presets`, `default` and `random` search the space without LoRA (`--switch-values off,bias,all`), as their
+committed results did: LoRA joined the product's default space later, so `lora` is the product's default now.
 
 Reported per strategy and seed, from what the runs wrote (trials.parquet, frontier.json, test_outputs.npz):
 - the hypervolume of the returned front on the test split (each frontier point's test metric; against the
@@ -50,16 +49,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402
+from spaces import WITHOUT_LORA, ArgumentParser, UsageError, run_cli  # noqa: E402
 
-# the space without LoRA (off, bias, all) for presets and default, as their committed results were run: LoRA
-# joined the product's default space after them (docs/measurements.md, "The default run with LoRA")
-WITHOUT_LORA = ["--switch-values", "off,bias,all"]
+# the space without LoRA (off, bias, all) for presets, default and random, as their committed results were run:
+# LoRA joined the product's default space after them (docs/measurements.md, "What the default run finds")
+NO_LORA = ["--switch-values", ",".join(WITHOUT_LORA)]
 STRATEGIES = {
-    "presets": ["--study", "presets", *WITHOUT_LORA],
-    "default": WITHOUT_LORA,
+    "presets": ["--study", "presets", *NO_LORA],
+    "default": NO_LORA,
     "random": ["--sampler", "random", "--scheduler", "none", "--no-reference-points", "--spread-points", "0",
-               "--fill-gaps", "0", *WITHOUT_LORA],
+               "--fill-gaps", "0", *NO_LORA],
     # the same with LoRA in the space (every linear switch also offers lora2, lora8, lora32; the LoRA
     # reference points lora.qv and lora.all-linear join the others): the product's default space now
     "lora": ["--switch-values", "off,bias,all,lora"],

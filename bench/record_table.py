@@ -64,6 +64,7 @@ import torch  # noqa: E402
 from spaces import (  # noqa: E402
     GRANULARITIES,
     POOLINGS,
+    WITHOUT_LORA,
     ArgumentParser,
     SpaceConfig,
     SubnetworkSpace,
@@ -306,7 +307,7 @@ def record(argv=None) -> int:
                         "product: search.run's own space (--granularity, switch values off/bias/all), reference "
                         "points and --selections spread ones, each at every --lr-scales")
     parser.add_argument("--granularity", choices=GRANULARITIES, default="module", help="product: the space's")
-    parser.add_argument("--switch-values", default="off,bias,all",
+    parser.add_argument("--switch-values", default=",".join(WITHOUT_LORA),
                         help="product: the space's switch values (search.run's --switch-values; default the space "
                         "without LoRA, as the committed tables were recorded; add lora for LoRA)")
     parser.add_argument("--lora-ranks", default=run_defaults.lora_ranks, help="product: search.run's --lora-ranks")

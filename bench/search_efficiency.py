@@ -307,7 +307,7 @@ class ProductTable:
     def __init__(self, path: str, model: str | None = None):
         from surrogate import Surrogate, is_scaled, read_table, scale_key
 
-        from spaces import SpaceConfig, SubnetworkSpace, load_taxonomy, resolve_model, resolve_pooling
+        from spaces import WITHOUT_LORA, SpaceConfig, SubnetworkSpace, load_taxonomy, resolve_model, resolve_pooling
 
         rows, meta, names = read_table(path, (*NEEDED_COLUMNS, "lr_scale"))
         if not is_scaled(rows):
@@ -330,7 +330,7 @@ class ProductTable:
                              f"{model} has {taxonomy.total_params:,}: give the table's model (--model)")
         # the space the product tables were recorded in: switches off, bias or all (a key names no LoRA value)
         self.space = SubnetworkSpace(taxonomy, SpaceConfig(granularity=meta.get("granularity", "module"),
-                                                           values=("off", "bias", "all")))
+                                                           values=WITHOUT_LORA))
         self.taxonomy = taxonomy
         # Each switch's unit references per value: a proposal's units say its switch values.
         self._refs = {s: {v: frozenset(refs_from_switches(self.space.switch_units, {s: v}))

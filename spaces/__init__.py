@@ -33,6 +33,7 @@ _WHERE = {
     "POOLINGS": "spaces._names",
     "SWITCH_VALUES": "spaces._names",
     "SpaceConfig": "spaces._names",
+    "WITHOUT_LORA": "spaces._names",
     "DECODERS": "spaces._pooling",
     "apply_pooling": "spaces._pooling",
     "folder_pooling": "spaces._pooling",
@@ -78,6 +79,7 @@ __all__ = [
     "SubnetworkSpace",
     "TENSORS_FILE",
     "Taxonomy",
+    "WITHOUT_LORA",
     "Unit",
     "UsageError",
     "apply_pooling",
@@ -134,6 +136,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
         MODEL_ALIASES,
         POOLINGS,
         SWITCH_VALUES,
+        WITHOUT_LORA,
         SpaceConfig,
         is_local,
     )

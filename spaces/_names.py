@@ -14,6 +14,8 @@ POOLINGS = ("auto", "cls", "mean", "last")
 LEGACY_POOLING = "cls"  # what a spec (or run) written before pooling was recorded pooled with
 GRANULARITIES = ("module", "layer", "unit")
 LORA = "lora"  # the switch value; a unit reference's part is `lora<rank>`
+# whole modules and biases, no LoRA: the paper's studies, and the space the benchmarks' committed results searched
+WITHOUT_LORA = ("off", "bias", "all")
 SWITCH_VALUES = ("off", "bias", "weight", "all", LORA)  # `lora` stands for `lora<rank>`, one per offered rank
 
 
@@ -30,8 +32,8 @@ class SpaceConfig:
     `values` are the switch values on offer (`"off"` is always one). The default adds `"bias"` to
     on/off so BitFit-style selections are reachable, and `"lora"` (an HF PEFT LoRA adapter at each of
     `lora_ranks`) so the front has tickets between the LayerNorms and a whole module type: measured in the
-    default run and in budgeted unit searches on two tasks (docs/measurements.md, "LoRA units" and "The default
-    run with LoRA"); `"weight"` is rarely worth the extra choices.
+    default run and in budgeted unit searches on two tasks (docs/measurements.md, "LoRA units" and "What the
+    default run finds"); `"weight"` is rarely worth the extra choices.
     The learning rate is searched relative to the sub-network's size: `lr_scale`, log-uniform in
     [lr_scale_min, lr_scale_max], multiplies `reference_lr` of the proposed selection. A plain
     log-uniform rate over [1e-5, 1e-2] wastes most proposals (a LayerNorm-only sub-network does

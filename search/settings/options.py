@@ -9,13 +9,13 @@ from pathlib import Path
 import yaml
 
 from search.settings.config import BUDGETED_NUM_SAMPLES, NUM_SAMPLES, RunConfig
-from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, ArgumentParser, SpaceConfig, UsageError
+from spaces import DEFAULT_MODEL, GRANULARITIES, POOLINGS, WITHOUT_LORA, ArgumentParser, SpaceConfig, UsageError
 from trainables import GLUE
 
 LR_SCALE_RANGE = f"{SpaceConfig.lr_scale_min:g},{SpaceConfig.lr_scale_max:g}"
 LORA_RANKS = ",".join(str(r) for r in SpaceConfig.lora_ranks)
 DEFAULT_SWITCH_VALUES = ",".join(SpaceConfig.values)  # --switch-values when not given (None: not the user's choice)
-PAPER_SWITCH_VALUES = "off,bias,all"  # the paper's studies: whole modules and BitFit's biases, no LoRA
+PAPER_SWITCH_VALUES = ",".join(WITHOUT_LORA)  # the paper's studies: whole modules and BitFit's biases, no LoRA
 __all__ = ["build_parser", "parse_args", "parse_namespace"]
 
 SCHEDULERS = ("pareto-asha", "asha", "none")
