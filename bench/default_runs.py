@@ -11,7 +11,9 @@ of the search's own sub-networks (not reference points) are on the validation fr
 split's front of every scored sub-network, and the test hypervolume of the returned front (bench/real_runs.py's,
 with its 95% bootstrap interval over test rows). With `--against`, one run per run given (the same seeds, in
 order, scored on the same test rows, e.g. the default without an option against with it), each run's test
-hypervolume minus its partner's, with the paired interval.
+hypervolume minus its partner's, with the paired interval. Per run, where the run wrote it: the search against
+the free answers (frontier.json's `versus_free_answers`: at each free answer's size, the best searched ticket chosen
+on validation, and the paired test difference), and where its trials came from (`origins`).
 Reads only what the runs wrote (frontier.json, test_outputs.npz).
 """
 
@@ -48,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             runs.append((folder.name, front))
     metric = runs[0][1]["metric"]
     table: dict[str, dict] = {}
-    cheapest, searched = [], []
+    cheapest, searched, versus = [], [], []
     for name, front in runs:
+        if "versus_free_answers" in front:
+            versus.append({"run": name, "origins": front.get("origins"), "entries": front["versus_free_answers"]})
         scored = {p["trial_id"]: p for p in front["references"] + front["points"]}
         full = next(p for p in front["references"] if p["preset"] == "full")
         for ref in front["references"]:
@@ -80,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         name: {**row, "median": statistics.median(row["test"]), "median_share": statistics.median(row["share"])}
         for name, row in sorted(table.items(), key=lambda kv: kv[1]["trainable_params"])},
         "cheapest_within_noise": cheapest, "searched_points": searched}
+    if versus:
+        summary["versus_free_answers"] = versus
     hypervolumes = _hypervolumes(args.runs, args.against, regression=metric in ("pearson", "spearman"))
     if hypervolumes is not None:
         summary["test_hypervolume"] = hypervolumes
@@ -98,6 +104,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {row['run']}: {row['searched_on_validation_front']} / {row['searched_on_test_front']}")
         print("    test front: " + ", ".join(f"{p['selection']} {p['trainable_params']:,} {p['test_metric']:.3f}"
                                             for p in row["test_front"]))
+    if versus:
+        print("the best searched ticket at no more parameters than each free answer (chosen on validation), "
+              f"test {metric} minus the free answer's (paired 95%):")
+        for row in versus:
+            print(f"  {row['run']} (trials: {', '.join(f'{n} {o}' for o, n in (row['origins'] or {}).items())}):")
+            for e in row["entries"]:
+                d = e.get("difference")
+                found = ("none on the front" if d is None else
+                         f"{e['searched']['selection']} {e['searched']['trainable_params']:,} "
+                         f"{e['searched']['test_metric']:.3f}: {d['value']:+.3f} ({d['low']:+.3f} to {d['high']:+.3f})")
+                print(f"    {e['free_answer']:<16} {e['trainable_params']:>9,} {e['test_metric']:.3f} | {found}")
     if hypervolumes is not None:
         print("test hypervolume of the returned front (95% interval)" + (", minus its partner's (paired 95%)"
                                                                          if args.against else "") + ":")

@@ -60,3 +60,6 @@ class SpaceConfig:
     # True when the user named `values` (--switch-values): a part value no switch can take is then refused,
     # where the default's is left out of the space (a bias-free decoder offers off/all)
     explicit_values: bool = False
+    # the units PEFT's KappaTune picks on this model (spaces.kappa_choice), for the `lora.kappa` reference
+    # point; None: not known (the point is left out)
+    kappa_units: tuple[str, ...] | None = None

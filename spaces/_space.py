@@ -12,7 +12,9 @@ layer of the switch's units; its norms stay frozen). What a switch covers depend
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 from spaces._errors import UsageError
 from spaces._lora import parse_rank
@@ -106,14 +108,16 @@ def reference_lr(trainable_params: int, total_params: int) -> float:
 
 
 def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None,
-            lora_rank: int | None = None) -> dict[str, dict[str, str]]:
+            lora_rank: int | None = None, kappa_units: tuple[str, ...] | None = None) -> dict[str, dict[str, str]]:
     """The paper's reference points as switch values, for the presets a space can express exactly.
 
     `full`, `head` (everything frozen but the head), `bitfit` (all biases), `layernorm` (every
     LayerNorm), each module type alone, and `layernorm.L`, the LayerNorms of layer L alone (the
     paper's layer-wise analysis; unit granularity). With `lora_rank`, the two LoRA set-ups users start
     from, at that rank: `lora.qv` (query and value, or a fused `attn.qkv`: the LoRA paper's) and
-    `lora.all-linear` (every linear layer of every layer: PEFT's `all-linear`). A preset is left out where
+    `lora.all-linear` (every linear layer of every layer: PEFT's `all-linear`), and with `kappa_units` (the units
+    PEFT's KappaTune picks: kappa_choice, below), `lora.kappa` at that rank. `beft`: the biases of PEFT's
+    BEFT targets (beft_units, below), where the family has them. A preset is left out where
     the granularity or the constraints cannot express it (module types alone at layer granularity; `full`
     when some modules are excluded).
     """
@@ -145,6 +149,11 @@ def presets(taxonomy: Taxonomy, granularity: str, modules=None, layers=None,
         qv = ("attn.qkv",) if fused else ("query", "value")
         wanted["lora.qv"] = (lambda u: u.module in qv, f"{LORA}{lora_rank}")
         wanted["lora.all-linear"] = (lambda u: True, f"{LORA}{lora_rank}")
+        if kappa_units:
+            kappa = set(kappa_units)
+            wanted["lora.kappa"] = (lambda u: u.id in kappa, f"{LORA}{lora_rank}")
+    if beft := set(beft_units(taxonomy)):
+        wanted["beft"] = (lambda u: u.id in beft, "bias")
     out = {}
     for name, rule in wanted.items():
         predicate, value = rule if isinstance(rule, tuple) else (rule, "all")
@@ -233,6 +242,12 @@ def gap_selection(names: list[str], values, cost, low: float, high: float, rng,
 
 # Reference points a search keeps first when its trial budget cannot hold them all.
 KEEP_FIRST = ("full", "head", "layernorm", "bitfit")
+# The reference points a search (`--study search`) trains first: the two ends, the paper's LayerNorms, and the
+# answers PEFT's users get without a search (`kappa_choice`, `beft_units`: below). Each module type alone and BitFit,
+# the paper's module-wise study, are `--study paper-modules` (and `--study presets`): in a default run of 18 trials
+# those points took 9 and seldom stayed on the test front (BitFit below the LayerNorms at 2.5 times their size:
+# docs/measurements.md); the search proposes bias mixes itself, and `beft` is the one bias answer users are handed.
+SEARCH_REFERENCE_POINTS = ("full", "head", "layernorm", "beft", "lora.qv", "lora.kappa", "lora.all-linear")
 
 
 def start_points(space, given: dict[str, dict], spread_points: int, num_samples: float, seed: int = 0
@@ -353,7 +368,7 @@ class SubnetworkSpace:
         (BitFit on a model without biases is the head alone)."""
         config, out, seen = self.config, {}, set()
         for name, values in presets(self.taxonomy, config.granularity, config.modules, config.layers,
-                                    self._lora_rank).items():
+                                    self._lora_rank, getattr(config, "kappa_units", None)).items():
             values = {n: v if v in ("off", "all") or v in self.values_of[n] else ("all" if v == "weight" else "off")
                       for n, v in values.items()}
             if _values_key(values) not in seen:
@@ -440,3 +455,102 @@ class SubnetworkSpace:
                 continue
             out[name] = {**values, "lr_scale": 1.0}
         return out
+
+
+# ---- the answers PEFT gives for free ----------------------------------------------------------
+# The answers HF PEFT gives its users for free, as units of a model: KappaTune's LoRA targets, BEFT's bias targets.
+#
+# A user who fine-tunes with PEFT need not search: `target_modules="all-linear"` (PEFT's docs), LoRA on query and
+# value (the LoRA paper's), KappaTune (`peft.helpers.find_kappa_target_modules`, PEFT 0.20: the linear layers whose
+# pre-trained weights have the lowest condition numbers, no training) and BEFT (`peft.BeftConfig`, PEFT 0.20: the
+# biases of the value projections). The search must beat them at their size to be worth its trainings, so they are
+# reference points of every search (spaces._space.presets) and a run compares its tickets with them.
+#
+# Mapping PEFT's choice onto units (KappaTune):
+# - PEFT is called as its users call it: on the sequence-classification model with its pre-trained weights and
+#   PEFT's default `top_p` (0.2). The new head is among the candidates (its random weights are drawn with a fixed
+#   seed, so the choice is the same every time); it trains in every ticket anyway, so it is not a unit.
+# - A unit joins when KappaTune picks any of its linear layers (every family here has one linear layer a unit, or
+#   one fused `attn.qkv`, which KappaTune ranks as one matrix).
+# - A pick no unit can adapt (a BERT pooler's dense layer: the pooler is a unit trained whole, not adapted; an MoE
+#   model's fused expert tensors, PEFT's `target_parameters`) is left out and named (`KappaChoice.left_out`), so a
+#   plan says what the reference point differs from PEFT's own adapter in.
+
+KAPPA_TOP_P = 0.2  # PEFT's default for find_kappa_target_modules: the best fifth of the linear layers
+_HEAD_SEED = 0  # the new head's random weights when KappaTune ranks it (it is a candidate, as for PEFT's users)
+
+
+@dataclass(frozen=True)
+class KappaChoice:
+    """KappaTune's targets on a model: the units they adapt, and what PEFT picked that no unit can adapt."""
+
+    units: tuple[str, ...]  # unit ids, in model order
+    modules: tuple[str, ...]  # PEFT's target_modules, as it returned them (the head's among them, if picked)
+    left_out: tuple[str, ...] = ()  # picks no unit adapts (the head aside), and PEFT's target_parameters
+
+
+def kappa_units(taxonomy: Taxonomy, modules: list[str], parameters: list[str] | None = None) -> KappaChoice:
+    """`modules` (KappaTune's target_modules on `taxonomy`'s model, full names) as units of `taxonomy`."""
+    unit_of = {linear: u.id for u in taxonomy.units for linear in u.linears}
+    head = {name.rpartition(".")[0] for name in taxonomy.head}
+    chosen = {unit_of[m] for m in modules if m in unit_of}
+    left_out = [m for m in modules if m not in unit_of and m not in head] + list(parameters or ())
+    return KappaChoice(units=tuple(u.id for u in taxonomy.units if u.id in chosen), modules=tuple(modules),
+                       left_out=tuple(left_out))
+
+
+@functools.lru_cache(maxsize=8)
+def kappa_choice(name: str, num_labels: int = 2, pooling: str = "cls") -> KappaChoice:
+    """PEFT's KappaTune choice (`find_kappa_target_modules(model, top_p=0.2)`) on model `name` with a `num_labels`
+    head pooled as `pooling`, as units. Loads the pre-trained weights (the condition numbers are theirs)."""
+    import warnings
+
+    import torch
+    from peft.helpers import find_kappa_target_modules
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    from spaces._models import load_config, resolve_model
+    from spaces._pooling import apply_pooling
+    from spaces._taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(name, num_labels, pooling)
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # "some weights were newly initialised": the head, as expected
+    hf_logging.disable_progress_bar()
+    try:
+        with torch.random.fork_rng(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.manual_seed(_HEAD_SEED)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                resolve_model(name), config=load_config(name, num_labels))
+            apply_pooling(model, taxonomy.pooling)
+            found = find_kappa_target_modules(model, top_p=KAPPA_TOP_P, show_progress=False)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    return kappa_units(taxonomy, list(found["target_modules"] or ()), found.get("target_parameters"))
+
+
+def beft_targets(model_type: str) -> tuple[str, ...]:
+    """PEFT's BEFT target modules for a family (`value` on BERT and RoBERTa, `v_proj` on Llama), () if it has none."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_BEFT_TARGET_MODULES_MAPPING
+
+    return tuple(TRANSFORMERS_MODELS_TO_BEFT_TARGET_MODULES_MAPPING.get(model_type, ()))
+
+
+def beft_units(taxonomy: Taxonomy) -> tuple[str, ...]:
+    """The units whose biases BEFT trains on this family: each a linear layer PEFT's BEFT targets (matched as PEFT
+    matches, by the name's last parts) that has a bias. Empty where the family has no BEFT targets, or they have
+    no bias (Llama's `v_proj`: BEFT would add a bias the model does not have, which no unit can express)."""
+    targets = beft_targets(taxonomy.model_type)
+    if not targets:
+        return ()
+
+    def targeted(linear: str) -> bool:
+        return any(linear == t or linear.endswith("." + t) for t in targets)
+
+    return tuple(u.id for u in taxonomy.units
+                 if u.linears and all(targeted(m) for m in u.linears)
+                 and all(f"{m}.bias" in taxonomy.param_numel for m in u.linears))

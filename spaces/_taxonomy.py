@@ -22,6 +22,7 @@ from spaces._lora import (
     LORA_ALPHA_RATIO,
     has_adapters,
     inject,
+    is_conv1d,
     is_linear,
     linear_dims,
     lora_names,
@@ -348,6 +349,8 @@ class Taxonomy:
         # (in, out) features of every layer a LoRA adapter can adapt, by full module name
         self.linear_dims: dict[str, tuple[int, int]] = {
             m: linear_dims(model.get_submodule(m)) for u in units for m in u.linears}
+        # GPT-2's Conv1D layers among them (weights stored (in, out)): PEFT's LoRA adapts them, its BEFT does not
+        self._conv1d = frozenset(m for m in self.linear_dims if is_conv1d(model.get_submodule(m)))
         self._order = {n: i for i, n in enumerate(self.param_numel)}
         # where an adapter's parameters go in model order: after its layer's last own parameter
         self._after_layer = {m: max(self._order[n] for n in self.param_numel if n.startswith(m + "."))
@@ -411,6 +414,10 @@ class Taxonomy:
     def lora_units(self) -> tuple[str, ...]:
         """The units a LoRA adapter can adapt: a layer's units with a linear layer."""
         return tuple(u.id for u in self.units if u.linears)
+
+    def conv1d(self, module: str) -> bool:
+        """Whether a linear layer (of `linear_dims`) is GPT-2's Conv1D rather than an `nn.Linear`."""
+        return module in self._conv1d
 
     def max_lora_rank(self, unit_id: str) -> int:
         """The largest rank a LoRA adapter of this unit can have: the smallest dimension of its linear layers."""

@@ -201,7 +201,7 @@ def test_module_and_layer_constraints(tiny):
         switches(tiny, "module", layers=(0, 2))
     # presets that a restricted space cannot express exactly are left out
     names = set(presets(tiny, "module", modules=("query", "value")))
-    assert names == {"head", "query", "value"}
+    assert names == {"head", "query", "value", "beft"}  # BEFT's value biases need nothing else
 
 
 def test_max_params_is_never_exceeded(tiny):

@@ -61,6 +61,10 @@ class TrialSettings:
     lr_groups: bool = True  # the head at no less than SMALL_PARAM_LR x lr_scale (see above); search.run's default
     model_files: ModelFiles | None = None  # the model's files from the driver; `model` is then only a name
     fingerprint: str | None = None  # the driver's parameter fingerprint of the model: checked in every trial
+    # the epochs after which a trial is validated (None: every epoch): where early stopping decides and the last.
+    # Validating 1,024 rows costs about as much as a training epoch on 512 (docs/measurements.md), and an epoch
+    # no decision reads is a learning curve's point, not the search's
+    eval_epochs: tuple[int, ...] | None = None
 
 
 def on_this_node(settings: TrialSettings) -> TrialSettings:
@@ -273,24 +277,27 @@ class TrialRun:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
 
     def epochs(self, data: Encoded, settings: TrialSettings) -> Iterator[dict]:
-        """Train the remaining epochs; after each, yield the epoch's result (validation metric first)."""
+        """Train the remaining epochs; after each, yield the epoch's result (validation metric first, on the epochs
+        of `settings.eval_epochs`; on the others its metric and eval_loss are NaN)."""
         while self.epoch < settings.max_epochs:
             epoch = self.epoch + 1
             started = time.perf_counter()
             train_loss = train_epoch(self.model, self.optimizer, self.schedule, data.train, settings.batch_size,
                                      seed=settings.seed * 1000 + epoch, prefix=self.prefix)
             train_seconds = time.perf_counter() - started
-            metrics = evaluate(self.model, data.validation, prefix=self.prefix)
-            extra = {}
-            for name, split in data.extra.items():  # further validation splits: MNLI's mismatched
-                scores = evaluate(self.model, split, prefix=self.prefix)
-                extra.update({f"{k}_{name}": v for k, v in scores.items() if k != "loss"})
+            # not validated: NaN, which no decision reads (Ray checks that every result names the metric)
+            scores: dict[str, float] = {settings.metric: math.nan, "eval_loss": math.nan}
+            if settings.eval_epochs is None or epoch in settings.eval_epochs or epoch == settings.max_epochs:
+                metrics = evaluate(self.model, data.validation, prefix=self.prefix)
+                scores = {settings.metric: metrics[settings.metric],
+                          **{k: v for k, v in metrics.items() if k != "loss"}}
+                for name, split in data.extra.items():  # further validation splits: MNLI's mismatched
+                    extra = evaluate(self.model, split, prefix=self.prefix)
+                    scores.update({f"{k}_{name}": v for k, v in extra.items() if k != "loss"})
+                scores["eval_loss"] = metrics["loss"]
             self.epoch = epoch
             yield {
-                settings.metric: metrics[settings.metric],
-                **{k: v for k, v in metrics.items() if k != "loss"},
-                **extra,
-                "eval_loss": metrics["loss"],
+                **scores,
                 "trainable_params": self.trainable_params,
                 "epoch": epoch,
                 "train_loss": train_loss,

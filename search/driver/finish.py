@@ -18,9 +18,19 @@ from search.driver.tuner import interrupted
 from search.results.holdout import evaluate_holdout, test_summary, with_test_columns
 from search.results.plots import pareto_plot
 from search.results.report import build_report
-from search.results.table import format_study, frontier, frontier_document, study_table, trial_rows, write_trials
+from search.results.table import (
+    final_rows,
+    format_study,
+    frontier,
+    frontier_document,
+    study_table,
+    trial_rows,
+    write_trials,
+)
+from search.results.versus import headline, versus_free_answers
 from search.storage.files import (
     FRONTIER_FILE,
+    HOLDOUT_FILE,
     PARETO_PLOT,
     REPORT_FIGURES,
     STUDY_FILE,
@@ -67,7 +77,13 @@ def write_outputs(prep: Prepared, results, elapsed: float) -> int:
     document["test"] = test_summary(tests, prep.task.test_split, len(test) if test is not None else 0)
     document["elapsed_seconds"] = round(elapsed, 1)
     document["trials"] = {s: int(n) for s, n in frame[frame["final"]]["status"].value_counts().items()}
+    if "origin" in frame.columns:  # where the trials came from: reference points, the sampler's start or model, ...
+        document["origins"] = {str(o): int(n) for o, n in final_rows(frame)["origin"].value_counts().items()}
+    if tests is not None:
+        document["versus_free_answers"] = free_answers(prep, frame, front)
     print_frontier(document, metric, frame["trial_id"].nunique(), elapsed)
+    if line := headline(document.get("versus_free_answers") or [], metric):
+        print(line)
     if config.study.startswith("paper-"):
         table = study_table(frame, study_points(config.study, prep.taxonomy), prep.taxonomy.total_params)
         atomic_write(run_dir / STUDY_FILE, lambda tmp: table.to_csv(tmp, index=False))
@@ -93,6 +109,23 @@ def write_outputs(prep: Prepared, results, elapsed: float) -> int:
     return 0
 
 
+# search.steer.strategies.ORIGINS, as the console says them
+ORIGIN_WORDS = {"reference": "reference points", "spread": "spread over sizes", "gap": "filled a gap of the front",
+                "startup": "the sampler's random start", "model": "proposed by the sampler from the results"}
+
+
+def free_answers(prep: Prepared, frame, front) -> list[dict]:
+    """frontier.json's `versus_free_answers` (search.results.versus), from the scored trials' test outputs."""
+    import numpy as np
+
+    with np.load(prep.run_dir / HOLDOUT_FILE) as saved:
+        outputs = {name: saved[name] for name in saved.files if name != "labels"}
+        labels = saved["labels"]
+    scored = final_rows(frame)
+    scored = scored[scored["test_metric"].notna()] if "test_metric" in scored.columns else scored.iloc[:0]
+    return versus_free_answers(scored, front, outputs, labels, prep.task.metric, prep.task.regression)
+
+
 def print_frontier(document: dict, metric: str, trials: int, elapsed: float) -> None:
     """The frontier as a table: validation (what the search chose on) beside test (scored once, after)."""
     test = document.get("test")
@@ -116,6 +149,8 @@ def print_frontier(document: dict, metric: str, trials: int, elapsed: float) -> 
         line += f" {p['lr']:>8.1e}  {p['trial_id']:<10} {p['selection']}"
         line += f"  [{p['preset']}]" if p["preset"] else ""
         print(line + ("" if p.get("on_frontier", True) else "  (reference, not on the frontier)"))
+    if origins := document.get("origins"):
+        print("where the trials came from: " + ", ".join(f"{n} {ORIGIN_WORDS.get(o, o)}" for o, n in origins.items()))
     if test:
         print(f"test: {test['rows']:,} held-out rows of the {test['split']} split, scored once after the search; "
               f"~best / ~full: not significantly worse than the best scored point / than full fine-tuning "

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 
 from search.compat import autoscaler_node_types
+from search.driver.trials import eval_epochs
 from search.results.holdout import trial_data
 from search.settings.config import RunConfig
-from search.steer.strategies import first_rung
+from search.steer.strategies import first_rung, startup_trials
 from spaces import UsageError
 from trainables import PREFIX_CACHE_FAMILIES, time_epoch
 
@@ -113,6 +114,67 @@ def prefix_cache_note(taxonomy) -> str:
     return f"off: {why}, and the gradient-equivalence tests cover only the families it runs on"
 
 
+def describe_units(unit_ids) -> str:
+    """Unit ids in short: `ffn.in in layers 0-5, key in layer 3, pooler`."""
+    layers: dict[str, list[int]] = {}
+    others = []
+    for unit_id in unit_ids:
+        layer, _, module = unit_id.partition(".")
+        if layer.isdigit():
+            layers.setdefault(module, []).append(int(layer))
+        else:
+            others.append(unit_id)
+
+    def span(numbers: list[int]) -> str:
+        numbers = sorted(numbers)
+        if len(numbers) > 1 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+            return f"layers {numbers[0]}-{numbers[-1]}"
+        return ("layer " if len(numbers) == 1 else "layers ") + ", ".join(map(str, numbers))
+
+    return ", ".join([f"{module} in {span(numbers)}" for module, numbers in layers.items()] + others) or "nothing"
+
+
+def _switches(point: dict) -> dict:
+    """A given point's switch values (without its learning-rate scale and seed)."""
+    return {k: v for k, v in point.items() if k not in ("lr_scale", "seed")}
+
+
+def kappa_note(prep) -> str | None:
+    """What PEFT's KappaTune picks on the model, and why `lora.kappa` is not a reference point where it is not."""
+    if prep.kappa is None:
+        return None
+    picked = describe_units(prep.kappa.units)
+    left = f"; left out, no unit adapts them: {', '.join(prep.kappa.left_out)}" if prep.kappa.left_out else ""
+    missing = ""
+    if "lora.kappa" not in prep.seeds:
+        missing = (f"; not a reference point here: no setting of the {prep.config.granularity} granularity's switches "
+                   f"is exactly that (--granularity unit can express it)")
+    return f"PEFT's KappaTune (find_kappa_target_modules, top_p 0.2) picks {picked}{left}{missing}"
+
+
+def trials_note(prep) -> str:
+    """What the run's trials will be: its reference points, then where the searched ones come from."""
+    config = prep.config
+    given = len(prep.seeds)
+    searched = max(0, config.num_samples - given)
+    points = ", ".join(f"{name} {prep.space.proposal(_switches(point), 1.0)['trainable_params']:,}"
+                       for name, point in prep.seeds.items())
+    if not searched:
+        return f"{config.num_samples}: {points}; nothing is searched"
+    from search.steer.strategies import make_sampler  # optuna: not needed by the rest of the plan
+
+    startup = max(0, startup_trials(make_sampler(config.sampler, config.seed)) - given)
+    gaps = f"every {config.fill_gaps}th proposal fills the widest gap of the front, " if config.fill_gaps else ""
+    drawn = (f"the first {min(startup, searched)} at random (the sampler's start), the rest proposed from the "
+             f"finished trials' results" if startup else "proposed from the finished trials' results")
+    if startup >= searched:
+        drawn = "drawn at random (the sampler's start)"
+    if config.sampler == "random":
+        drawn = "drawn at random"
+    return (f"{config.num_samples}: {given} reference points ({points}), then {searched} searched: {gaps}"
+            f"{drawn} by {config.sampler} (trials.parquet's `origin` says which)")
+
+
 def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
     config, space = prep.config, prep.space
     trial_epochs = config.num_samples * config.max_epochs
@@ -124,18 +186,24 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
                         + (f" and {len(names) - 4} more" if len(names) > 4 else "") for values, names in groups.items())
     print(f"  space: {config.granularity} granularity, {len(space.switch_units)} switches ({offered}) "
           f"and a learning-rate scale: {space.size():,} sub-networks")
-    print(f"  trials: {config.num_samples} ({len(prep.seeds)} reference points), up to {config.max_epochs} epochs each "
-          f"({trial_epochs} trial-epochs at most); scheduler {config.scheduler}, sampler {config.sampler}; "
-          f"learning-rate scale {config.lr_scale_range.replace(',', '-')} x the size rule's")
+    print(f"  trials: {trials_note(prep)}")
+    print(f"  each trial: up to {config.max_epochs} epochs ({trial_epochs} trial-epochs at most); scheduler "
+          f"{config.scheduler}, sampler {config.sampler}; learning-rate scale "
+          f"{config.lr_scale_range.replace(',', '-')} x the size rule's")
+    if note := kappa_note(prep):
+        print(f"  lora.kappa: {note}")
     if config.scheduler != "none":
         rung = first_rung(config.grace_period, len(prep.data.train), config.batch_size)
         print("  early stopping: " + (f"first decision after epoch {rung} (--grace-period {config.grace_period})"
                                        if rung < config.max_epochs else
                                        f"none: its first rung (--grace-period {config.grace_period}: epoch {rung}) is "
                                        f"not below --max-epochs {config.max_epochs}"))
+    validated = eval_epochs(prep)
     print(f"  each trial: {config.cpus_per_trial:g} CPU, {config.gpus_per_trial:g} GPU; "
           f"{len(prep.data.train):,} training rows in batches of {config.batch_size}, "
-          f"{len(prep.data.validation):,} validation rows")
+          f"{len(prep.data.validation):,} validation rows after "
+          + ("every epoch (--eval-every-epoch)" if config.eval_every_epoch else
+             f"epoch {', '.join(map(str, validated))} (where a decision reads them; --eval-every-epoch: every epoch)"))
     total = prep.taxonomy.total_params
     # fp32 weights (4 B a parameter), and for what trains its gradient and AdamW's two moments (12 B more);
     # activations come on top and grow with the batch, the sequence length and the layers trained
@@ -153,7 +221,12 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
         print(f"  {name}: {timing['trainable_params']:,} trainable params, about {timing['epoch_seconds']:.1f} s an "
               f"epoch on {timing['device']} (start {timing['setup_seconds']:.1f} s, {timing['step_seconds']:.2f} s a "
               f"step, validation {timing['eval_seconds']:.1f} s)")
-    small, large = (t["epoch_seconds"] for t in timings.values())
+    validations = config.max_epochs if config.eval_every_epoch else len(validated)
+
+    def trial_seconds(timing: dict) -> float:  # an epoch's estimate holds one validation: count those made
+        return config.max_epochs * timing["epoch_seconds"] - (config.max_epochs - validations) * timing["eval_seconds"]
+
+    small, large = (trial_seconds(t) / config.max_epochs for t in timings.values())
     typical = (small + large) / 2
     print(f"  estimate: {trial_epochs} trial-epochs x {typical:.1f} s (midway between the two) = "
           f"{trial_epochs * typical / 3600:.2f} trial-hours without early stopping (at most "

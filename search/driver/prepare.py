@@ -22,10 +22,14 @@ from search.storage.files import PREFIX_CACHE_DIR
 from search.storage.location import RunLocation
 from search.storage.run_info import RunInfo
 from spaces import (
+    LORA,
+    SEARCH_REFERENCE_POINTS,
+    KappaChoice,
     SpaceConfig,
     SubnetworkSpace,
     Taxonomy,
     UsageError,
+    kappa_choice,
     load_taxonomy,
     resolve_model,
     resolve_pooling,
@@ -51,6 +55,7 @@ class Prepared:
     location: RunLocation  # the run folder: local, or remote storage with a local working copy
     pooling: str = "cls"  # concrete: `auto` is resolved from the model's folder
     study_note: str = ""  # what a paper study set, said once when the run starts
+    kappa: KappaChoice | None = None  # PEFT's KappaTune choice on the model, where the run has a `lora.kappa` point
 
     @property
     def run_dir(self) -> Path:
@@ -127,9 +132,13 @@ def prepare(config: RunConfig) -> Prepared:
     settings = _study_changes(config)
     config = config.replace(pooling=pooling, **settings)
     paper = bool(settings)
+    values = tuple(v.strip() for v in (config.switch_values or DEFAULT_SWITCH_VALUES).split(","))
+    with_points = config.reference_points or config.study != "search"
+    # PEFT's KappaTune choice (a LoRA reference point): read from the pre-trained weights, so only where it is used
+    kappa = kappa_choice(model, task.num_labels, pooling) if LORA in values and with_points and not paper else None
     space = SubnetworkSpace(taxonomy, SpaceConfig(
         granularity=config.granularity,
-        values=tuple(v.strip() for v in (config.switch_values or DEFAULT_SWITCH_VALUES).split(",")),
+        values=values,
         explicit_values=explicit_values,
         lora_ranks=config.lora_rank_values,
         explicit_ranks=config.lora_ranks != LORA_RANKS,  # the user's (the default's are left out where too large)
@@ -137,9 +146,12 @@ def prepare(config: RunConfig) -> Prepared:
         layers=_layer_range(config.layers),
         max_params=config.max_params,
         seeds=config.study_seeds if paper else 1,
+        kappa_units=kappa.units if kappa else None,
         **dict(zip(("lr_scale_min", "lr_scale_max"), config.lr_scales)),
     ))
-    seeds = space.seed_points() if config.reference_points or config.study != "search" else {}
+    seeds = space.seed_points() if with_points else {}
+    if config.study == "search":  # the module types alone are the paper's study, not a search's start
+        seeds = {name: point for name, point in seeds.items() if name in SEARCH_REFERENCE_POINTS}
     if paper:  # every point of the study once per seed
         seeds = {f"{name}#{k}": {**seeds[name], "seed": k}
                  for name in study_points(config.study, taxonomy) if name in seeds
@@ -156,7 +168,7 @@ def prepare(config: RunConfig) -> Prepared:
     name = config.name or f"{Path(config.model).name}-{task.name}-{stamp}"
     location = RunLocation.new(config.results_dir, name, config.local_dir)
     note = f"--study {config.study} sets {', '.join(notes)}" if notes else ""
-    return Prepared(config, model, taxonomy, space, seeds, task, data, location, pooling, study_note=note)
+    return Prepared(config, model, taxonomy, space, seeds, task, data, location, pooling, study_note=note, kappa=kappa)
 
 
 def write_run_info(prep: Prepared) -> None:

@@ -16,6 +16,7 @@ from search.compat import quiet_worker_exits
 from search.driver.prepare import Prepared
 from search.results.holdout import trial_data
 from search.settings.config import RunConfig
+from search.steer.strategies import decision_epochs, first_rung
 from spaces import UsageError, model_folder
 from trainables import ModelFiles, ReplayTable, TrialSettings, finetune, replay
 
@@ -105,7 +106,15 @@ def trial_settings(prep: Prepared):
         lr_groups=config.lr_groups,
         model_files=publish_model(prep),
         fingerprint=prep.taxonomy.fingerprint,
+        eval_epochs=None if config.eval_every_epoch else eval_epochs(prep),
     )
+
+
+def eval_epochs(prep: Prepared) -> tuple[int, ...]:
+    """The epochs after which the run's trials are validated: where its scheduler decides, and the last."""
+    config = prep.config
+    rung = first_rung(config.grace_period, len(prep.data.train), config.batch_size)
+    return decision_epochs(config.scheduler, rung, config.max_epochs)
 
 
 def build_trainable(prep: Prepared):

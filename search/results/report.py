@@ -27,10 +27,33 @@ import pandas as pd
 
 from search.results.figures import figures, mark, module_transfer, pareto_svg, weight_magnitudes
 from search.results.table import final_rows, frontier, read_trials
+from search.results.versus import verdict
 from search.steer.pareto import reference_point
 from search.storage.files import FRONTIER_FILE, REPORT_FILE, RUN_FILE, TRIALS_FILE
 from search.storage.run_info import RunInfo
 from spaces import UsageError, load_taxonomy
+
+
+def _versus_section(entries: list[dict] | None, metric: str) -> str:
+    """The search against the free answers (search.results.versus), as a table; empty without test numbers."""
+    if not entries:
+        return ""
+    rows = []
+    for e in entries:
+        s, d = e.get("searched"), e.get("difference")
+        searched = ("<td colspan=3>no searched ticket on the front at this size</td>" if s is None else
+                    f"<td>{html.escape(str(s['selection'] or 'head only'))}</td><td>{s['trainable_params']:,}</td>"
+                    f"<td>{s['test_metric']:.4f}</td>")
+        span = "" if d is None else f"{d['value']:+.4f} ({d['low']:+.4f} to {d['high']:+.4f})"
+        rows.append(f"<tr><td>{html.escape(e['free_answer'])}</td><td>{e['trainable_params']:,}</td>"
+                    f"<td>{e['test_metric']:.4f}</td>{searched}<td>{span}</td><td>{verdict(e)}</td></tr>")
+    return (f"<h2>The search against the free answers</h2><p>For each answer a user gets without searching (PEFT's "
+            f"KappaTune, all-linear, LoRA on query and value, BEFT, the LayerNorms), the best searched ticket at no "
+            f"more parameters, chosen on validation, and both scored on the same test rows: the difference in test "
+            f"{html.escape(metric)} with its paired 95% bootstrap interval.</p><table><tr><th>free answer</th>"
+            f"<th>params</th><th>test</th><th>searched ticket</th><th>params</th><th>test</th>"
+            f"<th>searched minus free</th><th></th></tr>{''.join(rows)}</table>")
+
 
 # ---- the report --------------------------------------------------------------------------------
 
@@ -104,6 +127,7 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
         test_note = ("<b>This run has no test numbers</b> (written before held-out scoring, or its task has no "
                      "test split): every number here is a validation number the search chose on.")
         test_heads = ""
+    versus = _versus_section((front_doc or {}).get("versus_free_answers"), run.metric)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -133,6 +157,7 @@ and the metric the module type reaches when trained alone (its reference point, 
 <th>lr</th><th>trial</th>
 <th>selection</th><th>units</th><th>export</th></tr>
 {''.join(rows)}</table>
+{versus}
 </body></html>
 """
     path = run_dir / REPORT_FILE

@@ -60,6 +60,7 @@ def trial_rows(results, metric: str, max_epochs: int, run_dir: str | Path) -> pd
             "error": error,
             "preset": config.get("preset"),
             "selection": config.get("selection"),
+            "origin": config.get("origin"),  # where the proposal came from (search.steer.strategies.ORIGINS)
             "trainable_params": int(config.get("trainable_params", 0)),
             "lr": float(config.get("lr", np.nan)),
             "seed": config.get("seed"),

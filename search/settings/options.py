@@ -128,6 +128,10 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     search.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=True,
                         help="train the new classification head at no less than 5e-3 x the trial's lr scale, the "
                         "pre-trained parameters at the trial's lr (default on; --no-lr-groups: one rate for all)")
+    search.add_argument("--eval-every-epoch", action=argparse.BooleanOptionalAction, default=False,
+                        help="validate every trial after every epoch (learning curves in the report); default: only "
+                        "after the epochs early stopping decides on and the last, since validating "
+                        "--eval-size rows costs about as much as a training epoch")
     search.add_argument("--no-prefix-cache", action="store_true",
                         help="run the frozen layers below the trained ones every step (default: their outputs are "
                         "computed once, in eval mode, and shared by the trials)")

@@ -123,6 +123,8 @@ class ParetoASHA(FIFOScheduler):
         if budget >= self.max_t:
             return TrialScheduler.STOP
         value, cost = float(result[self._metric]), float(result[self.cost_attr])
+        if np.isnan(value):  # an epoch the trial was not validated after (no rung is): nothing to decide on
+            return TrialScheduler.CONTINUE
         tie = float(result.get(self.tie_breaker, np.nan)) if self.tie_breaker else np.nan
         for milestone in reversed(self.milestones):
             if budget >= milestone:

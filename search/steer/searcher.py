@@ -15,6 +15,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search import compat
 from search.steer.pareto import pareto_mask
+from search.steer.strategies import sampler_origin
 from search.storage.location import RunLocation
 from trainables import FAILED
 
@@ -145,8 +146,10 @@ class ParetoOptunaSearch(OptunaSearch):
             logger.info("the trials have trained for %.0f s (--trial-seconds %g): no new proposal",
                         self.spent_seconds, self.trial_seconds)
             return Searcher.FINISHED
+        gaps = self.gap_proposals
         self._maybe_fill_gap()
         for _ in range(MAX_REPEATS_IN_A_ROW):
+            origin = self._origin(filled=self.gap_proposals > gaps)
             config = super().suggest(trial_id)
             if not isinstance(config, dict):
                 return config
@@ -154,6 +157,7 @@ class ParetoOptunaSearch(OptunaSearch):
             if key not in self._outcome and key not in self._waiting:
                 self._key_of[trial_id] = key
                 self._waiting[key] = []
+                config["origin"] = origin if origin != "given" else ("reference" if config.get("preset") else "spread")
                 return config
             # A repeat: its Optuna trial is answered from the original, and a new proposal is asked for.
             self.repeats += 1
@@ -166,6 +170,15 @@ class ParetoOptunaSearch(OptunaSearch):
         logger.warning("the sampler proposed %d repeats in a row: no new sub-network to try, the search ends",
                        MAX_REPEATS_IN_A_ROW)
         return Searcher.FINISHED
+
+    def _origin(self, filled: bool) -> str:
+        """Where the next proposal comes from (search.steer.strategies.ORIGINS): `given` (a point waiting in the
+        study: a reference or spread point), `gap`, or the sampler's `startup` or `model`."""
+        study = self._state.study
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return "gap" if filled else "given"
+        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        return sampler_origin(study.sampler, finished)
 
     def on_trial_paused(self, trial_id: str) -> None:
         """Told by Pareto-ASHA (Ray has no pause hook for searchers): Optuna hears PRUNED now."""

@@ -1,14 +1,18 @@
 """A ticket as a Hugging Face PEFT adapter (`OUT/peft/`), where the ticket fits one.
 
 A ticket with LoRA units is a PEFT LoRA adapter: `LoraConfig` with the exact adapted modules and their ranks
-(`rank_pattern`), and the modules it trains whole, with the head, in `modules_to_save`. A ticket without is an
-LN-tuning adapter, as follows.
+(`rank_pattern`), and the modules it trains whole, with the head, in `modules_to_save`. A ticket that trains the
+biases of linear layers (BitFit's `:bias`, PEFT's BEFT) is a PEFT BEFT adapter (`BeftConfig`, PEFT 0.20): BEFT adds a
+vector to each target layer's output, which is the layer's bias moved by the trained amount (`beft_bias` = trained
+bias minus pre-trained bias), with the modules it trains whole and the head in `modules_to_save`. Any other ticket is
+an LN-tuning adapter, as follows.
 
 PEFT's LN tuning (`LNTuningConfig`) trains a copy of each whole target module and saves those copies; its
 `modules_to_save` does the same for the classification head. A ticket fits when every module it trains is
 trained whole: its LayerNorms, `value`, `attn.out`, embeddings, ... (any unit, any family). A ticket that
-trains part of a module (BitFit's `:bias`, a `:weight` alone) does not: LN tuning has no way to keep a
-module's weight frozen while its bias moves. A head-only ticket is an adapter whose one target is the head
+trains part of a module otherwise (a `:weight` alone, a LayerNorm's bias alone, biases beside LoRA units) has no
+adapter: LN tuning has no way to keep a module's weight frozen while its bias moves, and one PEFT adapter is one
+method. A head-only ticket is an adapter whose one target is the head
 (PEFT's sequence-classification adapters keep their head aside, as `modules_to_save`, and need a target).
 
 The adapter is made from the trained ticket itself (its target modules and head are copied as they are) and
@@ -32,11 +36,13 @@ from trainables import load_model, load_tokenizer
 ADAPTER_DIR = "peft"  # beside spec.json
 
 
-def adapter_modules(parameters: list[str], all_parameters: list[str], head: list[str]) -> tuple[list[str], list[str]]:
-    """`(target_modules, modules_to_save)`: the module paths a ticket trains whole, and the head's top modules.
+def adapter_modules(parameters: list[str], all_parameters: list[str], head: list[str],
+                    linears=frozenset()) -> tuple[list[str], list[str], list[str]]:
+    """`(target_modules, modules_to_save, bias_modules)`: the module paths a ticket trains whole, the head's top
+    modules, and the linear layers (of `linears`) whose bias alone it trains (a BEFT adapter's targets).
 
     `parameters`: the ticket's trainable parameter names (head included); `all_parameters`: the model's;
-    `head`: the head's parameter names. UsageError when some module is trained only in part.
+    `head`: the head's parameter names. UsageError when some other module is trained only in part.
     """
     trainable = set(parameters)
     head_set = set(head)
@@ -44,26 +50,36 @@ def adapter_modules(parameters: list[str], all_parameters: list[str], head: list
     for name in all_parameters:
         if name not in head_set:
             owned.setdefault(name.rpartition(".")[0], []).append(name)
-    whole, partial = [], []
+    whole, partial, biases = [], [], []
     for module, names in owned.items():
         chosen = [n for n in names if n in trainable]
         if chosen and len(chosen) == len(names):
             whole.append(module)
+        elif chosen == [f"{module}.bias"] and module in linears:
+            biases.append(module)
         elif chosen:
             partial.append(f"{module} ({', '.join(n.rpartition('.')[2] for n in chosen)} only)")
     if partial:
         shown = "; ".join(partial[:3]) + (f"; and {len(partial) - 3} more" if len(partial) > 3 else "")
         raise UsageError(f"this ticket has no PEFT adapter: it trains part of {len(partial)} module(s), {shown}; "
-                         f"PEFT's LoRA and LN tuning train whole modules beside their adapters (load it with "
-                         f"search.load_ticket instead)")
+                         f"PEFT's LoRA, BEFT (linear layers' biases) and LN tuning train whole modules beside their "
+                         f"adapters (load it with search.load_ticket instead)")
     # a module inside another target is copied with it
     targets = [m for m in whole if not any(m.startswith(other + ".") for other in whole)]
-    return targets, sorted({n.split(".")[0] for n in head})
+    return targets, sorted({n.split(".")[0] for n in head}), biases
 
 
-def check_adapter(spec, taxonomy) -> tuple[list[str], list[str]]:
+def check_adapter(spec, taxonomy) -> tuple[list[str], list[str], list[str]]:
     """`adapter_modules` for a spec on its model's taxonomy (UsageError when the ticket has no adapter)."""
-    return adapter_modules(spec.parameters, list(taxonomy.param_numel), list(taxonomy.head))
+    linears = frozenset(m for m in taxonomy.linear_dims if not taxonomy.conv1d(m))
+    targets, head, biases = adapter_modules(spec.parameters, list(taxonomy.param_numel), list(taxonomy.head),
+                                            linears)
+    if biases and taxonomy.lora_targets(spec.units):
+        shown = ", ".join(biases[:2]) + (f" and {len(biases) - 2} more" if len(biases) > 2 else "")
+        raise UsageError(f"this ticket has no PEFT adapter: it trains part of {len(biases)} module(s), {shown} (bias "
+                         f"only), beside LoRA adapters, and a PEFT adapter is one method (load it with "
+                         f"search.load_ticket instead)")
+    return targets, head, biases
 
 
 def adapter_problem(spec, taxonomy) -> str | None:
@@ -117,13 +133,15 @@ def save_adapter(out: Path, ticket, spec, taxonomy, reproduces) -> Path:
     `reproduces(model)` raises unless `model` gives the ticket's logits: the folder is loaded back as
     printed and checked by it. When any step fails the folder is removed."""
 
-    targets, head = check_adapter(spec, taxonomy)
+    targets, head, biases = check_adapter(spec, taxonomy)
     folder = Path(out) / ADAPTER_DIR
     if folder.exists():
         shutil.rmtree(folder)
     try:
         if lora := taxonomy.lora_targets(spec.units):
             adapted = _lora_adapter(ticket, spec, lora, [*targets, *head])
+        elif biases:
+            adapted = _beft_adapter(ticket, spec, biases, [*targets, *head])
         else:
             adapted = _ln_tuning_adapter(ticket, targets, head)
         # where users get the base model: a hub id, or the folder an alias names
@@ -143,13 +161,7 @@ def _lora_adapter(ticket, spec, lora: dict[str, int], modules_to_save: list[str]
     modules the ticket trains whole and its head as `modules_to_save`, holding the ticket's trained tensors."""
     import peft
 
-    trained = {name: p.detach() for name, p in ticket_parameters(ticket).items() if name in set(spec.parameters)}
-    base, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.pooling)
-    base_params = ticket_parameters(base)
-    with torch.no_grad():  # the whole modules and the head as trained: modules_to_save copies them as they are
-        for name, value in trained.items():
-            if name in base_params:
-                base_params[name].copy_(value)
+    base, trained = _base_with_trained(ticket, spec)
     config = lora_config(lora, base, spec.lora_alpha_ratio, modules_to_save=modules_to_save,
                          task_type=peft.TaskType.SEQ_CLS)
     with warnings.catch_warnings():
@@ -164,6 +176,43 @@ def _lora_adapter(ticket, spec, lora: dict[str, int], modules_to_save: list[str]
     with torch.no_grad():
         for name, param in adapters.items():
             param.copy_(trained[name])
+    return adapted
+
+
+def _base_with_trained(ticket, spec, keep_pretrained: frozenset[str] | set[str] = frozenset()):
+    """The pre-trained model with the ticket's trained tensors copied in (those of `keep_pretrained` aside), and
+    the ticket's trained tensors by name."""
+    trained = {name: p.detach() for name, p in ticket_parameters(ticket).items() if name in set(spec.parameters)}
+    base, _ = load_model(spec.model["name"], spec.model["num_labels"], spec.pooling)
+    base_params = ticket_parameters(base)
+    with torch.no_grad():  # the whole modules and the head as trained: modules_to_save copies them as they are
+        for name, value in trained.items():
+            if name in base_params and name not in keep_pretrained:
+                base_params[name].copy_(value)
+    return base, trained
+
+
+def _beft_adapter(ticket, spec, biases: list[str], modules_to_save: list[str]):
+    """A PeftModel of PEFT's BEFT on the linear layers whose biases the ticket trains (`biases`), each adapter
+    vector the trained bias minus the pre-trained one, with the whole modules and the head as `modules_to_save`."""
+    import peft
+
+    pretrained = {f"{m}.bias" for m in biases}
+    base, trained = _base_with_trained(ticket, spec, keep_pretrained=pretrained)
+    before = {name: p.detach().clone() for name, p in ticket_parameters(base).items() if name in pretrained}
+    config = peft.BeftConfig(target_modules=list(biases), modules_to_save=modules_to_save or None,
+                             task_type=peft.TaskType.SEQ_CLS)
+    with warnings.catch_warnings():
+        _quiet_peft()
+        adapted = peft.get_peft_model(base, config)
+    vectors = {name.removeprefix("base_model.model.").replace(".beft_bias.default", ""): p
+               for name, p in adapted.named_parameters() if ".beft_bias." in name}
+    if set(vectors) != set(biases):
+        raise RuntimeError(f"PEFT's BEFT adapter and the ticket differ at {sorted(set(vectors) ^ set(biases))[0]}")
+    with torch.no_grad():
+        for module, vector in vectors.items():
+            name = f"{module}.bias"
+            vector.copy_((trained[name] - before[name]).reshape(vector.shape))
     return adapted
 
 
