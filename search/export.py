@@ -293,8 +293,10 @@ def main(argv: list[str] | None = None) -> int:
                         "carries its head's code and loads with trust_remote_code=True), and the PEFT adapter where "
                         "the ticket has one")
     parser.add_argument("--peft", action="store_true",
-                        help="also write the ticket as a PEFT adapter (OUT/peft, LN tuning of the modules it trains, "
-                        "the head as modules_to_save); an error for a ticket that trains part of a module (BitFit)")
+                        help="also write the ticket as a PEFT adapter (OUT/peft: LoRA for a ticket with LoRA units, "
+                        "BEFT for one that trains linear layers' biases, else LN tuning of the modules it trains; the "
+                        "head as modules_to_save); an error for a ticket that trains part of a module otherwise (a "
+                        "LayerNorm's bias alone, as BitFit does)")
 
     def body() -> int:
         args = parser.parse_args(argv)

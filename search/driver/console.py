@@ -95,6 +95,11 @@ class Progress(Callback):
         self.errored = 0
         self._ended: set[str] = set()
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled with a restored run: its times count from this process's start, not the old one's clock."""
+        self.__dict__.update(state)
+        self.started = time.monotonic()
+
     def _print(self, trials) -> None:
         running = sum(1 for t in trials if t.status == "RUNNING" and t.trial_id not in self._ended)
         ended = len(self.finished) + self.stopped + self.errored

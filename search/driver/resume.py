@@ -7,6 +7,7 @@ checkpoint, and the search then finishes as a fresh one would.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from search import compat
@@ -37,6 +38,9 @@ def resume(args: RunConfig) -> int:
     saved = RunConfig.from_saved(RunInfo.read(location.local).args, resume=None, address=args.address,
                                  name=location.name, verbose=args.verbose, dry_run=False, **here)
     prep = prepare(saved)
+    info = RunInfo.read(location.local)
+    if info.model != prep.model:  # the run's options name the model where this machine has it: so do its outputs
+        dataclasses.replace(info, model=prep.model).write(location.local)
     if not tune.Tuner.can_restore(location.path):
         raise UsageError(f"{location} has no Ray Tune experiment state to resume")
     fs, run_fs_path = location.filesystem()
