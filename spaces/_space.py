@@ -312,9 +312,12 @@ class SubnetworkSpace:
     """
 
     def __init__(self, taxonomy: Taxonomy, config: SpaceConfig = SpaceConfig()):
-        bad = set(config.values) - set(SWITCH_VALUES)
-        if bad or "off" not in config.values:
-            raise UsageError(f"switch values must include 'off' and come from {', '.join(SWITCH_VALUES)}")
+        bad = [v for v in config.values if v not in SWITCH_VALUES]
+        if bad:
+            raise UsageError(f"unknown switch value '{bad[0]}' (use {', '.join(SWITCH_VALUES)}; lora takes its ranks "
+                             f"from --lora-ranks)")
+        if "off" not in config.values:
+            raise UsageError(f"switch values must include 'off' (got {','.join(config.values)})")
         if not 0 < config.lr_scale_min <= 1 <= config.lr_scale_max:
             raise UsageError("learning-rate scale range must satisfy 0 < lr_scale_min <= 1 <= lr_scale_max")
         if config.max_params is not None and config.max_params < taxonomy.head_params:

@@ -118,6 +118,10 @@ def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_c
         # excludes the size rule's own rate (scale 1)
         ("--lr-scale-range", "2,5"): "--lr-scale-range 2,5 must contain 1, the size rule's rate",
         ("--trial-seconds", "0"): "--trial-seconds must be positive (got 0)",
+        ("--confirm-seeds", "-1"): "--confirm-seeds must not be negative (got -1",
+        ("--max-failures", "-5"): "--max-failures must not be negative (got -5",
+        ("--switch-values", "off,nosuch"): "unknown switch value 'nosuch'",
+        ("--switch-values", "off,bias,all", "--lora-ranks", "4"): "--lora-ranks 4 has no effect: 'lora' is not among",
     }
     for i, (extra, message) in enumerate(bad_inputs.items()):
         assert run.main(_args(tiny_bert, text_csv, tmp_path / "r", "--name", f"bad{i}", *extra)) == 2
@@ -527,6 +531,9 @@ def test_runs_written_before_test_numbers_still_load(finished_run, tmp_path, cap
 
 
 def test_dry_run_prints_the_plan_and_trains_nothing(ray_session, tiny_bert, text_csv, tmp_path, capsys):
+    # a training set of one batch or less still times a few steps (they come from the next epochs' batches)
+    assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "one", "--train-size", "1", "--dry-run")) == 0
+    assert "about" in capsys.readouterr().out
     assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "plan", "--num-samples", "6", "--dry-run")) == 0
     out = capsys.readouterr().out
     assert "plan (nothing is trained)" in out and "module granularity" in out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import tempfile
@@ -343,7 +344,12 @@ def time_epoch(config: dict, data: Encoded, settings: TrialSettings, steps: int 
     device = _device()
     run = TrialRun.start(config, len(data.train), settings, device)
     inputs = forward_inputs(run.model)
-    batches = train_batches(data.train, settings.batch_size, settings.seed, inputs)
+
+    def all_batches():  # epoch after epoch: a training set of one batch still times as many steps as asked
+        for epoch in itertools.count():
+            yield from train_batches(data.train, settings.batch_size, settings.seed + epoch, inputs)
+
+    batches = all_batches()
 
     def step() -> None:
         rows, batch = next(batches)

@@ -133,6 +133,9 @@ def prepare(config: RunConfig) -> Prepared:
     config = config.replace(pooling=pooling, **settings)
     paper = bool(settings)
     values = tuple(v.strip() for v in (config.switch_values or DEFAULT_SWITCH_VALUES).split(","))
+    if config.lora_ranks != LORA_RANKS and LORA not in values:
+        raise UsageError(f"--lora-ranks {config.lora_ranks} has no effect: 'lora' is not among --switch-values "
+                         f"{','.join(values)} (add lora to search LoRA adapters)")
     with_points = config.reference_points or config.study != "search"
     # PEFT's KappaTune choice (a LoRA reference point): read from the pre-trained weights, so only where it is used
     kappa = kappa_choice(model, task.num_labels, pooling) if LORA in values and with_points and not paper else None

@@ -122,6 +122,9 @@ class RunConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
         if self.fill_gaps < 0 or self.spread_points < 0:
             raise UsageError("--fill-gaps and --spread-points must not be negative (0: off)")
+        for name in ("confirm_seeds", "max_failures"):
+            if (value := getattr(self, name)) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must not be negative (got {value}; 0: none)")
         if self.trial_seconds is not None and self.trial_seconds <= 0:
             raise UsageError(f"--trial-seconds must be positive (got {self.trial_seconds:g})")
         if self.grace_period != "auto":
