@@ -443,3 +443,26 @@ def test_the_search_journal_lists_waiting_trials_as_optuna_s_journal_does(tmp_pa
     states = (TrialState.RUNNING,)
     assert [t.number for t in storage.get_all_trials(study._study_id, states=states)] == \
         [t.number for t in plain.get_all_trials(study._study_id, states=states)] == [0, 1, 2, 3]
+
+
+def test_each_proposal_says_where_it_came_from(tiny_bert):
+    """Reference points, then TPE's random start while fewer than its startup trials have finished, then its model of
+    the results; a filled gap; a random sampler's proposals are all its random draws."""
+    from search.steer.strategies import make_sampler
+
+    space = SubnetworkSpace(load_taxonomy(tiny_bert, 2))
+    seeds = list(space.seed_points().values())[:2]
+    searcher = ParetoOptunaSearch(space=space, metric=["accuracy", "trainable_params"], mode=["max", "min"],
+                                  points_to_evaluate=seeds, sampler=make_sampler("tpe", 0), max_epochs=3,
+                                  fill_gaps=5, gap_point=space.gap_point)
+    origins = []
+    for k in range(9):
+        config = searcher.suggest(f"t{k}")
+        origins.append(config["origin"])
+        searcher.on_trial_complete(f"t{k}", {"accuracy": 0.5 + 0.04 * k, "trainable_params": config["trainable_params"],
+                                             "epoch": 3})
+    # 2 reference points; TPE's 5 startup trials count them: random while fewer than 5 have finished, the 5th
+    # proposal fills a gap, and from the 6th (5 finished) TPE proposes from the results
+    assert origins == ["reference", "reference", "startup", "startup", "gap", "model", "model", "model", "model"]
+    random = _searcher(tiny_bert)
+    assert {random.suggest(f"r{k}")["origin"] for k in range(3)} == {"startup"}

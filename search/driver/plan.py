@@ -16,7 +16,7 @@ from search.compat import autoscaler_node_types
 from search.driver.trials import eval_epochs
 from search.results.holdout import trial_data
 from search.settings.config import RunConfig
-from search.steer.strategies import first_rung, startup_trials
+from search.steer.strategies import first_rung, make_sampler, startup_trials
 from spaces import UsageError
 from trainables import PREFIX_CACHE_FAMILIES, time_epoch
 
@@ -161,8 +161,6 @@ def trials_note(prep) -> str:
                        for name, point in prep.seeds.items())
     if not searched:
         return f"{config.num_samples}: {points}; nothing is searched"
-    from search.steer.strategies import make_sampler  # optuna: not needed by the rest of the plan
-
     startup = max(0, startup_trials(make_sampler(config.sampler, config.seed)) - given)
     gaps = f"every {config.fill_gaps}th proposal fills the widest gap of the front, " if config.fill_gaps else ""
     drawn = (f"the first {min(startup, searched)} at random (the sampler's start), the rest proposed from the "

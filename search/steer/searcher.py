@@ -15,7 +15,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search import compat
 from search.steer.pareto import pareto_mask
-from search.steer.strategies import sampler_origin
+from search.steer.strategies import RANDOM_ALWAYS, sampler_origin, startup_trials
 from search.storage.location import RunLocation
 from trainables import FAILED
 
@@ -175,10 +175,16 @@ class ParetoOptunaSearch(OptunaSearch):
         """Where the next proposal comes from (search.steer.strategies.ORIGINS): `given` (a point waiting in the
         study: a reference or spread point), `gap`, or the sampler's `startup` or `model`."""
         study = self._state.study
-        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):  # the journal lists these cheaply
             return "gap" if filled else "given"
+        if getattr(self, "_from_results", False):  # once past its start, for good: no listing of every trial
+            return "model"
+        if startup_trials(study.sampler) >= RANDOM_ALWAYS:
+            return "startup"
         finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-        return sampler_origin(study.sampler, finished)
+        origin = sampler_origin(study.sampler, finished)
+        self._from_results = origin == "model"
+        return origin
 
     def on_trial_paused(self, trial_id: str) -> None:
         """Told by Pareto-ASHA (Ray has no pause hook for searchers): Optuna hears PRUNED now."""

@@ -62,6 +62,7 @@ def make_sampler(name: str, seed: int, **options):
 # (a reference point, or a setting spread over parameter budgets), a gap of the front filled, the sampler's own
 # random start, or the sampler's model of the results so far.
 ORIGINS = ("reference", "spread", "gap", "startup", "model")
+RANDOM_ALWAYS = 2**62  # startup_trials of a sampler that never proposes from results
 
 
 def startup_trials(sampler) -> int:
@@ -70,7 +71,7 @@ def startup_trials(sampler) -> int:
     import optuna
 
     if isinstance(sampler, optuna.samplers.RandomSampler):
-        return 2**62
+        return RANDOM_ALWAYS
     if isinstance(sampler, optuna.samplers.NSGAIISampler):
         return int(getattr(sampler, "_population_size", 0))  # its first generation is drawn at random
     return int(getattr(sampler, "_n_startup_trials", 0))  # TPE, GP
