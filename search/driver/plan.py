@@ -134,11 +134,6 @@ def describe_units(unit_ids) -> str:
     return ", ".join([f"{module} in {span(numbers)}" for module, numbers in layers.items()] + others) or "nothing"
 
 
-def _switches(point: dict) -> dict:
-    """A given point's switch values (without its learning-rate scale and seed)."""
-    return {k: v for k, v in point.items() if k not in ("lr_scale", "seed")}
-
-
 def kappa_note(prep) -> str | None:
     """What PEFT's KappaTune picks on the model, and why `lora.kappa` is not a reference point where it is not."""
     if prep.kappa is None:
@@ -157,18 +152,21 @@ def trials_note(prep) -> str:
     config = prep.config
     given = len(prep.seeds)
     searched = max(0, config.num_samples - given)
-    points = ", ".join(f"{name} {prep.space.proposal(_switches(point), 1.0)['trainable_params']:,}"
+    points = ", ".join(f"{name} {prep.space.proposal(point, 1.0)['trainable_params']:,}"
                        for name, point in prep.seeds.items())
     if not searched:
         return f"{config.num_samples}: {points}; nothing is searched"
     startup = max(0, startup_trials(make_sampler(config.sampler, config.seed)) - given)
     gaps = f"every {config.fill_gaps}th proposal fills the widest gap of the front, " if config.fill_gaps else ""
-    drawn = (f"the first {min(startup, searched)} at random (the sampler's start), the rest proposed from the "
-             f"finished trials' results" if startup else "proposed from the finished trials' results")
-    if startup >= searched:
-        drawn = "drawn at random (the sampler's start)"
     if config.sampler == "random":
         drawn = "drawn at random"
+    elif startup >= searched:
+        drawn = "drawn at random (the sampler's start)"
+    elif startup:
+        drawn = (f"the first {startup} at random (the sampler's start), the rest proposed from the finished trials' "
+                 "results")
+    else:
+        drawn = "proposed from the finished trials' results"
     return (f"{config.num_samples}: {given} reference points ({points}), then {searched} searched: {gaps}"
             f"{drawn} by {config.sampler} (trials.parquet's `origin` says which)")
 

@@ -22,7 +22,7 @@ from typing import Any
 from spaces import LEGACY_POOLING, UsageError
 
 # trials of a run without a compute budget: its 7 reference points and 9 searched, 8 minutes on 2 CPU cores
-# (docs/measurements.md, "The default run searches")
+# (docs/measurements.md, "The default run against the free answers")
 NUM_SAMPLES = 16
 BUDGETED_NUM_SAMPLES = 100_000  # with --trial-seconds: the budget, not a count, ends the search
 
