@@ -30,7 +30,7 @@ from search.driver.tuner import build_tuner
 from search.settings.config import RunConfig
 from search.settings.options import parse_args
 from search.storage.files import RUN_FILE
-from spaces import UsageError, run_cli
+from spaces import run_cli
 
 
 def quiet_console(verbose: bool) -> None:
@@ -49,11 +49,10 @@ def run(args: RunConfig) -> int:
     check_address(args.address)
     prep = prepare(args)
     config = prep.config  # the run's final options (what a study sets, the model's pooling)
+    location = prep.location
+    location.check_new()  # what a run would refuse, a dry run refuses too
     if config.dry_run:
         return dry_run(prep)
-    location = prep.location
-    if location.local.exists() or (location.is_remote and location.exists_remotely(RUN_FILE)):
-        raise UsageError(f"run folder {location} exists: choose another --name, or --resume it")
     location.check_writable()
     location.local.mkdir(parents=True)
     write_run_info(prep)

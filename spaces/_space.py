@@ -12,6 +12,7 @@ layer of the switch's units; its norms stay frozen). What a switch covers depend
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 from dataclasses import dataclass
@@ -42,9 +43,14 @@ def switches(
     if modules is not None:
         unknown = [m for m in modules if m not in known]
         if unknown:
-            raise UsageError(f"unknown module '{unknown[0]}' for {taxonomy.name} (known: {', '.join(known)})")
+            near = difflib.get_close_matches(unknown[0], known, n=1)
+            raise UsageError(f"unknown module '{unknown[0]}' for {taxonomy.name} (known: {', '.join(known)})"
+                             + (f"; did you mean '{near[0]}'?" if near else ""))
     if layers is not None:
         first, last = layers
+        if first > last:
+            raise UsageError(f"layer range {first}..{last} is empty: its first layer comes after its last "
+                             f"(layers count from 0; {taxonomy.name} has 0..{taxonomy.num_layers - 1})")
         if not 0 <= first <= last < taxonomy.num_layers:
             raise UsageError(f"layer range {first}..{last} is outside 0..{taxonomy.num_layers - 1}")
 

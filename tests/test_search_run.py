@@ -122,15 +122,26 @@ def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_c
         ("--max-failures", "-5"): "--max-failures must not be negative (got -5",
         ("--switch-values", "off,nosuch"): "unknown switch value 'nosuch'",
         ("--switch-values", "off,bias,all", "--lora-ranks", "4"): "--lora-ranks 4 has no effect: 'lora' is not among",
+        ("--label-column", "sentimnet"): "column 'sentimnet' not in data (columns: review, sentiment); "
+                                          "did you mean 'sentiment'?",
+        ("--data", str(tmp_path / "tabs.csv")): "column 'review' not in data (columns: review\tsentiment); "
+                                               "the header looks tab-separated: name the file .tsv",
+        ("--data", str(tmp_path / "ones.csv")): "data has one class only (1): nothing to classify",
+        ("--results-dir", str(text_csv)): f"--results-dir {text_csv} is not a folder: {text_csv} is a file",
+        ("--results-dir", str(tmp_path / "old"), "--name", "taken"):
+            f"run folder {tmp_path / 'old' / 'taken'} exists: choose another --name, or --resume it",
+        ("--layers", "3-1"): "layer range 3..1 is empty: its first layer comes after its last (layers count from 0",
+        ("--modules", "qurey"): f"unknown module 'qurey' for {tiny_bert} (known: query, key",
+        ("--resume", str(tmp_path / "never-made")): f"--resume {tmp_path / 'never-made'}: no such folder",
     }
+    (tmp_path / "tabs.csv").write_text("review\tsentiment\n" + "good film\tpos\nbad film\tneg\n" * 30)
+    (tmp_path / "ones.csv").write_text("review,sentiment\n" + "nice film,1\n" * 40)
+    (tmp_path / "old" / "taken").mkdir(parents=True)
     for i, (extra, message) in enumerate(bad_inputs.items()):
-        assert run.main(_args(tiny_bert, text_csv, tmp_path / "r", "--name", f"bad{i}", *extra)) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(f"error: {message}"), (extra, err)
-    (tmp_path / "one-class.csv").write_text("review,sentiment\n" + "nice film,pos\n" * 40)
-    assert run.main(_args(tiny_bert, tmp_path / "one-class.csv", tmp_path / "r", "--name", "oneclass")) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and "one class" in err[0], err
+        for dry in ((), ("--dry-run",)):  # what a run refuses, its dry run refuses: before Ray, no folder made
+            assert run.main(_args(tiny_bert, text_csv, tmp_path / "r", "--name", f"bad{i}", *dry, *extra)) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"error: {message}"), (extra, dry, err)
     from conftest import make_text_file  # 60 rows: a test split of 6, too few to score anything on
 
     assert run.main(_args(tiny_bert, make_text_file(tmp_path / "small.csv", rows=60), tmp_path / "r",

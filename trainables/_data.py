@@ -90,7 +90,8 @@ def _check(frame: pd.DataFrame, text_columns: list[str], label_column: str, regr
     """The rows to use, or one clear UsageError: missing columns, empty text, bad or too few labels."""
     for column in [*text_columns, label_column]:
         if column not in frame.columns:
-            raise UsageError(f"column '{column}' not in data (columns: {', '.join(map(str, frame.columns))})")
+            raise UsageError(f"column '{column}' not in data (columns: {', '.join(map(str, frame.columns))})"
+                             + _column_hint(column, [str(c) for c in frame.columns]))
     frame = frame[[*text_columns, label_column]].reset_index(drop=True)
     if len(frame) == 0:
         raise UsageError("data has no rows")
@@ -112,8 +113,22 @@ def _check(frame: pd.DataFrame, text_columns: list[str], label_column: str, regr
             raise UsageError(f"every label in column '{label_column}' is {numbers.iloc[0]}: nothing to learn")
         frame[label_column] = numbers.astype(np.float32)
     elif frame[label_column].nunique() < 2:
-        raise UsageError(f"data has one class only ({frame[label_column].iloc[0]!r}): nothing to classify")
+        only = frame[label_column].iloc[0]
+        raise UsageError(f"data has one class only ({getattr(only, 'item', lambda: only)()!r}): nothing to classify")
     return frame
+
+
+def _column_hint(column: str, columns: list[str]) -> str:
+    """What the user probably meant: a near column name, or a header that another separator would split."""
+    import difflib
+
+    if len(columns) == 1:
+        for separator, name in (("\t", "tab"), (";", "';'"), ("|", "'|'")):
+            if separator in columns[0]:
+                how = "name the file .tsv" if separator == "\t" else "save it with commas"
+                return f"; the header looks {name}-separated: {how}"
+    near = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
+    return f"; did you mean '{near[0]}'?" if near else ""
 
 
 def _dataset(frame: pd.DataFrame, text_columns: list[str], label_column: str, label_names, regression: bool):

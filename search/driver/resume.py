@@ -28,6 +28,8 @@ def resume(args: RunConfig) -> int:
 
     assert args.resume is not None  # run.py resumes only when asked
     location = RunLocation.existing(args.resume, args.local_dir)
+    if not location.is_remote and not location.local.exists():
+        raise UsageError(f"--resume {args.resume}: no such folder (give the folder a run wrote, RESULTS_DIR/NAME)")
     # From remote storage: the driver's files, uploaded before each of Ray's snapshots (at least as new).
     location.pull((RUN_FILE, OPTUNA_JOURNAL_FILE, SCHEDULER_STATE_FILE))
     if not (location.local / RUN_FILE).is_file():

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from search.storage.files import EXPORT_DIR, PREFIX_CACHE_DIR
+from search.storage.files import EXPORT_DIR, PREFIX_CACHE_DIR, RUN_FILE
 from search.storage.run_info import RunInfo
 from spaces import UsageError
 
@@ -155,6 +155,20 @@ class RunLocation:
         return str(Path(tempfile.gettempdir()) / "ticketsearch" / self.name / folder)
 
     # -- moving files between the working copy and remote storage ---------------------------
+    def check_new(self) -> None:
+        """One clear error, writing nothing, where a new run could not make its folder here: the folder
+        exists (choose another name or resume it), or the results folder is a file or cannot be written."""
+        if self.local.exists() or (self.is_remote and self.exists_remotely(RUN_FILE)):
+            raise UsageError(f"run folder {self} exists: choose another --name, or --resume it")
+        parent = self.local.parent
+        while not parent.exists():  # the nearest folder that exists is where the run's folders get made
+            parent = parent.parent
+        what = "--local-dir" if self.is_remote else "--results-dir"
+        if not parent.is_dir():
+            raise UsageError(f"{what} {self.local.parent} is not a folder: {parent} is a file")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{what} {self.local.parent} cannot be made: {parent} is not writable")
+
     def check_writable(self) -> None:
         """Create the remote run folder; one clear error if the storage cannot be written."""
         if not self.is_remote:
