@@ -54,7 +54,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute  # noqa: E402,F401  (pa.compute)
@@ -310,7 +309,8 @@ def record(argv=None) -> int:
     parser.add_argument("--switch-values", default=",".join(WITHOUT_LORA),
                         help="product: the space's switch values (search.run's --switch-values; default the space "
                         "without LoRA, as the committed tables were recorded; add lora for LoRA)")
-    parser.add_argument("--lora-ranks", default=run_defaults.lora_ranks, help="product: search.run's --lora-ranks")
+    parser.add_argument("--lora-ranks", default=run_defaults.text("lora_ranks"),
+                        help="product: search.run's --lora-ranks")
     parser.add_argument("--presets", default=None,
                         help="product: the reference points recorded, comma-separated (default: "
                         f"{','.join(RATE_PRESETS)}; with lora, e.g. lora.qv,lora.all-linear)")

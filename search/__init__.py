@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING
 
 _EXPORTS = {
     "search.ticket.load": ("load_base", "load_ticket"),
-    "search.settings.options": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "SAMPLERS", "SCHEDULERS", "STUDIES", "parse_args"),
-    "search.settings.config": ("RunConfig",),
+    "search.settings.options": ("parse_args",),
+    "search.settings.config": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "SAMPLERS", "SCHEDULERS", "STUDIES", "RunConfig"),
     "search.driver.prepare": ("Prepared", "prepare", "write_run_info"),
     "search.driver.launch": ("launched",),
     "search.driver.tuner": ("build_tuner",),
@@ -115,8 +115,8 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
         paired_test,
         predictions,
     )
-    from search.settings.config import RunConfig
-    from search.settings.options import GRACE_PERIOD, MIN_RUNG_STEPS, SAMPLERS, SCHEDULERS, STUDIES, parse_args
+    from search.settings.config import GRACE_PERIOD, MIN_RUNG_STEPS, SAMPLERS, SCHEDULERS, STUDIES, RunConfig
+    from search.settings.options import parse_args
     from search.steer.journal import SearchJournal
     from search.steer.pareto import (
         crowding_distance,

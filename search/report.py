@@ -6,9 +6,9 @@ Written at the end of every run too; what it holds: search.results.report.
 from __future__ import annotations
 
 if __name__ == "__main__":  # before anything imports transformers (see search.driver.hub)
-    from search.driver.hub import start_cli
+    from search.driver.hub import saved_run_needs, start_cli
 
-    start_cli()
+    start_cli(saved_run_needs)
 
 import sys
 

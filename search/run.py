@@ -12,7 +12,9 @@ from __future__ import annotations
 
 if __name__ == "__main__":  # before anything imports transformers (see search.driver.hub)
     from search.driver.hub import start_cli
+    from search.settings.options import print_help_if_asked
 
+    print_help_if_asked()  # --help at once, without loading Ray and torch
     start_cli()
 
 import dataclasses

@@ -6,6 +6,8 @@ Read from the source's module-level imports (ast), so a change that breaks the l
 import ast
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("spaces", "trainables", "search")  # each imports only the ones before it
 # search's rooms, each importing only from the rooms before it; compat imports none; the commands (the modules
@@ -68,12 +70,13 @@ def test_search_s_rooms_import_only_from_the_rooms_before_them():
             assert ROOMS.index(pieces[1]) <= room, f"{path.relative_to(REPO)} imports {module}, a room after its own"
 
 
-def test_the_module_level_imports_have_no_cycle():
+@pytest.mark.parametrize("everywhere", [False, True], ids=["module-level", "function-level too"])
+def test_the_imports_have_no_cycle(everywhere):
     graph = {}
     for package in PACKAGES:
         for path in _sources(package):
             name = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
-            graph[name] = _module_imports(path)
+            graph[name] = _module_imports(path, everywhere)
     graph = {name: {m for m in deps if m in graph and m != name and m not in PACKAGES} for name, deps in graph.items()}
     state: dict[str, int] = {}
 

@@ -5,8 +5,9 @@ call `decide_hub_mode` as their first statement. The user's own setting always w
 run that needs nothing from the hub (a local folder or a packaged alias, built-in or local data)
 runs offline, and one that names a hub id checks in a few seconds that the hub answers, instead
 of letting the hub client retry for most of a minute. Workers never need the hub: the driver
-sends them the model's files (trainables._model_files). Reads the options with search.run's own parser, whose
-imports load neither torch nor transformers.
+sends them the model's files (trainables._model_files). Each entry point says what its own arguments need:
+`search.run` reads its options with its own parser (whose imports load neither torch nor transformers),
+`search.export` and `search.report` the run.json of the run they are given.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from search.settings.options import parse_namespace
+from search.settings.options import parse_options
 from search.storage.run_info import RunInfo
 from spaces import UsageError, is_local
 from trainables import GLUE
@@ -29,19 +31,31 @@ class HubUnreachable(Exception):
     """The run needs the hub and the hub does not answer; the message says the way out."""
 
 
-def _needs(argv: list[str]) -> list[str]:
+def run_needs(argv: list[str]) -> list[str]:
     """What in these `search.run` options needs the hub: a hub model id, a GLUE task without --data-dir."""
     try:
-        known = parse_namespace(argv, add_help=False)  # search.run's own parser and --config, before any check
+        known, _ = parse_options(argv, add_help=False)  # search.run's own parser and --config, before any check
     except UsageError:  # bad options get their one clear line when the run parses them
         return []
-    model, task, data, data_dir = known.model, known.task, known.data, known.data_dir
-    if known.resume:  # a resumed run's model and data are in its run.json, when it is on this disk
-        try:
-            saved = RunInfo.read(known.resume).args
-            model, task, data, data_dir = saved["model"], saved["task"], saved.get("data"), saved.get("data_dir")
-        except Exception:
-            return []
+    if known["resume"]:  # a resumed run's model and data are in its run.json, when it is on this disk
+        return saved_run_needs([known["resume"]])
+    return _needs(known["model"], known["task"], known["data"], known["data_dir"])
+
+
+def saved_run_needs(argv: list[str]) -> list[str]:
+    """What the run named by the first argument that is not a flag needs from the hub (`search.export RUN`,
+    `search.report RUN`, `search.run --resume RUN`): its model, from its run.json, when that is on this disk."""
+    run = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        saved = RunInfo.read(run).args if run else None
+    except Exception:  # not a run folder (or remote): the command says so itself
+        return []
+    if not saved:
+        return []
+    return _needs(saved["model"], saved["task"], saved.get("data"), saved.get("data_dir"))
+
+
+def _needs(model: str, task: str, data: str | None, data_dir: str | None) -> list[str]:
     needs = []
     if not is_local(model) and not _cached(model):
         needs.append(f"model '{model}'")
@@ -73,14 +87,14 @@ def hub_reachable(timeout: float = CONNECT_TIMEOUT_S) -> bool:
         return False
 
 
-def decide_hub_mode(argv: list[str] | None = None) -> None:
+def decide_hub_mode(argv: list[str] | None = None, needs_of: Callable[[list[str]], list[str]] = run_needs) -> None:
     """Set `HF_HUB_OFFLINE` for this process from the user's environment and what the run needs.
 
     Raises HubUnreachable when the run needs the hub and it does not answer.
     """
     if "HF_HUB_OFFLINE" in os.environ:  # the user decided
         return
-    needs = _needs(sys.argv[1:] if argv is None else argv)
+    needs = needs_of(sys.argv[1:] if argv is None else argv)
     if not needs:
         os.environ["HF_HUB_OFFLINE"] = "1"
         return
@@ -91,10 +105,11 @@ def decide_hub_mode(argv: list[str] | None = None) -> None:
             f"to use what the hub cache already holds")
 
 
-def start_cli() -> None:
-    """The first statement of every command-line entry point: decide the hub mode, or exit 2 with one line."""
+def start_cli(needs_of: Callable[[list[str]], list[str]] = run_needs) -> None:
+    """The first statement of every command-line entry point: decide the hub mode from what the command's own
+    arguments need (`needs_of`), or exit 2 with one line."""
     try:
-        decide_hub_mode()
+        decide_hub_mode(needs_of=needs_of)
     except HubUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

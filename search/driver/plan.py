@@ -185,7 +185,7 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
     print(f"  trials: {trials_note(prep)}")
     print(f"  each trial: up to {config.max_epochs} epochs ({trial_epochs} trial-epochs at most); scheduler "
           f"{config.scheduler}, sampler {config.sampler}; learning-rate scale "
-          f"{config.lr_scale_range.replace(',', '-')} x the size rule's")
+          f"{config.text('lr_scale_range').replace(',', '-')} x the size rule's")
     if note := kappa_note(prep):
         print(f"  lora.kappa: {note}")
     if config.scheduler != "none":

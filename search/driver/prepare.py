@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.settings.config import RunConfig
-from search.settings.options import DEFAULT_SWITCH_VALUES, LORA_RANKS, PAPER_SWITCH_VALUES
 from search.steer.pareto import reference_point
 from search.storage.files import PREFIX_CACHE_DIR
 from search.storage.location import RunLocation
@@ -24,6 +23,7 @@ from search.storage.run_info import RunInfo
 from spaces import (
     LORA,
     SEARCH_REFERENCE_POINTS,
+    WITHOUT_LORA,
     KappaChoice,
     SpaceConfig,
     SubnetworkSpace,
@@ -78,18 +78,17 @@ def study_settings(config: RunConfig) -> dict[str, object]:
     if not config.study.startswith("paper-"):
         return {}
     return {"granularity": "module" if config.study == "paper-modules" else "unit",
-            "switch_values": PAPER_SWITCH_VALUES}
+            "switch_values": WITHOUT_LORA}
 
 
 def _study_changes(config: RunConfig) -> dict[str, object]:
     """What the study decides; a flag the user set otherwise is an error, not silently replaced."""
     settings = study_settings(config)
-    defaults = RunConfig.defaults()
     for option, value in settings.items():
-        given = getattr(config, option)
-        if given != value and given != getattr(defaults, option):
-            flag = "--" + option.replace("_", "-")
-            raise UsageError(f"--study {config.study} sets {flag} {value}; leave {flag} out (it was {given})")
+        if option in config.given and getattr(config, option) != value:
+            flag, wanted = RunConfig.flag(option), config.replace(**{option: value}).text(option)
+            raise UsageError(f"--study {config.study} sets {flag} {wanted}; leave {flag} out "
+                             f"(it was {config.text(option)})")
     if settings and config.study_seeds < 1:
         raise UsageError("--study-seeds must be at least 1")
     return settings
@@ -99,16 +98,6 @@ def _model_name(name: str) -> str:
     """Local folders become absolute paths (trials run in their own working directories)."""
     path = Path(name).expanduser()
     return str(path.resolve()) if path.exists() else name
-
-
-def _layer_range(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    first, sep, last = text.partition("-")
-    try:
-        return (int(first), int(last if sep else first))
-    except ValueError:
-        raise UsageError(f"--layers takes FIRST-LAST or one layer, e.g. 6-11, not '{text}'") from None
 
 
 def study_points(study: str, taxonomy: Taxonomy) -> list[str]:
@@ -128,29 +117,29 @@ def prepare(config: RunConfig) -> Prepared:
     model = _model_name(config.model)
     pooling = resolve_pooling(config.pooling, resolve_model(model))  # run.json records what was used
     taxonomy = load_taxonomy(model, task.num_labels, pooling)
-    explicit_values = config.switch_values is not None  # the user's, not the default's or a study's
     settings = _study_changes(config)
     config = config.replace(pooling=pooling, **settings)
     paper = bool(settings)
-    values = tuple(v.strip() for v in (config.switch_values or DEFAULT_SWITCH_VALUES).split(","))
-    if config.lora_ranks != LORA_RANKS and LORA not in values:
-        raise UsageError(f"--lora-ranks {config.lora_ranks} has no effect: 'lora' is not among --switch-values "
-                         f"{','.join(values)} (add lora to search LoRA adapters)")
+    values = config.switch_values
+    if "lora_ranks" in config.given and LORA not in values:
+        raise UsageError(f"--lora-ranks {config.text('lora_ranks')} has no effect: 'lora' is not among "
+                         f"--switch-values {config.text('switch_values')} (add lora to search LoRA adapters)")
     with_points = config.reference_points or config.study != "search"
     # PEFT's KappaTune choice (a LoRA reference point): read from the pre-trained weights, so only where it is used
     kappa = kappa_choice(model, task.num_labels, pooling) if LORA in values and with_points and not paper else None
     space = SubnetworkSpace(taxonomy, SpaceConfig(
         granularity=config.granularity,
         values=values,
-        explicit_values=explicit_values,
-        lora_ranks=config.lora_rank_values,
-        explicit_ranks=config.lora_ranks != LORA_RANKS,  # the user's (the default's are left out where too large)
-        modules=tuple(config.modules.split(",")) if config.modules else None,
-        layers=_layer_range(config.layers),
+        explicit_values="switch_values" in config.given,  # the user's, not the default's or a study's
+        lora_ranks=config.lora_ranks,
+        explicit_ranks="lora_ranks" in config.given,  # the user's (the default's are left out where too large)
+        modules=config.modules,
+        layers=config.layers,
         max_params=config.max_params,
         seeds=config.study_seeds if paper else 1,
         kappa_units=kappa.units if kappa else None,
-        **dict(zip(("lr_scale_min", "lr_scale_max"), config.lr_scales)),
+        lr_scale_min=config.lr_scale_range[0],
+        lr_scale_max=config.lr_scale_range[1],
     ))
     seeds = space.seed_points() if with_points else {}
     if config.study == "search":  # the module types alone are the paper's study, not a search's start
@@ -159,7 +148,7 @@ def prepare(config: RunConfig) -> Prepared:
         seeds = {f"{name}#{k}": {**seeds[name], "seed": k}
                  for name in study_points(config.study, taxonomy) if name in seeds
                  for k in range(config.study_seeds)}
-    notes = [f"--{k.replace('_', '-')} {v}" for k, v in settings.items()]
+    notes = [f"{RunConfig.flag(k)} {config.text(k)}" for k in settings]
     if config.study != "search":  # a grid of reference points: each planned one once, all to the full budget
         config = config.replace(num_samples=len(seeds), scheduler="none")
         notes += [f"--num-samples {len(seeds)} (its points)", "--scheduler none"]

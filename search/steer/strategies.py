@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from search.settings.options import MIN_RUNG_STEPS
+from search.settings.config import MIN_RUNG_STEPS
 from search.steer.pareto_asha import ParetoASHA
 from search.steer.tpe import StaticSpaceTPESampler
 
