@@ -12,9 +12,9 @@ tensors into it gives back the trial's model.
 from __future__ import annotations
 
 if __name__ == "__main__":  # before anything imports transformers (see search.driver.hub)
-    from search.driver.hub import start_cli
+    from search.driver.hub import saved_run_needs, start_cli
 
-    start_cli()
+    start_cli(saved_run_needs)
 
 import json
 import shutil
@@ -77,6 +77,21 @@ def choose(points: list[dict], max_params: int | None = None, min_metric: float 
     return max(points, key=lambda p: (p["metric"], -p["trainable_params"]))
 
 
+def how_chosen(metric: str, max_params: int | None = None, min_metric: float | None = None,
+               within_noise: str | None = None, trial: str | None = None) -> str:
+    """How `choose` picked the ticket, and on which split, in the words export prints."""
+    if trial is not None:
+        return f"trial {trial}, as asked"
+    if within_noise is not None:
+        against = "full fine-tuning" if within_noise == "full" else "the best scored ticket"
+        return f"the fewest parameters within noise of {against}, on the held-out test rows"
+    if max_params is not None:
+        return f"the best validation {metric} within {max_params:,} trainable parameters"
+    if min_metric is not None:
+        return f"the fewest parameters reaching validation {metric} {min_metric:g}"
+    return f"the best validation {metric} on the front (the default)"
+
+
 def _test_metrics(frontier: dict, point: dict) -> dict:
     """spec.json's test entries: the held-out metric, its interval and the rows it was measured on."""
     if _no_tests(frontier) or point.get("test_metric") is None:
@@ -129,6 +144,7 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
         candidates = [p for p in scored.values() if p.get("test_metric") is not None]
     point = _trial_point(location, frontier, trial) if trial else choose(candidates, max_params, min_metric,
                                                                           within_noise)
+    chosen = how_chosen(frontier["metric"], max_params, min_metric, within_noise, trial)
     if not point.get("checkpoint"):
         raise UsageError(f"trial {point['trial_id']} has no checkpoint in {run_dir}")
     tensors = location.fetch_folder(point["checkpoint"]) / TENSORS_FILE
@@ -143,7 +159,8 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
         point["units"],
         metrics={frontier["metric"]: point["metric"], **_test_metrics(frontier, point)},
         source={"run": run_dir.name, "trial": point["trial_id"], "epoch": point["epoch"], "task": run.task,
-                "label_names": run.label_names},
+                "label_names": run.label_names, "selection": point.get("selection"), "preset": point.get("preset"),
+                "chosen": chosen},
         hyperparameters={"lr": point["lr"], "max_epochs": run.max_epochs},
         tensors=TENSORS_FILE,
     )
@@ -275,7 +292,9 @@ def save_model(out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m search.export", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m search.export", description=__doc__.splitlines()[0],
+                            epilog="Without --max-params, --min-metric, --within-noise or --trial: the ticket of the "
+                            "front with the best validation metric.")
     parser.add_argument("run_dir", help="a finished run's folder, or its storage URI (s3://BUCKET/PREFIX/NAME)")
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument("--max-params", type=int, help="best metric within this many trainable parameters")
@@ -311,6 +330,13 @@ def main(argv: list[str] | None = None) -> int:
               + ("" if test is None else f", test {metric} {test:.4f} (95% interval "
                  f"{spec.metrics[f'test_{metric}_interval'][0]:.4f}-{spec.metrics[f'test_{metric}_interval'][1]:.4f}, "
                  f"{spec.metrics['test_rows']:,} {spec.metrics['test_split']} rows)"))
+        if spec.source.get("selection"):
+            print(f"  trains: {spec.source['selection']} (and the head)"
+                  + (f", the reference point {spec.source['preset']}" if spec.source.get("preset") else ""))
+        print(f"  chosen: {spec.source['chosen']}")
+        full = spec.metrics.get("not_worse_than_full")
+        print("  within noise of full fine-tuning on the test rows: "
+              + ("not scored" if full is None else "yes" if full else "no, significantly worse"))
         print(f"wrote {out / SPEC_FILE}\n      {out / TENSORS_FILE}")
         has_adapter = (out / adapter.ADAPTER_DIR).is_dir()
         if args.save_model:

@@ -96,12 +96,25 @@ def test_export_reproduces_the_trial_on_a_fresh_model(finished_run, tiny_bert, t
     assert evaluate(model, data.validation)["accuracy"] == pytest.approx(best["metric"])
 
 
-def test_export_picks_by_budget(finished_run, tmp_path):
+def test_export_picks_by_budget_and_says_what_it_chose(finished_run, tmp_path, capsys):
     points = json.loads((finished_run / "frontier.json").read_text())["points"]
     cheapest = min(points, key=lambda p: p["trainable_params"])
     assert export.main([str(finished_run), "--max-params", str(cheapest["trainable_params"]),
                         "--out", str(tmp_path / "cheap")]) == 0
-    assert Spec.load(tmp_path / "cheap" / "spec.json").source["trial"] == cheapest["trial_id"]
+    spec = Spec.load(tmp_path / "cheap" / "spec.json")
+    assert spec.source["trial"] == cheapest["trial_id"] and spec.source["selection"] == cheapest["selection"]
+    out = capsys.readouterr().out
+    assert f"  trains: {cheapest['selection']} (and the head)" in out
+    assert (f"  chosen: the best validation accuracy within {cheapest['trainable_params']:,} trainable parameters"
+            in out)
+    full = cheapest["not_worse_than_full"]
+    assert ("within noise of full fine-tuning on the test rows: " + ("yes" if full else "no")) in out
+    assert export.main([str(finished_run), "--within-noise", "full", "--out", str(tmp_path / "noise")]) == 0
+    assert "chosen: the fewest parameters within noise of full fine-tuning, on the held-out test rows" in (
+        capsys.readouterr().out)
+    with pytest.raises(SystemExit):
+        export.main([str(finished_run), "--help"])
+    assert "the ticket of the front with the best validation metric" in " ".join(capsys.readouterr().out.split())
     assert export.main([str(finished_run), "--max-params", "1"]) == 2
     assert export.main([str(finished_run), "--min-metric", "1.01"]) == 2
 
