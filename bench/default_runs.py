@@ -1,7 +1,7 @@
 """Summarise several runs of the same search (e.g. the default with --seed 0, 1, 2) on held-out test rows.
 
     for s in 0 1 2; do /usr/bin/time -v .venv/bin/python -m search.run --seed $s --name default-final-seed$s; done
-    .venv/bin/python bench/default_runs.py results/default-final-seed{0,1,2} [--out bench/results/default_runs.json]
+    .venv/bin/python bench/default_runs.py results/default-final-seed{0,1,2} [--out bench/results/default_run-NAME.json]
         [--against results/other-seed{0,1,2}]
 
 Per reference point: the test metric of each run, the median, the median share of full fine-tuning's
@@ -133,7 +133,7 @@ def _hypervolumes(runs: list[Path], against: list[Path] | None, regression: bool
     """Each run's test hypervolume (and, paired, minus its partner's), where the runs kept their test outputs."""
     if not all((folder / "test_outputs.npz").is_file() for folder in runs + (against or [])):
         return None
-    from real_runs import test_hypervolume  # bench/ scripts import each other by name
+    from bench.real_runs import test_hypervolume
 
     out = []
     for i, folder in enumerate(runs):

@@ -17,7 +17,6 @@ of this project's data; needs only numpy, torch and safetensors there.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,6 @@ def _unplanes(planes: np.ndarray, shape) -> np.ndarray:
 def pack(model: str, data: str, out: str) -> None:
     from safetensors.numpy import load_file
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from spaces import resolve_model
 
     folder = Path(resolve_model(model))

@@ -31,9 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(1, str(Path(__file__).resolve().parent))
-
 import numpy as np  # noqa: E402
 
 from spaces import ArgumentParser, UsageError, run_cli  # noqa: E402

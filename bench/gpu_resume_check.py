@@ -14,18 +14,15 @@ autocast on GPU, frozen-prefix caching).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from gpu_trial_cost import synthetic  # noqa: E402
 from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
 
+from bench.gpu_trial_cost import synthetic  # noqa: E402
 from spaces import load_taxonomy  # noqa: E402
 from trainables import Encoded, TrialRun, TrialSettings  # noqa: E402
 

@@ -45,8 +45,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(1, str(Path(__file__).resolve().parent))  # bench/surrogate.py
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the GP sampler's torch: one core per search, as a driver has
 
@@ -141,7 +139,7 @@ class Table:
     """
 
     def __init__(self, path: str, surrogate: bool = False):
-        from surrogate import read_table
+        from bench.surrogate import read_table
 
         rows, meta, self.switches = read_table(path, NEEDED_COLUMNS)
         self.path = path
@@ -175,7 +173,7 @@ class Table:
             self._fit_surrogate()
 
     def _fit_surrogate(self) -> None:
-        from surrogate import Surrogate
+        from bench.surrogate import Surrogate
 
         singles = {next(iter(k)): e for k, e in self.recorded.items() if len(k) == 1}
         head = self.recorded.get(frozenset())
@@ -305,8 +303,7 @@ class ProductTable:
     surrogate = True
 
     def __init__(self, path: str, model: str | None = None):
-        from surrogate import Surrogate, is_scaled, read_table, scale_key
-
+        from bench.surrogate import Surrogate, is_scaled, read_table, scale_key
         from spaces import WITHOUT_LORA, SpaceConfig, SubnetworkSpace, load_taxonomy, resolve_model, resolve_pooling
 
         rows, meta, names = read_table(path, (*NEEDED_COLUMNS, "lr_scale"))

@@ -23,8 +23,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402

@@ -136,18 +136,10 @@ def tiny_bert_3_layers(tmp_path_factory) -> str:
 
 
 def load_bench(name: str):
-    """A script of bench/ as a module (bench/ is not a package; its scripts import each other by name)."""
-    import importlib.util
-    import sys
+    """A script of bench/ as a module (bench/ is a package: its scripts import each other as bench.NAME)."""
+    import importlib
 
-    folder = Path(__file__).resolve().parent.parent / "bench"
-    if str(folder) not in sys.path:
-        sys.path.insert(1, str(folder))
-    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"bench.{name}")
 
 
 def make_text_file(path: Path, rows: int = 120, classes=("pos", "neg"), seed: int = 0) -> Path:
