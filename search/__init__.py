@@ -33,6 +33,8 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
+from spaces._lazy import lazy_names
+
 _EXPORTS = {
     "search.ticket.load": ("load_base", "load_ticket"),
     "search.settings.options": ("parse_args",),
@@ -55,52 +57,7 @@ _EXPORTS = {
     "search.storage.location": ("RunLocation",),
     "search.storage.run_info": ("RunInfo",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = [  # the names of _EXPORTS, written out so tools read them (a test keeps the two equal)
-    "FRONTIER_FILE",
-    "GRACE_PERIOD",
-    "MIN_RUNG_STEPS",
-    "OPTUNA_JOURNAL_FILE",
-    "ParetoASHA",
-    "ParetoOptunaSearch",
-    "Prepared",
-    "REPORT_FILE",
-    "RUN_FILE",
-    "RunConfig",
-    "RunInfo",
-    "RunLocation",
-    "SAMPLERS",
-    "SCHEDULERS",
-    "SCHEDULER_STATE_FILE",
-    "STUDIES",
-    "SearchJournal",
-    "StaticSpaceTPESampler",
-    "TRIALS_FILE",
-    "build_tuner",
-    "crowding_distance",
-    "first_rung",
-    "frontier",
-    "hypervolume",
-    "hypervolume_curve",
-    "interval",
-    "launched",
-    "load_base",
-    "load_ticket",
-    "make_sampler",
-    "make_scheduler",
-    "metric_function",
-    "non_domination_ranks",
-    "not_worse",
-    "paired_difference",
-    "paired_test",
-    "pareto_mask",
-    "parse_args",
-    "predictions",
-    "prepare",
-    "read_trials",
-    "reference_point",
-    "write_run_info",
-]
+__all__, __getattr__, __dir__ = lazy_names(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time the names load lazily (below)
     from search.driver.launch import launched
@@ -174,15 +131,3 @@ def _forwarding(old: str, new: str) -> types.ModuleType:
 for _old, _new in _MOVED.items():
     globals()[_old.rpartition(".")[2]] = sys.modules.setdefault(_old, _forwarding(_old, _new))
 
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'search' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once loaded, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})

@@ -1,6 +1,6 @@
 """`python -m search.report RUN_DIR`: one self-contained HTML report of a run, and a PNG of each figure.
 
-Written at the end of every run too; what it holds: search.results.report.
+Written at the end of every run too; what it holds: search.results.html_report.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ if __name__ == "__main__":  # before anything imports transformers (see search.d
 
 import sys
 
-from search.results.report import build_report
+from search.results.html_report import build_report
 from search.storage.files import FRONTIER_FILE, REPORT_FIGURES, REPORT_FILE, RUN_FILE, TRIALS_FILE
 from search.storage.location import RunLocation
 from spaces import ArgumentParser, run_cli

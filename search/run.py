@@ -68,7 +68,7 @@ def run(args: RunConfig) -> int:
           f"{config.granularity} granularity, {prep.space.size():,} sub-networks; "
           + (f"{config.num_samples} trials" if config.trial_seconds is None else
              f"trials for {config.trial_seconds:,.0f} trial-seconds")
-          + f" ({len(prep.seeds)} reference points) x {config.max_epochs} epochs -> {location}"
+          + f" ({len(prep.initial_points)} reference points) x {config.max_epochs} epochs -> {location}"
           + (f" (working copy {location.local})" if location.is_remote else ""), flush=True)
     started = time.monotonic()
     with launched(prep):

@@ -7,123 +7,31 @@ transformers, so a driver reads its options before either loads (search.driver.h
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-# name -> the module that defines it
-_WHERE = {
-    "ArgumentParser": "spaces._cli",
-    "run_cli": "spaces._cli",
-    "UsageError": "spaces._errors",
-    "LORA_ALPHA_RATIO": "spaces._lora",
-    "lora_config": "spaces._lora",
-    "merge_lora": "spaces._lora",
-    "ticket_name": "spaces._lora",
-    "ticket_parameters": "spaces._lora",
-    "is_local": "spaces._names",
-    "load_config": "spaces._models",
-    "model_file_list": "spaces._models",
-    "model_folder": "spaces._models",
-    "resolve_model": "spaces._models",
-    "DEFAULT_MODEL": "spaces._names",
-    "GRANULARITIES": "spaces._names",
-    "LEGACY_POOLING": "spaces._names",
-    "LORA": "spaces._names",
-    "MODEL_ALIASES": "spaces._names",
-    "POOLINGS": "spaces._names",
-    "SWITCH_VALUES": "spaces._names",
-    "SpaceConfig": "spaces._names",
-    "WITHOUT_LORA": "spaces._names",
-    "DECODERS": "spaces._pooling",
-    "apply_pooling": "spaces._pooling",
-    "folder_pooling": "spaces._pooling",
-    "resolve_pooling": "spaces._pooling",
-    "KappaChoice": "spaces._space",
-    "beft_units": "spaces._space",
-    "kappa_choice": "spaces._space",
-    "kappa_units": "spaces._space",
-    "KEEP_FIRST": "spaces._space",
-    "SEARCH_REFERENCE_POINTS": "spaces._space",
-    "SubnetworkSpace": "spaces._space",
-    "describe_switches": "spaces._space",
-    "gap_selection": "spaces._space",
-    "presets": "spaces._space",
-    "reference_lr": "spaces._space",
-    "refs_from_switches": "spaces._space",
-    "spread_selections": "spaces._space",
-    "start_points": "spaces._space",
-    "switch_presets": "spaces._space",
-    "switches": "spaces._space",
-    "SPEC_FILE": "spaces._spec",
-    "Spec": "spaces._spec",
-    "TENSORS_FILE": "spaces._spec",
-    "DECODER_MODULE_TYPES": "spaces._taxonomy",
-    "MODULE_TYPES": "spaces._taxonomy",
-    "Taxonomy": "spaces._taxonomy",
-    "Unit": "spaces._taxonomy",
-    "load_taxonomy": "spaces._taxonomy",
-}
+from spaces._lazy import lazy_names
 
-__all__ = [
-    "ArgumentParser",
-    "DECODERS",
-    "DECODER_MODULE_TYPES",
-    "DEFAULT_MODEL",
-    "GRANULARITIES",
-    "KEEP_FIRST",
-    "KappaChoice",
-    "SEARCH_REFERENCE_POINTS",
-    "LEGACY_POOLING",
-    "LORA",
-    "LORA_ALPHA_RATIO",
-    "MODEL_ALIASES",
-    "MODULE_TYPES",
-    "POOLINGS",
-    "SPEC_FILE",
-    "SWITCH_VALUES",
-    "SpaceConfig",
-    "Spec",
-    "SubnetworkSpace",
-    "TENSORS_FILE",
-    "Taxonomy",
-    "WITHOUT_LORA",
-    "Unit",
-    "UsageError",
-    "apply_pooling",
-    "beft_units",
-    "describe_switches",
-    "folder_pooling",
-    "gap_selection",
-    "is_local",
-    "kappa_choice",
-    "kappa_units",
-    "load_config",
-    "load_taxonomy",
-    "lora_config",
-    "merge_lora",
-    "model_file_list",
-    "model_folder",
-    "presets",
-    "reference_lr",
-    "refs_from_switches",
-    "resolve_model",
-    "resolve_pooling",
-    "run_cli",
-    "spread_selections",
-    "start_points",
-    "switch_presets",
-    "switches",
-    "ticket_name",
-    "ticket_parameters",
-]
+# each module and the public names it defines (PUBLIC=name: the module calls it otherwise)
+_EXPORTS = {
+    "spaces._cli": ("ArgumentParser", "run_cli", "UsageError"),
+    "spaces._lora": ("LORA_ALPHA_RATIO", "lora_config", "merge_lora", "ticket_name", "ticket_parameters"),
+    "spaces._models": ("load_config", "model_file_list", "model_folder", "resolve_model"),
+    "spaces._names": ("DEFAULT_MODEL", "GRANULARITIES", "is_local", "LEGACY_POOLING", "LORA", "MODEL_ALIASES",
+        "POOLINGS", "SpaceConfig", "SWITCH_VALUES", "WITHOUT_LORA"),
+    "spaces._pooling": ("apply_pooling", "DECODERS", "folder_pooling", "resolve_pooling"),
+    "spaces._space": ("beft_units", "describe_switches", "gap_selection", "kappa_choice", "kappa_units",
+        "KappaChoice", "KEEP_FIRST", "presets", "reference_lr", "refs_from_switches", "SEARCH_REFERENCE_POINTS",
+        "spread_selections", "start_points", "SubnetworkSpace", "switch_presets", "switches"),
+    "spaces._spec": ("Spec", "SPEC_FILE", "TENSORS_FILE"),
+    "spaces._taxonomy": ("DECODER_MODULE_TYPES", "load_taxonomy", "MODULE_TYPES", "Taxonomy", "Unit"),
+}
+__all__, __getattr__, __dir__ = lazy_names(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time the names load lazily (below)
     from spaces._cli import (
         ArgumentParser,
-        run_cli,
-    )
-    from spaces._errors import (
         UsageError,
+        run_cli,
     )
     from spaces._lora import (
         LORA_ALPHA_RATIO,
@@ -186,16 +94,3 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
         Unit,
         load_taxonomy,
     )
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'spaces' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once loaded, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})

@@ -1,4 +1,4 @@
-"""What every command-line entry point of the project shares: bad input is one line and exit code 2.
+"""What every command-line entry point of the project shares: bad input (a UsageError) is one line and exit code 2.
 
 The lowest layer holds it so that `spaces.describe`, `search.*` and `bench/` all report alike.
 """
@@ -9,9 +9,15 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from spaces._errors import UsageError
-
 USAGE_EXIT = 2
+
+
+class UsageError(ValueError):
+    """Bad input a user can fix: an unknown model, module, unit or task, bad data, a foreign spec.
+
+    The command-line entry points print its message as one line on stderr and exit with code 2
+    (`spaces._cli.run_cli`).
+    """
 
 
 class ArgumentParser(argparse.ArgumentParser):

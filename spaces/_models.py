@@ -8,7 +8,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, PretrainedConfig
 
-from spaces._errors import UsageError
+from spaces._cli import UsageError
 from spaces._names import MODEL_ALIASES, is_local
 
 

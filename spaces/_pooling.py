@@ -25,7 +25,7 @@ from pathlib import Path
 
 from transformers import PreTrainedModel
 
-from spaces._errors import UsageError
+from spaces._cli import UsageError
 from spaces._names import POOLINGS
 from spaces.modeling_ticketsearch import add_mean_pooling
 

@@ -17,7 +17,7 @@ import functools
 import math
 from dataclasses import dataclass
 
-from spaces._errors import UsageError
+from spaces._cli import UsageError
 from spaces._lora import parse_rank
 from spaces._names import GRANULARITIES, LORA, SWITCH_VALUES, SpaceConfig
 from spaces._taxonomy import Taxonomy

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from torch import nn
 
-from spaces._errors import UsageError
+from spaces._cli import UsageError
 from spaces._lora import LORA_ALPHA_RATIO
 from spaces._names import LEGACY_POOLING
 from spaces._taxonomy import Taxonomy

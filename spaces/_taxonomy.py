@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
-from spaces._errors import UsageError
+from spaces._cli import UsageError
 from spaces._lora import (
     LORA_ALPHA_RATIO,
     has_adapters,

@@ -12,8 +12,7 @@ import json
 import os
 import sys
 
-from spaces._cli import ArgumentParser, run_cli
-from spaces._errors import UsageError
+from spaces._cli import ArgumentParser, UsageError, run_cli
 from spaces._models import resolve_model
 from spaces._pooling import POOLINGS, resolve_pooling
 from spaces._space import GRANULARITIES, switches

@@ -98,3 +98,20 @@ def test_no_test_imports_a_private_module():
         for module in _module_imports(path, everywhere=True):
             assert not any(part.startswith("_") for part in module.split(".")), f"{path.name} imports {module}"
 
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_s_public_names_load_lazily_and_are_what_type_checkers_see(package):
+    """One helper (spaces._lazy) makes each package's names; the TYPE_CHECKING block imports exactly them."""
+    import importlib
+
+    module = importlib.import_module(package)
+    tree = ast.parse((REPO / package / "__init__.py").read_text())
+    typed = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.If)
+             and "TYPE_CHECKING" in ast.unparse(node.test) for sub in ast.walk(node)
+             if isinstance(sub, ast.ImportFrom) for alias in sub.names}
+    assert typed == set(module.__all__)
+    assert module.__all__ == sorted(module.__all__) and set(module.__all__) <= set(dir(module))
+    for name in ("UsageError", "TrialSettings", "RunConfig"):
+        if name in module.__all__:
+            assert getattr(module, name).__name__ == name

@@ -597,14 +597,15 @@ def test_a_search_that_can_never_be_placed_says_so_at_once(ray_session, tiny_ber
 
 def test_a_search_without_reference_points_starts_spread_over_budgets(tiny_bert, text_csv, tmp_path):
     plain = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path, "--no-reference-points")))
-    assert list(plain.seeds) == [f"spread-{i}" for i in range(1, 6)]
-    costs = [plain.taxonomy.count(refs_from_switches(plain.space.switch_units, p)) for p in plain.seeds.values()]
+    assert list(plain.initial_points) == [f"spread-{i}" for i in range(1, 6)]
+    costs = [plain.taxonomy.count(refs_from_switches(plain.space.switch_units, p))
+             for p in plain.initial_points.values()]
     assert costs[0] == plain.taxonomy.head_params and costs[1] == max(costs)
     seeded = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path)))
-    assert not any(name.startswith("spread") for name in seeded.seeds)  # reference points fill the start
+    assert not any(name.startswith("spread") for name in seeded.initial_points)  # reference points fill the start
     off = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path, "--no-reference-points",
                                                  "--spread-points", "0")))
-    assert off.seeds == {}
+    assert off.initial_points == {}
 
 
 def test_ray_tune_may_hold_as_many_waiting_trials_as_the_cluster_runs(monkeypatch):

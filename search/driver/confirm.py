@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.driver.prepare import Prepared
-from search.driver.trials import trial_dirname, trial_resources, trial_settings
-from search.results.holdout import trial_data
+from search.driver.trials import trial_data, trial_dirname, trial_resources, trial_settings
 from search.results.table import frontier, read_trials
 from search.storage.files import CONFIRM_FILE, atomic_write
 from spaces import TENSORS_FILE

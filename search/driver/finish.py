@@ -8,16 +8,21 @@ table where one was asked, frontier.json last (its presence marks a finished run
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from search.driver.confirm import confirm
 from search.driver.console import log_note
 from search.driver.prepare import Prepared, study_points
 from search.driver.trials import trial_settings
 from search.driver.tuner import interrupted
-from search.results.holdout import evaluate_holdout, test_summary, with_test_columns
-from search.results.plots import pareto_plot
-from search.results.report import build_report
+from search.results.figures import pareto_plot
+from search.results.holdout import compare, holdout_trials, test_summary, with_test_columns
+from search.results.html_report import build_report
 from search.results.table import (
     final_rows,
     format_study,
@@ -39,6 +44,8 @@ from search.storage.files import (
     write_json,
 )
 from search.storage.run_info import RunInfo
+from spaces import TENSORS_FILE
+from trainables import predict_saved
 
 
 def finish(prep: Prepared, results, started: float) -> int:
@@ -116,8 +123,6 @@ ORIGIN_WORDS = {"reference": "reference points", "spread": "spread over sizes", 
 
 def free_answers(prep: Prepared, frame, front) -> list[dict]:
     """frontier.json's `versus_free_answers` (search.results.versus), from the scored trials' test outputs."""
-    import numpy as np
-
     with np.load(prep.run_dir / HOLDOUT_FILE) as saved:
         outputs = {name: saved[name] for name in saved.files if name != "labels"}
         labels = saved["labels"]
@@ -157,3 +162,55 @@ def print_frontier(document: dict, metric: str, trials: int, elapsed: float) -> 
               f"(one-sided paired randomisation test, p < 0.05)")
     else:
         print("no test split: the numbers above are validation numbers the search chose on")
+
+
+def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -> pd.DataFrame | None:
+    """Score the chosen trials on the test split and compare them; None when there is no test split.
+
+    `prep`: the run (search.driver.prepare.Prepared); `settings`: the trials' TrialSettings. A local run whose
+    trials use no GPU scores in this process, on all of its CPUs (it has torch and the model at hand;
+    a Ray task would start a process and import both again, which costs more than scoring a small
+    model); a cluster run, or one with GPUs, scores as Ray tasks with the trials' resources.
+    """
+    from safetensors.torch import load_file
+
+    test = prep.data.test
+    if test is None:
+        return None
+    trials = holdout_trials(frame, front)
+    config = prep.config
+    checkpoints = {row.trial_id: (list(row.units), load_file(str(prep.location.fetch_folder(row.checkpoint)
+                                                                    / TENSORS_FILE)))
+                   for row in trials.itertuples()}
+    if config.address is None and not config.gpus_per_trial:
+        outputs = _score_here(checkpoints, test, settings)
+    else:
+        outputs = _score_as_tasks(checkpoints, test, settings, config)
+    np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, **{"labels": test.labels, **outputs})
+    return compare(outputs, test.labels, trials, prep.task.metric, prep.task.regression)
+
+
+def _score_here(checkpoints: dict, test, settings) -> dict[str, np.ndarray]:
+    import os
+
+    import torch
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    here = dataclasses.replace(settings, model_files=None, threads=cpus)  # the driver's own copy of the model
+    threads = torch.get_num_threads()
+    try:
+        return {trial_id: predict_saved(units, tensors, test, here)
+                for trial_id, (units, tensors) in checkpoints.items()}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _score_as_tasks(checkpoints: dict, test, settings, config) -> dict[str, np.ndarray]:
+    import ray
+
+    task = ray.remote(predict_saved).options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial,
+                                             max_retries=config.max_failures)
+    test_ref = ray.put(test)
+    futures = {trial_id: task.remote(units, tensors, test_ref, settings)
+               for trial_id, (units, tensors) in checkpoints.items()}
+    return dict(zip(futures, ray.get(list(futures.values()))))

@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 
 from search.compat import autoscaler_node_types
-from search.driver.trials import eval_epochs
-from search.results.holdout import trial_data
+from search.driver.trials import eval_epochs, trial_data
 from search.settings.config import RunConfig
 from search.steer.strategies import first_rung, make_sampler, startup_trials
 from spaces import UsageError
@@ -141,7 +140,7 @@ def kappa_note(prep) -> str | None:
     picked = describe_units(prep.kappa.units)
     left = f"; left out, no unit adapts them: {', '.join(prep.kappa.left_out)}" if prep.kappa.left_out else ""
     missing = ""
-    if "lora.kappa" not in prep.seeds:
+    if "lora.kappa" not in prep.initial_points:
         missing = (f"; not a reference point here: no setting of the {prep.config.granularity} granularity's switches "
                    f"is exactly that (--granularity unit can express it)")
     return f"PEFT's KappaTune (find_kappa_target_modules, top_p 0.2) picks {picked}{left}{missing}"
@@ -150,10 +149,10 @@ def kappa_note(prep) -> str | None:
 def trials_note(prep) -> str:
     """What the run's trials will be: its reference points, then where the searched ones come from."""
     config = prep.config
-    given = len(prep.seeds)
+    given = len(prep.initial_points)
     searched = max(0, config.num_samples - given)
     points = ", ".join(f"{name} {prep.space.proposal(point, 1.0)['trainable_params']:,}"
-                       for name, point in prep.seeds.items())
+                       for name, point in prep.initial_points.items())
     if not searched:
         return f"{config.num_samples}: {points}; nothing is searched"
     startup = max(0, startup_trials(make_sampler(config.sampler, config.seed)) - given)

@@ -49,13 +49,17 @@ class Prepared:
     model: str
     taxonomy: Taxonomy
     space: SubnetworkSpace
-    seeds: dict[str, dict]
+    initial_points: dict[str, dict]  # trained first, by name: the reference points, then spread points
     task: Task
     data: Encoded
     location: RunLocation  # the run folder: local, or remote storage with a local working copy
-    pooling: str = "cls"  # concrete: `auto` is resolved from the model's folder
     study_note: str = ""  # what a paper study set, said once when the run starts
     kappa: KappaChoice | None = None  # PEFT's KappaTune choice on the model, where the run has a `lora.kappa` point
+
+    @property
+    def pooling(self) -> str:
+        """What the head reads, concrete (`auto` resolved from the model's folder)."""
+        return self.config.pooling
 
     @property
     def run_dir(self) -> Path:
@@ -141,26 +145,26 @@ def prepare(config: RunConfig) -> Prepared:
         lr_scale_min=config.lr_scale_range[0],
         lr_scale_max=config.lr_scale_range[1],
     ))
-    seeds = space.seed_points() if with_points else {}
+    points = space.seed_points() if with_points else {}
     if config.study == "search":  # the module types alone are the paper's study, not a search's start
-        seeds = {name: point for name, point in seeds.items() if name in SEARCH_REFERENCE_POINTS}
+        points = {name: point for name, point in points.items() if name in SEARCH_REFERENCE_POINTS}
     if paper:  # every point of the study once per seed
-        seeds = {f"{name}#{k}": {**seeds[name], "seed": k}
-                 for name in study_points(config.study, taxonomy) if name in seeds
-                 for k in range(config.study_seeds)}
+        points = {f"{name}#{k}": {**points[name], "seed": k}
+                  for name in study_points(config.study, taxonomy) if name in points
+                  for k in range(config.study_seeds)}
     notes = [f"{RunConfig.flag(k)} {config.text(k)}" for k in settings]
     if config.study != "search":  # a grid of reference points: each planned one once, all to the full budget
-        config = config.replace(num_samples=len(seeds), scheduler="none")
-        notes += [f"--num-samples {len(seeds)} (its points)", "--scheduler none"]
-    seeds = start_points(space, seeds, config.spread_points if config.study == "search" else 0,
-                         config.num_samples, config.seed)
+        config = config.replace(num_samples=len(points), scheduler="none")
+        notes += [f"--num-samples {len(points)} (its points)", "--scheduler none"]
+    points = start_points(space, points, config.spread_points if config.study == "search" else 0,
+                          config.num_samples, config.seed)
     data = encode(task, splits, load_tokenizer(model), config.max_length, config.train_size, config.eval_size,
                   config.test_size)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = config.name or f"{Path(config.model).name}-{task.name}-{stamp}"
     location = RunLocation.new(config.results_dir, name, config.local_dir)
     note = f"--study {config.study} sets {', '.join(notes)}" if notes else ""
-    return Prepared(config, model, taxonomy, space, seeds, task, data, location, pooling, study_note=note, kappa=kappa)
+    return Prepared(config, model, taxonomy, space, points, task, data, location, study_note=note, kappa=kappa)
 
 
 def write_run_info(prep: Prepared) -> None:
@@ -169,5 +173,5 @@ def write_run_info(prep: Prepared) -> None:
     RunInfo(args=config.as_dict(), model=prep.model, task=prep.task.name, metric=prep.task.metric,
             label_names=list(prep.task.label_names), num_labels=prep.task.num_labels, max_epochs=config.max_epochs,
             total_params=prep.taxonomy.total_params, fingerprint=prep.taxonomy.fingerprint, pooling=prep.pooling,
-            granularity=config.granularity, space_size=prep.space.size(), reference_points=dict(prep.seeds),
+            granularity=config.granularity, space_size=prep.space.size(), reference_points=dict(prep.initial_points),
             started=datetime.now().isoformat(timespec="seconds")).write(prep.run_dir)

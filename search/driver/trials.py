@@ -7,6 +7,7 @@ the test split) to `trainables.finetune`, or to `trainables.replay` for `--repla
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import weakref
@@ -14,7 +15,6 @@ from pathlib import Path
 
 from search.compat import quiet_worker_exits
 from search.driver.prepare import Prepared
-from search.results.holdout import trial_data
 from search.settings.config import RunConfig
 from search.steer.strategies import decision_epochs, first_rung
 from spaces import UsageError, model_folder
@@ -40,6 +40,11 @@ def worker_env() -> dict[str, str]:
     if "HF_HUB_OFFLINE" in os.environ:
         env["HF_HUB_OFFLINE"] = os.environ["HF_HUB_OFFLINE"]
     return env
+
+
+def trial_data(data):
+    """The data the trials get: everything but the test split (nothing the search decides can read it)."""
+    return dataclasses.replace(data, test=None)
 
 
 def init_ray(config: RunConfig) -> bool:

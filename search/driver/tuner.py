@@ -31,7 +31,7 @@ def build_tuner(prep: Prepared, callbacks: list):
         storage=storage,
         metric=[metric, "trainable_params"],
         mode=["max", "min"],
-        points_to_evaluate=list(prep.seeds.values()) or None,
+        points_to_evaluate=list(prep.initial_points.values()) or None,
         sampler=make_sampler(config.sampler, config.seed),
         max_epochs=config.max_epochs,
         fill_gaps=config.fill_gaps,

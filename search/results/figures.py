@@ -1,5 +1,6 @@
-"""The report's figures: their data (ticket map, hypervolume over compute, weights vs transfer) and
-their drawings (PNG through matplotlib, the Pareto front as inline SVG). search.report assembles them.
+"""A run's figures: their data (ticket map, hypervolume over compute, weights vs transfer) and their drawings
+(PNG through matplotlib, no display needed: the run's pareto.png and the report's; the Pareto front as inline SVG).
+search.results.html_report assembles the report from them.
 """
 
 from __future__ import annotations
@@ -8,14 +9,18 @@ import html
 import io
 import math
 from pathlib import Path
+from typing import BinaryIO
 
+import matplotlib
 import numpy as np
 import pandas as pd
 
-from search.results.plots import pareto_plot
-from search.results.table import COMPLETED, STOPPED, final_rows, frontier
-from search.steer.pareto import hypervolume_curve
-from trainables import load_model
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from search.results.table import COMPLETED, STOPPED, final_rows, frontier  # noqa: E402
+from search.steer.pareto import hypervolume_curve  # noqa: E402
+from trainables import load_model  # noqa: E402
 
 FIGURES = ("pareto", "ticket_map", "hypervolume", "learning_curves", "weights")
 
@@ -88,18 +93,11 @@ def module_transfer(frame: pd.DataFrame, taxonomy) -> pd.Series:
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     return buffer.getvalue()
 
 
 def figures(frame, run, taxonomy, reference, weights, transfer) -> dict[str, bytes]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     metric, max_epochs = run.metric, run.max_epochs
     out = {}
     buffer_path = io.BytesIO()
@@ -236,3 +234,42 @@ def pareto_svg(frame: pd.DataFrame, metric: str, width: int = 760, height: int =
                          f'{html.escape(row.preset)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+# ---- the run's own plot -------------------------------------------------------------------------
+
+def pareto_plot(frame: pd.DataFrame, path: Path | BinaryIO, metric: str, title: str,
+                majority: float | None = None) -> None:
+    """Metric vs. trainable parameters (log axis): every trial faded, the frontier drawn, presets labelled."""
+    finals = final_rows(frame).dropna(subset=["metric"])
+    front = frontier(frame)
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    stopped = finals[finals["status"] != COMPLETED]
+    done = finals[finals["status"] == COMPLETED]
+    ax.scatter(stopped["trainable_params"], stopped["metric"], s=18, c="0.75", marker="x",
+               label="stopped early (last epoch)")
+    ax.scatter(done["trainable_params"], done["metric"], s=22, c="tab:blue", alpha=0.45, label="full budget")
+    if len(front):
+        ax.step(front["trainable_params"], front["metric"], where="post", c="tab:red", lw=1.5)
+        ax.scatter(front["trainable_params"], front["metric"], s=40, c="tab:red", zorder=3, label="Pareto frontier")
+    labelled = finals.dropna(subset=["preset"]).groupby(["trainable_params", "metric"])["preset"]
+    for i, ((params, value), names) in enumerate(labelled):  # presets on one point share a label
+        ax.annotate(" / ".join(sorted(names)), (params, value), textcoords="offset points",
+                    xytext=(4, 4 + 9 * (i % 3)), fontsize=7, color="0.2")  # staggered: neighbours overlap less
+    if "test_metric" in finals.columns and finals["test_metric"].notna().any():
+        scored = finals.dropna(subset=["test_metric"])
+        errors = [scored["test_metric"] - scored["test_low"], scored["test_high"] - scored["test_metric"]]
+        ax.errorbar(scored["trainable_params"] * 1.08, scored["test_metric"], yerr=errors, fmt="D", ms=4,
+                    c="tab:green", ecolor="tab:green", elinewidth=1, capsize=2, alpha=0.8,
+                    label="test, scored once after the search (95% interval)")
+    if majority is not None:
+        ax.axhline(majority, c="0.5", ls=":", lw=1, label="majority class (validation)")
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters (head included, log scale)")
+    ax.set_ylabel(f"{metric} (validation; test where marked)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")  # few params and a high metric: the corner a frontier rarely reaches
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,9 +1,9 @@
 """Honest numbers: each chosen sub-network scored once, after the search, on rows it never saw.
 
 The search chooses on the validation split only; the trials do not even receive the test split
-(`trial_data`). When the search has ended, every frontier point and every reference point that
-trained to the full budget is evaluated once on the test split (its last checkpoint; see
-`evaluate_holdout` for where), with a bootstrap interval over test rows; each is compared
+(search.driver.trials.trial_data). When the search has ended, every frontier point and every reference point that
+trained to the full budget is evaluated once on the test split (its last checkpoint; the driver scores them:
+search.driver.finish.evaluate_holdout), with a bootstrap interval over test rows; each is compared
 with the best of them and with full fine-tuning on the same rows (a paired randomisation test,
 search.results.uncertainty), which says whether it is *not significantly worse*. The outputs are kept
 (`test_outputs.npz`) so that
@@ -12,24 +12,13 @@ every figure can be recomputed.
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from search.results.table import COMPLETED, final_rows
 from search.results.uncertainty import CONFIDENCE, SIGNIFICANCE, interval, not_worse, paired_test
-from search.storage.files import HOLDOUT_FILE
-from spaces import TENSORS_FILE
-from trainables import predict_saved
 
 TEST_COLUMNS = ("test_metric", "test_low", "test_high", "not_worse_than_best", "not_worse_than_full")
-
-
-def trial_data(data):
-    """The data the trials get: everything but the test split (nothing the search decides can read it)."""
-    return dataclasses.replace(data, test=None)
 
 
 def _preset_name(preset) -> str | None:
@@ -65,58 +54,6 @@ def compare(outputs: dict[str, np.ndarray], labels: np.ndarray, trials: pd.DataF
             for t in table["trial_id"]
         ]
     return table
-
-
-def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -> pd.DataFrame | None:
-    """Score the chosen trials on the test split and compare them; None when there is no test split.
-
-    `prep`: the run (search.driver.prepare.Prepared); `settings`: the trials' TrialSettings. A local run whose
-    trials use no GPU scores in this process, on all of its CPUs (it has torch and the model at hand;
-    a Ray task would start a process and import both again, which costs more than scoring a small
-    model); a cluster run, or one with GPUs, scores as Ray tasks with the trials' resources.
-    """
-    from safetensors.torch import load_file
-
-    test = prep.data.test
-    if test is None:
-        return None
-    trials = holdout_trials(frame, front)
-    config = prep.config
-    checkpoints = {row.trial_id: (list(row.units), load_file(str(prep.location.fetch_folder(row.checkpoint)
-                                                                    / TENSORS_FILE)))
-                   for row in trials.itertuples()}
-    if config.address is None and not config.gpus_per_trial:
-        outputs = _score_here(checkpoints, test, settings)
-    else:
-        outputs = _score_as_tasks(checkpoints, test, settings, config)
-    np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, **{"labels": test.labels, **outputs})
-    return compare(outputs, test.labels, trials, prep.task.metric, prep.task.regression)
-
-
-def _score_here(checkpoints: dict, test, settings) -> dict[str, np.ndarray]:
-    import os
-
-    import torch
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    here = dataclasses.replace(settings, model_files=None, threads=cpus)  # the driver's own copy of the model
-    threads = torch.get_num_threads()
-    try:
-        return {trial_id: predict_saved(units, tensors, test, here)
-                for trial_id, (units, tensors) in checkpoints.items()}
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _score_as_tasks(checkpoints: dict, test, settings, config) -> dict[str, np.ndarray]:
-    import ray
-
-    task = ray.remote(predict_saved).options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial,
-                                             max_retries=config.max_failures)
-    test_ref = ray.put(test)
-    futures = {trial_id: task.remote(units, tensors, test_ref, settings)
-               for trial_id, (units, tensors) in checkpoints.items()}
-    return dict(zip(futures, ray.get(list(futures.values()))))
 
 
 def with_test_columns(frame: pd.DataFrame, table: pd.DataFrame | None) -> pd.DataFrame:

@@ -126,7 +126,7 @@ def load_adapter_as_printed(out: Path, spec):
     return model.eval()
 
 
-def save_adapter(out: Path, ticket, spec, taxonomy, reproduces) -> Path:
+def write_adapter(out: Path, ticket, spec, taxonomy, reproduces) -> Path:
     """Write `OUT/peft` from `ticket` (the trained model; an LN-tuning adapter wraps it in place) and return the
     folder.
 
