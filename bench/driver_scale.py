@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--marks must be positive trial counts")
         if not Path(args.table).is_file():
             raise UsageError(f"table not found: {args.table}")
-        import search_efficiency as harness
+        from bench import search_efficiency as harness
 
         if args.strategy not in harness.STRATEGIES or harness.STRATEGIES[args.strategy].presets_only:
             raise UsageError(f"--strategy must be a searching strategy of bench/search_efficiency.py, not "

@@ -199,7 +199,9 @@ def test_a_failed_save_leaves_no_half_written_export(finished_run, tmp_path, mon
     def broken(out):
         raise UsageError("the saved model folder does not reproduce the ticket (logits differ by 0.5)")
 
-    monkeypatch.setattr(export, "save_model", broken)  # what a folder that fails its check leads to
+    from search.ticket import export as ticket_export
+
+    monkeypatch.setattr(ticket_export, "save_model", broken)  # what a folder that fails its check leads to
     assert export.main([str(finished_run), "--out", str(tmp_path / "x"), "--save-model"]) == 2
     assert "does not reproduce" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

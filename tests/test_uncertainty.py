@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from search import interval, metric_function, not_worse, paired_difference, paired_test
-from search.export import choose
 from search.results.holdout import compare, holdout_trials, with_test_columns
+from search.ticket.export import choose
 from spaces import UsageError
 from trainables import compute_metrics
 
