@@ -232,14 +232,18 @@ def test_a_run_of_the_flat_layout_resumes_from_a_moved_folder(tiny_bert, text_cs
         archive.extractall(tmp_path, filter="data")
     run_dir = tmp_path / "old"
     assert b"search._searcher" in (run_dir / "tuner.pkl").read_bytes()  # the flat layout's module paths
-    info = json.loads((run_dir / "run.json").read_text())
-    info["args"].update(model=tiny_bert, data=str(text_csv))  # where this machine has them
-    (run_dir / "run.json").write_text(json.dumps(info))
     saved = json.loads(max(run_dir.glob("experiment_state-*.json")).read_text())["trial_data"]
     held = {json.loads(trial)["trial_id"] for trial, _ in saved}
     assert len(held) == 2
 
-    resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir)],
+    # the model and data are where the machine that made the run had them: one line says so, and how to point
+    lost = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir)],
+                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120)
+    assert lost.returncode == 2 and lost.stderr.strip().splitlines() == [
+        "error: model folder not found: /tmp/oldlayout/model (where run old had it); if this machine has it "
+        "elsewhere, point to it: --resume RUN --model PATH"], lost.stderr
+    resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir), "--model", tiny_bert,
+                              "--data", str(text_csv)],  # where this machine has them
                              cwd=REPO, env=ENV, capture_output=True, text=True, timeout=500)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "lacked 8 trial(s)" in resumed.stdout
@@ -251,4 +255,5 @@ def test_a_run_of_the_flat_layout_resumes_from_a_moved_folder(tiny_bert, text_cs
     assert all((run_dir / f"trial_{t}" / "result.json").is_file() for t in trials["trial_id"])  # in this folder
     assert (run_dir / "frontier.json").is_file()
     assert "s left]" in resumed.stdout and "[ -" not in resumed.stdout  # the resumed process's own times
-    assert json.loads((run_dir / "run.json").read_text())["model"] == tiny_bert  # where this machine has it
+    info = json.loads((run_dir / "run.json").read_text())  # where this machine has them, for export and report
+    assert info["model"] == tiny_bert and (info["args"]["model"], info["args"]["data"]) == (tiny_bert, str(text_csv))

@@ -639,3 +639,17 @@ def test_ray_tune_may_hold_as_many_waiting_trials_as_the_cluster_runs(monkeypatc
     with run_environment(local, {"CPU": 4.0}) as pending:
         assert pending == 3
     assert os.environ["TUNE_MAX_PENDING_TRIALS_PG"] == "3"
+
+
+def test_a_resume_pointed_at_another_model_or_data_is_refused(finished_run, tiny_bert_3_layers, tmp_path, capsys):
+    """--resume RUN --model/--data say where this machine has the run's inputs; other inputs are refused, in one
+    line, before anything is written."""
+    before = sorted(p.name for p in finished_run.iterdir())
+    assert run.main(["--resume", str(finished_run), "--model", tiny_bert_3_layers]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: model {tiny_bert_3_layers} is not the one run tiny trained")
+    (tmp_path / "other.csv").write_text("review,sentiment\n" + "good film,yes\nbad film,no\n" * 60)
+    assert run.main(["--resume", str(finished_run), "--data", str(tmp_path / "other.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "are not run tiny's (neg, pos): point --data at the run's file" in err[0], err
+    assert sorted(p.name for p in finished_run.iterdir()) == before

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 from search import compat
 from search.driver.finish import finish
@@ -20,7 +21,7 @@ from search.settings.config import RunConfig
 from search.storage.files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search.storage.location import RunLocation
 from search.storage.run_info import RunInfo
-from spaces import UsageError
+from spaces import UsageError, is_local
 
 
 def resume(args: RunConfig) -> int:
@@ -36,13 +37,22 @@ def resume(args: RunConfig) -> int:
         raise UsageError(f"{location} is not a ticketsearch run folder (no {RUN_FILE})")
     here = ({"results_dir": location.storage_path, "local_dir": str(location.local.parent)}
             if location.is_remote else {"results_dir": str(location.local.parent)})
-    # the run's own options; this driver's address, the run's folder where it is now, its console
-    saved = RunConfig.from_saved(RunInfo.read(location.local).args, resume=None, address=args.address,
-                                 name=location.name, verbose=args.verbose, dry_run=False, **here)
-    prep = prepare(saved)
+    # where this machine has the run's model and data, if the user points them (a run moved between machines)
+    pointed = {name: getattr(args, name) for name in POINTABLE if name in args.given}
     info = RunInfo.read(location.local)
-    if info.model != prep.model:  # the run's options name the model where this machine has it: so do its outputs
-        dataclasses.replace(info, model=prep.model).write(location.local)
+    # the run's own options; this driver's address, the run's folder where it is now, its console
+    saved = RunConfig.from_saved(info.args, resume=None, address=args.address, name=location.name,
+                                 verbose=args.verbose, dry_run=False, **here, **pointed)
+    _check_inputs_here(saved, location.name)
+    prep = prepare(saved)
+    if info.fingerprint and prep.taxonomy.fingerprint != info.fingerprint:
+        raise UsageError(f"model {prep.model} is not the one run {location.name} trained (its parameters differ): "
+                         f"point --model at that model")
+    if info.label_names and list(prep.task.label_names) != list(info.label_names):
+        raise UsageError(f"the data's labels ({', '.join(prep.task.label_names)}) are not run {location.name}'s "
+                         f"({', '.join(info.label_names)}): point --data at the run's file")
+    if info.model != prep.model or pointed:  # the model and data where this machine has them: so do its outputs
+        dataclasses.replace(info, model=prep.model, args=prep.config.as_dict()).write(location.local)
     if not tune.Tuner.can_restore(location.path):
         raise UsageError(f"{location} has no Ray Tune experiment state to resume")
     fs, run_fs_path = location.filesystem()
@@ -56,6 +66,20 @@ def resume(args: RunConfig) -> int:
         restored = tune.Tuner.restore(location.path, trainable=build_trainable(prep), resume_errored=True)
         _relocate(restored, prep)
         return finish(prep, restored.fit(), started)
+
+
+POINTABLE = ("model", "data", "data_dir")  # what `--resume RUN` may be told is elsewhere on this machine
+
+
+def _check_inputs_here(config: RunConfig, name: str) -> None:
+    """One clear line where the model folder or data file the run names is not on this machine, and how to point
+    to where it is."""
+    for option, what, path in (("model", "model folder", config.model), ("data", "data file", config.data),
+                               ("data_dir", "data folder", config.data_dir)):
+        if path is None or (option == "model" and not is_local(path)) or Path(path).expanduser().exists():
+            continue
+        raise UsageError(f"{what} not found: {path} (where run {name} had it); if this machine has it elsewhere, "
+                         f"point to it: --resume RUN {RunConfig.flag(option)} PATH")
 
 
 def _relocate(restored, prep: Prepared) -> None:
