@@ -13,7 +13,7 @@ from spaces._lazy import lazy_names
 
 # each module and the public names it defines (PUBLIC=name: the module calls it otherwise)
 _EXPORTS = {
-    "spaces._cli": ("ArgumentParser", "run_cli", "UsageError"),
+    "spaces._cli": ("ArgumentParser", "did_you_mean", "run_cli", "UsageError"),
     "spaces._lora": ("LORA_ALPHA_RATIO", "lora_config", "merge_lora", "ticket_name", "ticket_parameters"),
     "spaces._models": ("load_config", "model_file_list", "model_folder", "resolve_model"),
     "spaces._names": ("DEFAULT_MODEL", "GRANULARITIES", "is_local", "LEGACY_POOLING", "LORA", "MODEL_ALIASES",
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
     from spaces._cli import (
         ArgumentParser,
         UsageError,
+        did_you_mean,
         run_cli,
     )
     from spaces._lora import (

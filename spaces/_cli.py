@@ -6,10 +6,17 @@ The lowest layer holds it so that `spaces.describe`, `search.*` and `bench/` all
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Callable
 
 USAGE_EXIT = 2
+
+
+def did_you_mean(value: str, known) -> str:
+    """`; did you mean 'X'?` for the known name nearest a misspelt one, or "" where none is near."""
+    near = difflib.get_close_matches(str(value), [str(k) for k in known], n=1, cutoff=0.6)
+    return f"; did you mean '{near[0]}'?" if near else ""
 
 
 class UsageError(ValueError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, PretrainedConfig
 
-from spaces._cli import UsageError
+from spaces._cli import UsageError, did_you_mean
 from spaces._names import MODEL_ALIASES, is_local
 
 
@@ -85,7 +85,8 @@ def load_config(name: str, num_labels: int | None = None) -> PretrainedConfig:
         config = AutoConfig.from_pretrained(location)
     except (OSError, ValueError, KeyError) as exc:
         hint = "" if looks_local else " (offline: give a local folder, or an alias such as 'minilm')"
-        raise UsageError(f"cannot load model '{name}': {str(exc).splitlines()[0]}{hint}") from exc
+        raise UsageError(f"cannot load model '{name}': {str(exc).splitlines()[0]}{hint}"
+                         + did_you_mean(name, MODEL_ALIASES)) from exc
     if num_labels is not None:
         config.num_labels = num_labels
     return config

@@ -12,12 +12,11 @@ layer of the switch's units; its norms stay frozen). What a switch covers depend
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 from dataclasses import dataclass
 
-from spaces._cli import UsageError
+from spaces._cli import UsageError, did_you_mean
 from spaces._lora import parse_rank
 from spaces._names import GRANULARITIES, LORA, SWITCH_VALUES, SpaceConfig
 from spaces._taxonomy import Taxonomy
@@ -43,9 +42,8 @@ def switches(
     if modules is not None:
         unknown = [m for m in modules if m not in known]
         if unknown:
-            near = difflib.get_close_matches(unknown[0], known, n=1)
             raise UsageError(f"unknown module '{unknown[0]}' for {taxonomy.name} (known: {', '.join(known)})"
-                             + (f"; did you mean '{near[0]}'?" if near else ""))
+                             + did_you_mean(unknown[0], known))
     if layers is not None:
         first, last = layers
         if first > last:
@@ -321,7 +319,7 @@ class SubnetworkSpace:
         bad = [v for v in config.values if v not in SWITCH_VALUES]
         if bad:
             raise UsageError(f"unknown switch value '{bad[0]}' (use {', '.join(SWITCH_VALUES)}; lora takes its ranks "
-                             f"from --lora-ranks)")
+                             f"from --lora-ranks){did_you_mean(bad[0], SWITCH_VALUES)}")
         if "off" not in config.values:
             raise UsageError(f"switch values must include 'off' (got {','.join(config.values)})")
         if not 0 < config.lr_scale_min <= 1 <= config.lr_scale_max:

@@ -103,3 +103,5 @@ def test_file_that_is_not_what_it_says(tmp_path):
         load_task(data=make_text_file(tmp_path / "x.csv").rename(tmp_path / "x.xlsx"))
     with pytest.raises(UsageError, match="unknown task"):
         load_task("sst9")
+    with pytest.raises(UsageError, match="did you mean 'rotten_tomatoes'"):
+        load_task("rotten_tomato")

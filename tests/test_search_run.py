@@ -134,6 +134,10 @@ def test_bad_input_exits_2_without_a_finished_run(ray_session, tiny_bert, text_c
         ("--confirm-seeds", "-1"): "--confirm-seeds must not be negative (got -1",
         ("--max-failures", "-5"): "--max-failures must not be negative (got -5",
         ("--switch-values", "off,nosuch"): "unknown switch value 'nosuch'",
+        ("--switch-values", "off,bais"): "unknown switch value 'bais' (use off, bias, weight, all, lora; lora takes "
+                                         "its ranks from --lora-ranks); did you mean 'bias'?",
+        ("--metric", "acuracy"): "metric 'acuracy' does not fit this task (use one of accuracy, f1, "
+                                 "matthews_correlation); did you mean 'accuracy'?",
         ("--switch-values", "off,bias,all", "--lora-ranks", "4"): "--lora-ranks 4 has no effect: 'lora' is not among",
         ("--label-column", "sentimnet"): "column 'sentimnet' not in data (columns: review, sentiment); "
                                           "did you mean 'sentiment'?",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from spaces import UsageError
+from spaces import UsageError, did_you_mean
 from trainables._metrics import constant_baseline, metric_names
 from trainables._tasks import GLUE, TASKS
 
@@ -120,15 +120,12 @@ def _check(frame: pd.DataFrame, text_columns: list[str], label_column: str, regr
 
 def _column_hint(column: str, columns: list[str]) -> str:
     """What the user probably meant: a near column name, or a header that another separator would split."""
-    import difflib
-
     if len(columns) == 1:
         for separator, name in (("\t", "tab"), (";", "';'"), ("|", "'|'")):
             if separator in columns[0]:
                 how = "name the file .tsv" if separator == "\t" else "save it with commas"
                 return f"; the header looks {name}-separated: {how}"
-    near = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
-    return f"; did you mean '{near[0]}'?" if near else ""
+    return did_you_mean(column, columns)
 
 
 def _dataset(frame: pd.DataFrame, text_columns: list[str], label_column: str, label_names, regression: bool):
@@ -264,7 +261,8 @@ def load_task(
     else:
         if data is None:
             if name != "rotten_tomatoes":
-                raise UsageError(f"unknown task '{name}' (built in: {', '.join(TASKS)}; or give --data FILE)")
+                raise UsageError(f"unknown task '{name}' (built in: {', '.join(TASKS)}; or give --data FILE)"
+                                 + did_you_mean(name, TASKS))
             frame, text_column, label_column = rotten_tomatoes_frame(), "text", "label"
         else:
             frame = _read_file(Path(data))
@@ -286,7 +284,8 @@ def load_task(
                     text_column=text_column, text_pair_column=text_pair_column, regression=regression)
     if metric is not None:
         if metric not in task.metrics:
-            raise UsageError(f"metric '{metric}' does not fit this task (use one of {', '.join(task.metrics)})")
+            raise UsageError(f"metric '{metric}' does not fit this task (use one of {', '.join(task.metrics)})"
+                             + did_you_mean(metric, task.metrics))
         task = dataclasses.replace(task, metric=metric)
     return task, splits
 
