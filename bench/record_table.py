@@ -40,7 +40,6 @@ from such a file, for machines without the tokenizer or the dataset packages.
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import dataclasses
 import hashlib
@@ -61,8 +60,6 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
 from spaces import (  # noqa: E402
-    GRANULARITIES,
-    POOLINGS,
     WITHOUT_LORA,
     ArgumentParser,
     SpaceConfig,
@@ -295,31 +292,23 @@ def main(argv=None) -> int:
 
 
 def record(argv=None) -> int:
-    from search import RunConfig  # the options it shares with search.run take search.run's defaults
+    from search.settings.options import add_run_options  # the options it shares with search.run, as search.run has them
 
-    run_defaults = RunConfig.defaults()
     parser = ArgumentParser(prog="bench/record_table.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=run_defaults.model)
     parser.add_argument("--space", choices=("modules", "layers", "product"), default="modules",
                         help="modules: every subset of the module-type switches (128 for BERT-like encoders); "
                         "layers: per layer value, attn.out, ffn.out and LayerNorms, --selections of them; "
-                        "product: search.run's own space (--granularity, switch values off/bias/all), reference "
+                        "product: search.run's own space (--granularity, --switch-values), reference "
                         "points and --selections spread ones, each at every --lr-scales")
-    parser.add_argument("--granularity", choices=GRANULARITIES, default="module", help="product: the space's")
-    parser.add_argument("--switch-values", default=",".join(WITHOUT_LORA),
-                        help="product: the space's switch values (search.run's --switch-values; default the space "
-                        "without LoRA, as the committed tables were recorded; add lora for LoRA)")
-    parser.add_argument("--lora-ranks", default=run_defaults.text("lora_ranks"),
-                        help="product: search.run's --lora-ranks")
+    # product: the space's granularity, values and ranks; the switch values without LoRA by default, as the
+    # committed tables were recorded (add lora for LoRA)
+    add_run_options(parser, "model", "granularity", "switch_values", "lora_ranks", "pooling", "lr_groups",
+                    "text_column", "label_column", "max_length", "batch_size", switch_values=WITHOUT_LORA)
     parser.add_argument("--presets", default=None,
                         help="product: the reference points recorded, comma-separated (default: "
                         f"{','.join(RATE_PRESETS)}; with lora, e.g. lora.qv,lora.all-linear)")
     parser.add_argument("--lr-scales", default="0.1,0.3,1,3,10",
                         help="product: the scales of the size rule's rate each selection is trained at")
-    parser.add_argument("--pooling", choices=POOLINGS, default=run_defaults.pooling,
-                        help="what the head reads, as search.run's --pooling (default: search.run's)")
-    parser.add_argument("--lr-groups", action=argparse.BooleanOptionalAction, default=run_defaults.lr_groups,
-                        help="the head's learning-rate floor, as search.run's --lr-groups (default: search.run's)")
     parser.add_argument("--selections", type=int, default=600, help="layers: how many selections (default 600)")
     parser.add_argument("--repeats", type=int, default=30,
                         help="layers: selections also recorded at seeds 1 and 2 (default 30); product with "
@@ -331,14 +320,10 @@ def record(argv=None) -> int:
                         help="product --sample: the range of lr_scale drawn (default 0.3,10)")
     parser.add_argument("--data", help="a local text-classification file (CSV, JSON lines, Parquet) instead of "
                         "Rotten Tomatoes, split as search.run splits it")
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--label-column", default="label")
     parser.add_argument("--out", default="bench/tables/minilm-rotten_tomatoes-modules.parquet")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-rows", type=int, default=4096)
     parser.add_argument("--eval-rows", type=int, default=None, help="default: the whole validation split")
-    parser.add_argument("--max-length", type=int, default=run_defaults.max_length)
-    parser.add_argument("--batch-size", type=int, default=run_defaults.batch_size)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="torch threads per worker")
     parser.add_argument("--limit", type=int, default=None, help="record at most this many new selections")
@@ -380,8 +365,8 @@ def record(argv=None) -> int:
     scales: dict[tuple, float] = {}  # product space: a selection's lr_scale, by (selection, scale) key
     if args.space == "product":
         space = SubnetworkSpace(taxonomy, SpaceConfig(
-            granularity=args.granularity, values=tuple(args.switch_values.split(",")),
-            lora_ranks=tuple(int(r) for r in args.lora_ranks.split(",")), explicit_values=True))
+            granularity=args.granularity, values=args.switch_values, lora_ranks=args.lora_ranks,
+            explicit_values=True))
         presets = tuple(args.presets.split(",")) if args.presets else RATE_PRESETS
         trainings = [(values, scale, 0) for values, scale in
                      product_plan(space, args.selections, tuple(float(x) for x in args.lr_scales.split(",")),

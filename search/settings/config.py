@@ -83,7 +83,7 @@ def lr_scale_range(value: Any) -> tuple[float, float]:
     except ValueError:
         raise UsageError(f"--lr-scale-range takes LOW,HIGH (two numbers), not '{value}'") from None
     if not 0 < low <= 1 <= high:
-        raise UsageError(f"--lr-scale-range {_text(value)} must contain 1, the size rule's rate "
+        raise UsageError(f"--lr-scale-range {flag_text(value)} must contain 1, the size rule's rate "
                          "(0 < LOW <= 1 <= HIGH)")
     return low, high
 
@@ -124,7 +124,7 @@ def _number(kind: type, flag: str) -> Callable[[Any], Any]:
     return parse
 
 
-def _text(value: Any) -> str:
+def flag_text(value: Any) -> str:
     """A value as the command line writes it (`2,8,32`, `6-11`, `0.5,2`)."""
     if isinstance(value, (list, tuple)):
         return ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in value)
@@ -345,12 +345,12 @@ class RunConfig:
         if shown is not None:
             return shown
         default = cls.default(name)
-        return "none" if default is None else _text(default)
+        return "none" if default is None else flag_text(default)
 
     def text(self, name: str) -> str:
         """The option's value as the command line writes it (`2,8,32`, `6-11`)."""
         value = getattr(self, name)
-        return "-".join(map(str, value)) if name == "layers" and value else _text(value)
+        return "-".join(map(str, value)) if name == "layers" and value else flag_text(value)
 
     @classmethod
     def from_options(cls, options: dict[str, Any], given: frozenset[str] = frozenset()) -> RunConfig:

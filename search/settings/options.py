@@ -9,10 +9,11 @@ from typing import Any
 
 import yaml
 
-from search.settings.config import GROUPS, RunConfig
+from search.settings.config import GROUPS, RunConfig, flag_text
 from spaces import ArgumentParser, UsageError
 
-__all__ = ["build_parser", "options_reference", "parse_args", "parse_options", "print_help_if_asked"]
+__all__ = ["add_run_options", "build_parser", "options_reference", "parse_args", "parse_options",
+           "print_help_if_asked"]
 
 DESCRIPTION = ("Search which modules in which layers of a pre-trained transformer (encoder or decoder) to fine-tune: "
                "the Pareto frontier of task metric vs. trainable parameters.")
@@ -25,22 +26,45 @@ def build_parser(add_help: bool = True, suppress_defaults: bool = False) -> argp
                        argument_default=argparse.SUPPRESS if suppress_defaults else None)
     groups = {name: p.add_argument_group(name) for name in GROUPS}
     for name in RunConfig.fields():
-        meta = RunConfig.option(name).metadata
-        shown = RunConfig.shown_default(name)
-        help_text = meta["help"] + (f" (default: {shown})" if shown else "")
-        kwargs: dict[str, Any] = {"dest": name, "help": help_text}
-        if not suppress_defaults:
-            kwargs["default"] = RunConfig.default(name)
-        if meta["kind"] == "switch":
-            kwargs["action"] = "store_true"
-        elif meta["kind"] == "off-switch":
-            kwargs["action"] = "store_false"
-        elif meta["kind"] == "toggle":
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs.update(choices=meta["choices"], metavar=meta["metavar"])
-        groups[meta["group"]].add_argument(RunConfig.flag(name), **kwargs)
+        _add_option(groups[RunConfig.option(name).metadata["group"]], name, suppress_defaults=suppress_defaults)
     return p
+
+
+def add_run_options(parser: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
+    """search.run's options `names` on another command's parser (bench/ scripts that share them): the same flag,
+    help and default (or `defaults[name]`), each value parsed into the field's type as it is read."""
+    for name in names:
+        _add_option(parser, name, default=defaults.get(name, RunConfig.default(name)), typed=True)
+
+
+def _add_option(parser, name: str, suppress_defaults: bool = False, default: Any = None, typed: bool = False) -> None:
+    meta = RunConfig.option(name).metadata
+    shown = flag_text(default) if typed and name in RunConfig.fields() and default is not None else \
+        RunConfig.shown_default(name)
+    kwargs: dict[str, Any] = {"dest": name, "help": meta["help"] + (f" (default: {shown})" if shown else "")}
+    if not suppress_defaults:
+        kwargs["default"] = default if typed else RunConfig.default(name)
+    if meta["kind"] == "switch":
+        kwargs["action"] = "store_true"
+    elif meta["kind"] == "off-switch":
+        kwargs["action"] = "store_false"
+    elif meta["kind"] == "toggle":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        kwargs.update(choices=meta["choices"], metavar=meta["metavar"])
+        if typed and meta["parse"] is not None:
+            kwargs["type"] = _argparse_type(meta["parse"])
+    parser.add_argument(RunConfig.flag(name), **kwargs)
+
+
+def _argparse_type(parse):
+    """The field's parse function as argparse's `type`: its message kept (argparse words a ValueError its own way)."""
+    def typed(value: str) -> Any:
+        try:
+            return parse(value)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return typed
 
 
 def parse_options(argv: list[str] | None = None, add_help: bool = True) -> tuple[dict[str, Any], frozenset[str]]:
