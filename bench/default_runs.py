@@ -86,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         "cheapest_within_noise": cheapest, "searched_points": searched}
     if versus:
         summary["versus_free_answers"] = versus
-    hypervolumes = _hypervolumes(args.runs, args.against, regression=metric in ("pearson", "spearman"))
+    regression = metric in ("pearson", "spearman")
+    crossed = _partners_free_answers(args.runs, args.against, metric, regression) if args.against else None
+    if crossed:
+        summary["versus_partners_free_answers"] = crossed
+    hypervolumes = _hypervolumes(args.runs, args.against, regression=regression)
     if hypervolumes is not None:
         summary["test_hypervolume"] = hypervolumes
     print(f"test {metric} of each reference point over {len(runs)} runs ({', '.join(summary['runs'])})")
@@ -115,6 +119,17 @@ def main(argv: list[str] | None = None) -> int:
                          f"{e['searched']['selection']} {e['searched']['trainable_params']:,} "
                          f"{e['searched']['test_metric']:.3f}: {d['value']:+.3f} ({d['low']:+.3f} to {d['high']:+.3f})")
                 print(f"    {e['free_answer']:<16} {e['trainable_params']:>9,} {e['test_metric']:.3f} | {found}")
+    if crossed:
+        print("each run's best searched ticket at no more parameters than a free answer its partner trained and it did "
+              f"not (chosen on validation), test {metric} minus the answer's, paired on the same test rows (95%):")
+        for row in crossed:
+            for e in row["entries"]:
+                d = e.get("difference")
+                found = ("none on the front" if d is None else
+                         f"{e['searched']['selection']} {e['searched']['trainable_params']:,} "
+                         f"{e['searched']['test_metric']:.3f}: {d['value']:+.3f} ({d['low']:+.3f} to {d['high']:+.3f})")
+                print(f"  {row['run']} vs {row['against']}'s {e['free_answer']:<16} {e['trainable_params']:>9,} "
+                      f"{e['test_metric']:.3f} | {found}")
     if hypervolumes is not None:
         print("test hypervolume of the returned front (95% interval)" + (", minus its partner's (paired 95%)"
                                                                          if args.against else "") + ":")
@@ -127,6 +142,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps(summary, indent=1) + "\n")
     return 0
+
+
+def _partners_free_answers(runs: list[Path], against: list[Path], metric: str, regression: bool) -> list[dict]:
+    """Per pair: the free answers the partner run trained and this run did not (a run without LoRA against one
+    with it: KappaTune's, all-linear's), set against this run's searched front as search.results.versus sets a
+    run's own (the searched ticket chosen on validation; the two scored on the same test rows, paired)."""
+    import numpy as np
+    import pandas as pd
+
+    from search.results.versus import FREE_ANSWERS, versus_free_answers
+
+    out = []
+    for run, partner in zip(runs, against):
+        fronts = [json.loads((folder / "frontier.json").read_text()) for folder in (run, partner)]
+        if not all((folder / "test_outputs.npz").is_file() for folder in (run, partner)):
+            continue
+        saved = [np.load(folder / "test_outputs.npz") for folder in (run, partner)]
+        if not np.array_equal(saved[0]["labels"], saved[1]["labels"]):
+            continue  # not the same test rows: nothing to pair
+        own = {r["preset"] for r in fronts[0]["references"]}
+        answers = [r for r in fronts[1]["references"] if r["preset"] in FREE_ANSWERS and r["preset"] not in own]
+        if not answers:
+            continue
+        points = [p for p in fronts[0]["points"] if not p.get("preset")]
+        columns = ["trial_id", "preset", "selection", "trainable_params", "metric", "test_metric"]
+        scored = pd.DataFrame([{c: r.get(c) for c in columns} for r in answers + points], columns=columns)
+        front = pd.DataFrame([{c: p.get(c) for c in columns} for p in points], columns=columns)
+        outputs = {**{k: saved[0][k] for k in saved[0].files if k != "labels"},
+                   **{r["trial_id"]: saved[1][r["trial_id"]] for r in answers}}
+        entries = versus_free_answers(scored, front, outputs, saved[0]["labels"], metric, regression)
+        out.append({"run": run.name, "against": partner.name, "entries": entries})
+    return out
 
 
 def _hypervolumes(runs: list[Path], against: list[Path] | None, regression: bool) -> list[dict] | None:

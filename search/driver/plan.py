@@ -166,7 +166,10 @@ def trials_note(prep) -> str:
                  "results")
     else:
         drawn = "proposed from the finished trials' results"
-    return (f"{config.num_samples}: {given} reference points ({points}), then {searched} searched: {gaps}"
+    spread = sum(name.startswith("spread-") for name in prep.initial_points)
+    first = (f"{given - spread} reference points" + (f" and {spread} spread over sizes" if spread else "")
+             if given > spread else f"{spread} spread over sizes")
+    return (f"{config.num_samples}: {first} ({points}), then {searched} searched: {gaps}"
             f"{drawn} by {config.sampler} (trials.parquet's `origin` says which)")
 
 
