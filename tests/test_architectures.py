@@ -7,12 +7,15 @@ from conftest import TINY_CONFIGS
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from spaces import MODULE_TYPES, TENSORS_FILE, Spec, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
+from spaces import MODULE_TYPES, TENSORS_FILE, SpaceConfig, Spec, SubnetworkSpace, Taxonomy, UsageError, load_taxonomy
 from spaces.describe import describe
 from trainables import load_tensors
 
 MAPPED = [f for f in TINY_CONFIGS if f != "roformer"]
 PREFIX_FAMILIES = {"bert", "roberta", "xlm-roberta", "distilbert", "mpnet"}
+
+
+LORA_OFFERED = ("off", "bias", "all", "lora")  # --switch-values off,bias,all,lora
 
 
 def trainable_count(model) -> int:
@@ -28,8 +31,8 @@ def test_canonical_units_and_exact_counts(tiny_models, family):
     assert "embeddings" in taxonomy.extra_units and "embeddings.norm" in taxonomy.extra_units
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
     assert taxonomy.total_params == sum(p.numel() for p in model.parameters())
-    space = SubnetworkSpace(taxonomy)
-    assert {"lora.qv", "lora.all-linear"} <= set(space.seed_points())  # LoRA is in the default space
+    space = SubnetworkSpace(taxonomy, SpaceConfig(values=LORA_OFFERED))
+    assert {"lora.qv", "lora.all-linear"} <= set(space.seed_points())  # with LoRA offered, its reference points
     for name, point in space.seed_points().items():
         refs = [r for r in space(_FixedTrial(point))["units"]]
         model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)  # a trial's own, fresh

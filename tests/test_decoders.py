@@ -101,19 +101,19 @@ def test_a_bias_free_decoder_offers_no_bias_and_bitfit_only_where_there_are_bias
 
     from spaces import SpaceConfig, SubnetworkSpace, refs_from_switches
 
-    whole = SpaceConfig(values=("off", "bias", "all"))  # the default's values but LoRA (not the user's choice)
+    whole = SpaceConfig()  # the default's values: off, bias, all (not the user's choice)
     llama = SubnetworkSpace(load_taxonomy(tiny_decoders("llama"), 2), whole)
     assert set(llama.values_of.values()) == {("off", "all")} and llama.size() == 2 ** len(llama.switch_units)
     assert "bitfit" not in llama.seed_points() and not llama.taxonomy.has_biases
     # the default space adds LoRA to the linear switches, not to the norms or the embeddings
-    default = SubnetworkSpace(llama.taxonomy)
+    default = SubnetworkSpace(llama.taxonomy, SpaceConfig(values=("off", "bias", "all", "lora")))  # LoRA offered
     assert default.values_of["query"] == ("off", "lora2", "lora8", "lora32", "all")
     assert default.values_of["attn.norm"] == default.values_of["embeddings"] == ("off", "all")
     # a default rank a layer cannot take is left out of its switch (this Llama's key projection is 16 wide);
     # the user's own ranks must fit every searched layer
     assert default.values_of["key"] == ("off", "lora2", "lora8", "all")
     with pytest.raises(UsageError, match="LoRA rank 32 is above the smaller dimension of 0.key's"):
-        SubnetworkSpace(llama.taxonomy, SpaceConfig(explicit_ranks=True))
+        SubnetworkSpace(llama.taxonomy, SpaceConfig(values=("off", "bias", "all", "lora"), explicit_ranks=True))
     qwen = SubnetworkSpace(load_taxonomy(tiny_decoders("qwen2"), 2), whole)  # biases on query, key and value only
     assert qwen.values_of["query"] == ("off", "bias", "all") and qwen.values_of["attn.out"] == ("off", "all")
     bitfit = qwen.seed_points()["bitfit"]

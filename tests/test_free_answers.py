@@ -29,6 +29,9 @@ from trainables import load_model, load_tokenizer
 RANK = 8  # the LoRA reference points' rank
 
 
+LORA_OFFERED = ("off", "bias", "all", "lora")  # --switch-values off,bias,all,lora
+
+
 def _point_units(space: SubnetworkSpace, name: str) -> list[str]:
     values = {k: v for k, v in space.seed_points()[name].items() if k != "lr_scale"}
     return space.proposal(values, 1.0)["units"]
@@ -43,7 +46,7 @@ def test_lora_kappa_counts_what_peft_s_kappatune_adapter_trains(tiny_models, tin
     taxonomy = load_taxonomy(name, 2, pooling)
     choice = kappa_choice(name, 2, pooling)
     assert choice.units and not choice.left_out
-    space = SubnetworkSpace(taxonomy, SpaceConfig(granularity="unit", kappa_units=choice.units))
+    space = SubnetworkSpace(taxonomy, SpaceConfig(granularity="unit", values=LORA_OFFERED, kappa_units=choice.units))
     assert "lora.kappa" in space.seed_points()
     units = _point_units(space, "lora.kappa")
     assert sorted(u.split(":")[0] for u in units) == sorted(choice.units) and all(u.endswith(f":lora{RANK}")
@@ -57,7 +60,7 @@ def test_lora_kappa_counts_what_peft_s_kappatune_adapter_trains(tiny_models, tin
     if where == "minilm":  # the issue's figure: ffn.in in every layer, 92,160 at rank 8, the head aside
         assert choice.units == tuple(f"{layer}.ffn.in" for layer in range(6))
         assert taxonomy.count(units) - taxonomy.head_params == 92_160
-        module_space = SubnetworkSpace(taxonomy, SpaceConfig(kappa_units=choice.units))
+        module_space = SubnetworkSpace(taxonomy, SpaceConfig(values=LORA_OFFERED, kappa_units=choice.units))
         assert module_space.seed_points()["lora.kappa"]["ffn.in"] == f"lora{RANK}"
 
 
@@ -94,7 +97,8 @@ def test_a_kappa_pick_no_unit_adapts_is_left_out_and_named():
 
 def test_the_search_s_reference_points_are_the_ends_the_baselines_and_the_free_answers():
     taxonomy = load_taxonomy("minilm", 2, "mean")
-    space = SubnetworkSpace(taxonomy, SpaceConfig(kappa_units=kappa_choice("minilm", 2, "mean").units))
+    kappa = kappa_choice("minilm", 2, "mean").units
+    space = SubnetworkSpace(taxonomy, SpaceConfig(values=LORA_OFFERED, kappa_units=kappa))
     points = {n for n in space.seed_points() if n in SEARCH_REFERENCE_POINTS}
     assert points == set(SEARCH_REFERENCE_POINTS)
     assert set(FREE_ANSWERS) <= points

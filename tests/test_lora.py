@@ -86,12 +86,12 @@ def test_the_space_offers_a_value_per_rank_on_linear_switches_only(tiny_models, 
                            SpaceConfig(granularity="unit", values=("off", "all", "lora"), explicit_values=True))
     fused = gpt2.proposal({k: v for k, v in gpt2.seed_points()["lora.qv"].items() if k != "lr_scale"}, 1.0)
     assert fused["units"] == ["0.attn.qkv:lora8", "1.attn.qkv:lora8"]
-    # the default space offers LoRA at ranks 2, 8 and 32; without `lora` among the values nothing of it is there
-    default = SubnetworkSpace(taxonomy, SpaceConfig(granularity="unit"))
-    assert "lora.qv" in default.seed_points() and default.values_of["0.query"] == (
+    # offered, LoRA comes at ranks 2, 8 and 32; the default space has none of it
+    offered = SubnetworkSpace(taxonomy, SpaceConfig(granularity="unit", values=("off", "bias", "all", "lora")))
+    assert "lora.qv" in offered.seed_points() and offered.values_of["0.query"] == (
         "off", "bias", "lora2", "lora8", "lora32", "all")
-    plain = SubnetworkSpace(taxonomy, SpaceConfig(granularity="unit", values=("off", "bias", "all")))
-    assert "lora.qv" not in plain.seed_points() and plain.values_of["0.query"] == ("off", "bias", "all")
+    default = SubnetworkSpace(taxonomy, SpaceConfig(granularity="unit"))
+    assert "lora.qv" not in default.seed_points() and default.values_of["0.query"] == ("off", "bias", "all")
 
 
 def test_a_lora_trial_trains_only_its_adapters_and_head_and_restores(tiny_bert, text_csv, tmp_path):

@@ -563,12 +563,17 @@ def test_runs_written_before_test_numbers_still_load(finished_run, tmp_path, cap
 def test_dry_run_prints_the_plan_and_trains_nothing(ray_session, tiny_bert, text_csv, tmp_path, capsys):
     # a training set of one batch or less still times a few steps (they come from the next epochs' batches)
     assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "one", "--train-size", "1", "--dry-run")) == 0
-    assert "about" in capsys.readouterr().out
-    assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "plan", "--num-samples", "6", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "about" in out
+    # the default space: whole modules and biases; no LoRA, so none of PEFT's LoRA answers
+    assert "(off, bias, all: query, key, value, attn.out and" in out and "lora" not in out
+    assert run.main(_args(tiny_bert, text_csv, tmp_path, "--name", "plan", "--num-samples", "6", "--dry-run",
+                          "--switch-values", "off,bias,all,lora")) == 0
     out = capsys.readouterr().out
     assert "plan (nothing is trained)" in out and "module granularity" in out
     assert "trials: 6: " in out and "12 trial-epochs at most" in out and "1 CPU, 0 GPU" in out
-    # the free answers among the reference points, KappaTune's choice named; validated where a decision reads it
+    # with LoRA offered, the free answers among the reference points, KappaTune's choice named; validated where a
+    # decision reads it
     # (on this random tiny model KappaTune's picks are no module type in every layer: the plan says why it is not a
     # reference point at module granularity)
     assert "beft " in out and "KappaTune" in out and "validation rows after epoch 2 " in out
@@ -608,7 +613,12 @@ def test_a_search_without_reference_points_starts_spread_over_budgets(tiny_bert,
              for p in plain.initial_points.values()]
     assert costs[0] == plain.taxonomy.head_params and costs[1] == max(costs)
     seeded = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path)))
-    assert not any(name.startswith("spread") for name in seeded.initial_points)  # reference points fill the start
+    names = list(seeded.initial_points)  # the reference points first; spread ones fill the start up to 5
+    references = [n for n in names if not n.startswith("spread-")]
+    assert references == names[:len(references)] and len(references) >= 4 and len(names) == max(5, len(references))
+    with_lora = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path, "--switch-values",
+                                                       "off,bias,all,lora")))
+    assert not any(name.startswith("spread") for name in with_lora.initial_points)  # 5 or more reference points
     off = search.prepare(search.parse_args(_args(tiny_bert, text_csv, tmp_path, "--no-reference-points",
                                                  "--spread-points", "0")))
     assert off.initial_points == {}

@@ -185,10 +185,13 @@ def test_space_is_picklable(tiny):
     import pickle
 
     space = pickle.loads(pickle.dumps(SubnetworkSpace(tiny)))
-    # the six linear module types: off/bias/all and LoRA at ranks 2, 8 and 32; off/bias/all for the two norms,
-    # the embeddings' norm and the pooler; off/all for the bias-free embeddings
+    # the default: off/bias/all for the eight module types, the embeddings' norm and the pooler; off/all for the
+    # bias-free embeddings
+    assert space.size() == 3 ** (len(MODULE_TYPES) + 2) * 2
+    lora = pickle.loads(pickle.dumps(SubnetworkSpace(tiny, SpaceConfig(values=("off", "bias", "all", "lora")))))
+    # with LoRA offered, the six linear module types add LoRA at ranks 2, 8 and 32
     linear = len([m for m in MODULE_TYPES if not m.endswith("norm")])
-    assert linear == 6 and space.size() == 6 ** linear * 3 ** (len(MODULE_TYPES) - linear + 2) * 2
+    assert linear == 6 and lora.size() == 6 ** linear * 3 ** (len(MODULE_TYPES) - linear + 2) * 2
     assert space(optuna.create_study().ask())["trainable_params"] >= tiny.head_params
 
 

@@ -29,8 +29,9 @@ from typing import Any
 from spaces import DEFAULT_MODEL, GRANULARITIES, LEGACY_POOLING, POOLINGS, SpaceConfig, UsageError
 from trainables import GLUE
 
-# trials of a run without a compute budget: its 7 reference points and 9 searched, 8 minutes on 2 CPU cores
-# (docs/measurements.md, "The default run against the free answers")
+# trials of a run without a compute budget: by default its 4 reference points, 1 spread over sizes and 11 searched
+# (with LoRA offered: 7 reference points, 9 searched), within 10 minutes on 2 CPU cores with the install
+# (docs/measurements.md, "LoRA in the default space, on three tasks")
 NUM_SAMPLES = 16
 BUDGETED_NUM_SAMPLES = 100_000  # with --trial-seconds: the budget, not a count, ends the search
 SCHEDULERS = ("pareto-asha", "asha", "none")
@@ -197,9 +198,9 @@ class RunConfig:
                                     "included)", group=SEARCH, parse=_number(int, "--max-params"))
     switch_values: tuple[str, ...] = option(
         _SPACE.values, "what a switch may be: off, bias (BitFit), weight, all, lora (a LoRA adapter on the "
-        "switch's linear layers, one value per rank of --lora-ranks); a switch whose modules have no biases "
-        "offers no bias, one without a linear layer no lora", group=SEARCH, parse=names("--switch-values"),
-        metavar="VALUE,VALUE,...")
+        "switch's linear layers, one value per rank of --lora-ranks, and PEFT's LoRA answers as reference points: "
+        "off,bias,all,lora); a switch whose modules have no biases offers no bias, one without a linear layer no "
+        "lora", group=SEARCH, parse=names("--switch-values"), metavar="VALUE,VALUE,...")
     lora_ranks: tuple[int, ...] = option(
         _SPACE.lora_ranks, "with lora among --switch-values: the ranks a switch's adapter may have, each a value "
         "of its own (the default's are each left out of a switch whose layers they do not fit; ranks you name must "
@@ -229,7 +230,7 @@ class RunConfig:
                           "process, whose proposals cost driver CPU that grows with the trials)", group=SEARCH,
                           choices=SAMPLERS)
     reference_points: bool = option(True, "do not start the search from the reference points (full, head, "
-                                    "layernorm, beft, lora.qv, lora.kappa, lora.all-linear)", group=SEARCH,
+                                    "layernorm, beft; with lora: lora.qv, lora.kappa, lora.all-linear)", group=SEARCH,
                                     kind="off-switch", flag="--no-reference-points", shown="")
     spread_points: int = option(5, "the first proposals, where fewer reference points are given: this many "
                                 "sub-networks spread over parameter budgets, cheapest and largest first (0: the "
