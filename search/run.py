@@ -24,7 +24,7 @@ import time
 from search.driver.console import Progress
 from search.driver.finish import finish
 from search.driver.launch import launched
-from search.driver.plan import check_address, check_placement, estimate, print_plan
+from search.driver.plan import check_address, check_placement, estimate, first_trials, print_plan
 from search.driver.prepare import Prepared, prepare, write_run_info
 from search.driver.resume import resume
 from search.driver.trials import init_ray, trial_settings
@@ -68,7 +68,7 @@ def run(args: RunConfig) -> int:
           f"{config.granularity} granularity, {prep.space.size():,} sub-networks; "
           + (f"{config.num_samples} trials" if config.trial_seconds is None else
              f"trials for {config.trial_seconds:,.0f} trial-seconds")
-          + f" ({len(prep.initial_points)} reference points) x {config.max_epochs} epochs -> {location}"
+          + f" ({first_trials(prep)}) x {config.max_epochs} epochs -> {location}"
           + (f" (working copy {location.local})" if location.is_remote else ""), flush=True)
     started = time.monotonic()
     with launched(prep):

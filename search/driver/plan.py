@@ -146,6 +146,15 @@ def kappa_note(prep) -> str | None:
     return f"PEFT's KappaTune (find_kappa_target_modules, top_p 0.2) picks {picked}{left}{missing}"
 
 
+def first_trials(prep) -> str:
+    """What the run trains first, in words: `4 reference points and 1 spread over sizes`."""
+    given = len(prep.initial_points)
+    spread = sum(name.startswith("spread-") for name in prep.initial_points)
+    if given == spread:
+        return f"{spread} spread over sizes"
+    return f"{given - spread} reference points" + (f" and {spread} spread over sizes" if spread else "")
+
+
 def trials_note(prep) -> str:
     """What the run's trials will be: its reference points, then where the searched ones come from."""
     config = prep.config
@@ -166,10 +175,7 @@ def trials_note(prep) -> str:
                  "results")
     else:
         drawn = "proposed from the finished trials' results"
-    spread = sum(name.startswith("spread-") for name in prep.initial_points)
-    first = (f"{given - spread} reference points" + (f" and {spread} spread over sizes" if spread else "")
-             if given > spread else f"{spread} spread over sizes")
-    return (f"{config.num_samples}: {first} ({points}), then {searched} searched: {gaps}"
+    return (f"{config.num_samples}: {first_trials(prep)} ({points}), then {searched} searched: {gaps}"
             f"{drawn} by {config.sampler} (trials.parquet's `origin` says which)")
 
 
