@@ -19,11 +19,11 @@ def test_minilm_search_and_export_round_trip(ray_session, tmp_path):
     assert code == 0
     run_dir = tmp_path / "minilm"
     trials = pd.read_parquet(run_dir / "trials.parquet")
-    # the first reference points: full fine-tuning, head only, all LayerNorms, then LoRA on query and value
-    assert set(trials["preset"]) == {"full", "head", "layernorm", "lora.qv"}
+    # the default's reference points: full fine-tuning, head only, all LayerNorms, BEFT's value biases
+    assert set(trials["preset"]) == {"full", "head", "layernorm", "beft"}
     # all-MiniLM-L6-v2 pools by the mean (its folder says so): no pooler, 147,840 parameters fewer than BERT's head
     assert json.loads((run_dir / "run.json").read_text())["pooling"] == "mean"
-    assert set(trials["trainable_params"]) == {22_713_986 - 147_840, 770, 770 + 13 * 768, 770 + 6 * 2 * 8 * (384 + 384)}
+    assert set(trials["trainable_params"]) == {22_713_986 - 147_840, 770, 770 + 13 * 768, 770 + 6 * 384}
     front = json.loads((run_dir / "frontier.json").read_text())
     assert front["points"][0]["trainable_params"] == 770  # head only is the cheapest point
     assert front["test"]["rows"] == 128 and all(p["test_metric"] is not None for p in front["points"])
