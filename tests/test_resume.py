@@ -236,11 +236,16 @@ def test_a_run_of_the_flat_layout_resumes_from_a_moved_folder(tiny_bert, text_cs
     held = {json.loads(trial)["trial_id"] for trial, _ in saved}
     assert len(held) == 2
 
-    # the model and data are where the machine that made the run had them: one line says so, and how to point
+    # the model and data are where the machine that made the run had them (named under tmp_path here, so that no
+    # folder outside it decides the test): one line says so, and how to point
+    info = json.loads((run_dir / "run.json").read_text())
+    gone = tmp_path / "made-elsewhere"
+    info["args"].update(model=str(gone / "model"), data=str(gone / "reviews.csv"))
+    (run_dir / "run.json").write_text(json.dumps(info))
     lost = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir)],
                           cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120)
     assert lost.returncode == 2 and lost.stderr.strip().splitlines() == [
-        "error: model folder not found: /tmp/oldlayout/model (where run old had it); if this machine has it "
+        f"error: model folder not found: {gone / 'model'} (where run old had it); if this machine has it "
         "elsewhere, point to it: --resume RUN --model PATH"], lost.stderr
     resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir), "--model", tiny_bert,
                               "--data", str(text_csv)],  # where this machine has them
