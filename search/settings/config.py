@@ -299,9 +299,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for name in self.fields():  # a value given in another form (`replace(lora_ranks="4,16")`) is parsed too
-            parse = self.option(name).metadata["parse"]
-            value = getattr(self, name)
-            if parse is not None and value is not None and parse(value) != value:
+            parse, value = self.option(name).metadata["parse"], getattr(self, name)
+            if parse is not None and value is not None:
                 object.__setattr__(self, name, parse(value))
         if self.num_samples is None:  # the derived default: a count, or a compute budget's cap
             object.__setattr__(self, "num_samples", NUM_SAMPLES if self.trial_seconds is None else BUDGETED_NUM_SAMPLES)

@@ -39,8 +39,7 @@ def add_run_options(parser: argparse.ArgumentParser, *names: str, **defaults: An
 
 def _add_option(parser, name: str, suppress_defaults: bool = False, default: Any = None, typed: bool = False) -> None:
     meta = RunConfig.option(name).metadata
-    shown = flag_text(default) if typed and name in RunConfig.fields() and default is not None else \
-        RunConfig.shown_default(name)
+    shown = flag_text(default) if typed and default is not None else RunConfig.shown_default(name)
     kwargs: dict[str, Any] = {"dest": name, "help": meta["help"] + (f" (default: {shown})" if shown else "")}
     if not suppress_defaults:
         kwargs["default"] = default if typed else RunConfig.default(name)
