@@ -16,7 +16,7 @@ _EXPORTS = {
     "spaces._cli": ("ArgumentParser", "did_you_mean", "run_cli", "UsageError"),
     "spaces._lora": ("LORA_ALPHA_RATIO", "lora_config", "merge_lora", "ticket_name", "ticket_parameters"),
     "spaces._models": ("load_config", "model_file_list", "model_folder", "resolve_model"),
-    "spaces._names": ("DEFAULT_MODEL", "GRANULARITIES", "is_local", "LEGACY_POOLING", "LORA", "MODEL_ALIASES",
+    "spaces._names": ("DEFAULT_MODEL", "GRANULARITIES", "is_local", "names_folder", "LEGACY_POOLING", "LORA", "MODEL_ALIASES",
         "POOLINGS", "SpaceConfig", "SWITCH_VALUES", "WITHOUT_LORA"),
     "spaces._pooling": ("apply_pooling", "DECODERS", "folder_pooling", "resolve_pooling"),
     "spaces._space": ("beft_units", "describe_switches", "gap_selection", "kappa_choice", "kappa_units",
@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
         WITHOUT_LORA,
         SpaceConfig,
         is_local,
+        names_folder,
     )
     from spaces._pooling import (
         DECODERS,

@@ -9,7 +9,7 @@ from pathlib import Path
 from transformers import AutoConfig, PretrainedConfig
 
 from spaces._cli import UsageError, did_you_mean
-from spaces._names import MODEL_ALIASES, is_local
+from spaces._names import MODEL_ALIASES, is_local, names_folder
 
 
 def _packaged_minilm() -> Path:
@@ -78,7 +78,7 @@ def model_folder(name: str) -> Path:
 def load_config(name: str, num_labels: int | None = None) -> PretrainedConfig:
     """Load a model's config, turning every way this can fail into one clear UsageError."""
     location = resolve_model(name)
-    looks_local = is_local(name) and name not in ALIASES
+    looks_local = names_folder(name)
     if looks_local and not Path(location).is_dir():
         raise UsageError(f"model folder not found: {name}")
     try:

@@ -25,6 +25,12 @@ def is_local(name: str) -> bool:
             or Path(name).expanduser().exists())
 
 
+def names_folder(name: str) -> bool:
+    """True when `name` is a path (a folder on this machine, or meant to be one), not an alias or a hub id: only
+    then can a missing folder be an error."""
+    return name not in MODEL_ALIASES and is_local(name)
+
+
 @dataclass(frozen=True)
 class SpaceConfig:
     """What a search may choose.

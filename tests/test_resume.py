@@ -56,29 +56,47 @@ def _driver(address, model, data, results, name, trials, *extra) -> list[str]:
             "--train-size", "96", "--eval-size", "24", "--max-length", "16", "--batch-size", "8", *extra]
 
 
-@pytest.mark.timeout(600)
-def test_killed_driver_resumes_without_loss(ray_head, tiny_bert, text_csv, tmp_path):
-    results = tmp_path / "results"
-    args = _driver(ray_head, tiny_bert, text_csv, results, "killed", 6, "--scheduler", "none")
+def _killed_and_resumed(address: str, args: list[str], run_dir: Path, trials: int) -> None:
+    """Start the search `args`, SIGKILL its driver once a trial has finished, `--resume` it as a user would (the
+    run folder alone): every planned trial once, the ones finished before the kill untouched."""
     driver = subprocess.Popen(args, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    run_dir = results / "killed"
     before = _wait_for_a_finished_trial(driver, run_dir)
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
     assert not (run_dir / "frontier.json").exists()  # a killed run does not look finished
 
-    resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir), "--address", ray_head],
+    resumed = subprocess.run([sys.executable, "-m", "search.run", "--resume", str(run_dir), "--address", address],
                              cwd=REPO, env=ENV, capture_output=True, text=True, timeout=400)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
 
-    trials = pd.read_parquet(run_dir / "trials.parquet")
-    assert trials["trial_id"].nunique() == 6  # every planned trial, once
-    assert not trials.duplicated(["trial_id", "epoch"]).any()
-    assert set(trials.loc[trials["final"], "status"]) == {"completed"}
+    trials_table = pd.read_parquet(run_dir / "trials.parquet")
+    assert trials_table["trial_id"].nunique() == trials  # every planned trial, once
+    assert not trials_table.duplicated(["trial_id", "epoch"]).any()
+    assert set(trials_table.loc[trials_table["final"], "status"]) == {"completed"}
     for trial_id, accuracies in before.items():  # finished before the kill: untouched
-        rows = trials[trials["trial_id"] == trial_id].sort_values("epoch")
+        rows = trials_table[trials_table["trial_id"] == trial_id].sort_values("epoch")
         assert rows["metric"].tolist() == pytest.approx(accuracies, nan_ok=True)  # NaN: an epoch not validated
     assert (run_dir / "frontier.json").is_file()
+
+
+@pytest.mark.timeout(600)
+def test_killed_driver_resumes_without_loss(ray_head, tiny_bert, text_csv, tmp_path):
+    """A run whose model is a local folder."""
+    results = tmp_path / "results"
+    args = _driver(ray_head, tiny_bert, text_csv, results, "killed", 6, "--scheduler", "none")
+    _killed_and_resumed(ray_head, args, results / "killed", 6)
+
+
+@pytest.mark.timeout(600)
+def test_a_killed_run_started_with_the_default_alias_resumes(ray_head, tmp_path):
+    """As the README starts a run: no --model, no --data (the packaged MiniLM, by its alias, on Rotten Tomatoes);
+    run.json names the model `minilm`, which is no folder, and the run resumes on the machine that made it."""
+    results = tmp_path / "results"
+    args = [sys.executable, "-m", "search.run", "--address", ray_head, "--results-dir", str(results),
+            "--name", "default", "--num-samples", "5", "--max-epochs", "3", "--train-size", "32", "--eval-size", "16",
+            "--test-size", "16", "--max-length", "16", "--batch-size", "8", "--scheduler", "none"]
+    _killed_and_resumed(ray_head, args, results / "default", 5)
+    assert json.loads((results / "default" / "run.json").read_text())["args"]["model"] == "minilm"
 
 
 @pytest.mark.timeout(600)

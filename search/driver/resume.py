@@ -21,7 +21,7 @@ from search.settings.config import RunConfig
 from search.storage.files import OPTUNA_JOURNAL_FILE, RUN_FILE, SCHEDULER_STATE_FILE
 from search.storage.location import RunLocation
 from search.storage.run_info import RunInfo
-from spaces import UsageError, is_local
+from spaces import UsageError, names_folder
 
 
 def resume(args: RunConfig) -> int:
@@ -76,7 +76,7 @@ def _check_inputs_here(config: RunConfig, name: str) -> None:
     to where it is."""
     for option, what, path in (("model", "model folder", config.model), ("data", "data file", config.data),
                                ("data_dir", "data folder", config.data_dir)):
-        if path is None or (option == "model" and not is_local(path)) or Path(path).expanduser().exists():
+        if path is None or (option == "model" and not names_folder(path)) or Path(path).expanduser().exists():
             continue
         raise UsageError(f"{what} not found: {path} (where run {name} had it); if this machine has it elsewhere, "
                          f"point to it: --resume RUN {RunConfig.flag(option)} PATH")
