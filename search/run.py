@@ -46,9 +46,9 @@ def quiet_console(verbose: bool) -> None:
 
 def run(args: RunConfig) -> int:
     quiet_console(args.verbose)
+    check_address(args.address)  # a cluster that is not there: one line before anything is loaded
     if args.resume:
         return resume(args)
-    check_address(args.address)
     prep = prepare(args)
     config = prep.config  # the run's final options (what a study sets, the model's pooling)
     location = prep.location

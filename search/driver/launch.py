@@ -20,6 +20,7 @@ from search.driver.prepare import Prepared
 from search.driver.processes import record_ray_processes
 from search.driver.trials import init_ray
 from search.settings.config import RunConfig
+from search.storage.files import RUN_LOG
 
 
 @contextmanager
@@ -54,7 +55,7 @@ def launched(prep: Prepared) -> Iterator[int]:
     """Ray up, the placement checked, the run's environment set and its log open (see the module); yields the
     trials Ray Tune may hold waiting."""
     config = prep.config
-    if init_ray(config):
+    if init_ray(config, log=prep.run_dir / RUN_LOG):
         record_ray_processes(prep.run_dir)  # a killed driver's leftovers can then be stopped
     with run_environment(config, check_placement(config)) as pending, run_log(prep.run_dir, config.verbose):
         yield pending

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from search.compat import autoscaler_node_types
+from search.driver.connect import reachable
 from search.driver.trials import eval_epochs, trial_data
 from search.settings.config import RunConfig
 from search.steer.strategies import first_rung, make_sampler, startup_trials
@@ -23,9 +24,12 @@ ADDRESS = re.compile(r"^(auto|local|(ray|ray\+ssl)://[^\s:/]+:\d+|[^\s:/]+:\d+)$
 
 
 def check_address(address: str | None) -> None:
-    """One clear error for an --address that Ray could never connect to."""
-    if address is not None and not ADDRESS.match(address):
+    """One clear error for an --address that Ray could never connect to, or where no cluster is listening."""
+    if address is None:
+        return
+    if not ADDRESS.match(address):
         raise UsageError(f"--address '{address}' is not a Ray address (use auto, HOST:PORT or ray://HOST:PORT)")
+    reachable(address)  # a cluster that is not there: one line now, before the plan is made
 
 
 def can_add_nodes(address: str | None) -> bool | None:

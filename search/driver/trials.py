@@ -12,8 +12,10 @@ import logging
 import os
 import weakref
 from pathlib import Path
+from typing import Any
 
 from search.compat import quiet_worker_exits
+from search.driver.connect import answers, native_stderr_into, reachable
 from search.driver.prepare import Prepared
 from search.settings.config import RunConfig
 from search.steer.strategies import decision_epochs, first_rung
@@ -47,27 +49,31 @@ def trial_data(data):
     return dataclasses.replace(data, test=None)
 
 
-def init_ray(config: RunConfig) -> bool:
+def init_ray(config: RunConfig, log: Path | None = None) -> bool:
     """Join `--address` or start a private local Ray; True when this driver started one (its processes are
-    the run's: search.driver.processes)."""
+    the run's: search.driver.processes). Joining waits at most search.driver.connect.CONNECT_BOUND_S for the
+    cluster to answer, with what Ray's native code logs meanwhile going to `log` (the run's log; nowhere for a
+    dry run), not the console."""
     import ray
 
     if ray.is_initialized():  # embedded use (tests, notebooks): run on the Ray already connected
         return False
-    local = config.address is None
+    address = config.address
+    local = address is None
     # Ray 2.60 turns token auth on by default; a private local instance does not need it.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled" if local else "token")
     runtime_env: dict = {"env_vars": worker_env()}
-    if not local:  # worker nodes may not see this machine's files: ship the project's code with the job
-        runtime_env |= {"working_dir": str(PROJECT_ROOT), "excludes": SHIP_EXCLUDES}
+    kwargs: dict[str, Any] = dict(address=address, include_dashboard=False if local else None,
+                                  logging_level=logging.WARNING, log_to_driver=True, runtime_env=runtime_env)
     try:
-        ray.init(
-            address=config.address,
-            include_dashboard=False if local else None,
-            runtime_env=runtime_env,
-            logging_level=logging.WARNING,
-            log_to_driver=True,
-        )
+        if address is None:
+            ray.init(**kwargs)
+        else:  # worker nodes may not see this machine's files: ship the project's code with the job
+            runtime_env |= {"working_dir": str(PROJECT_ROOT), "excludes": SHIP_EXCLUDES}
+            reachable(address)
+            with native_stderr_into(log, keep=config.verbose) as console:
+                answers(address, console)
+                ray.init(**kwargs)
     except (ConnectionError, TimeoutError) as exc:
         raise UsageError(f"cannot connect to the Ray cluster at {config.address}: {str(exc).splitlines()[0]}") from None
     if not config.verbose:  # the quiet console: no traceback of a trial worker that Ray stopped (search.compat)
