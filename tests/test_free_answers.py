@@ -4,6 +4,8 @@ validation, never on the test rows."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import peft
@@ -112,7 +114,9 @@ def test_a_linear_bias_ticket_exports_as_a_beft_adapter_that_loads_as_printed(ti
     assert adapter.adapter_problem(spec, spec.taxonomy()) is None
     folder = export.save_adapter(out)
     assert (folder / "adapter_config.json").is_file()
-    assert '"peft_type": "BEFT"' in (folder / "adapter_config.json").read_text()
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["peft_type"] == "BEFT"
+    assert len(config["modules_to_save"]) == len(set(config["modules_to_save"]))  # each head module once
     model = load_adapter_as_printed(out)
     assert torch.allclose(logits(model, load_tokenizer(tiny_models("bert"))), expected, atol=1e-5, rtol=0)
 

@@ -147,6 +147,7 @@ def _check_every_export(out, model_dir, pooling):
     assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == resolve_model(model_dir)
     targets = spec.taxonomy().lora_targets(spec.units)
     assert sorted(config["target_modules"]) == sorted(targets)
+    assert len(config["modules_to_save"]) == len(set(config["modules_to_save"]))  # each head module once
     # the adapter holds exactly what the ticket trains: adapters, whole modules, head
     saved = load_file(str(adapter / "adapter_model.safetensors"))
     assert sum(t.numel() for t in saved.values()) == spec.trainable_params

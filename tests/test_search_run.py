@@ -419,6 +419,10 @@ def test_report_opens_in_a_headless_browser(finished_run):
     for name in ("pareto-svg", *[f for f in FIGURES if f != "pareto"]):
         assert f'id="{name}"' in dom.stdout, name
     assert dom.stdout.count("data:image/png;base64,") == len(FIGURES) - 1
+    # each panel says what it shows: curves of training loss (validated once per trial by default), and no
+    # transfer axis in a run that trained no module type alone
+    assert "Training loss after every epoch (this run validated each trial once" in dom.stdout
+    assert "this run trained no module type alone" in dom.stdout
     trials = final_rows(read_trials(finished_run)).dropna(subset=["metric"])
     assert dom.stdout.count('class="trial"') == len(trials)  # one hoverable point per trial
     assert dom.stdout.count("<title>") >= len(trials)

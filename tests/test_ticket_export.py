@@ -124,6 +124,9 @@ def test_peft_adapter_loads_onto_the_pretrained_model_to_the_same_logits(tiny_mo
     assert config["peft_type"] == "LN_TUNING" and config["base_model_name_or_path"] == tiny_models(family)
     # the adapter holds exactly what the ticket trains, the head included
     spec = Spec.load(out / SPEC_FILE)
+    saved_whole = config["modules_to_save"]  # each head module once, PEFT's own names for a classifier's included
+    assert len(saved_whole) == len(set(saved_whole)) and {"classifier", "score"} <= set(saved_whole)
+    assert {n.split(".")[0] for n in spec.taxonomy().head} <= set(saved_whole)
     saved = load_file(str(folder / "adapter_model.safetensors"))
     assert sum(t.numel() for t in saved.values()) == spec.trainable_params
     model = load_adapter_as_printed(out)

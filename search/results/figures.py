@@ -97,9 +97,9 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def figures(frame, run, taxonomy, reference, weights, transfer) -> dict[str, bytes]:
+def figures(frame, run, taxonomy, reference, weights, transfer) -> dict[str, bytes | None]:
     metric, max_epochs = run.metric, run.max_epochs
-    out = {}
+    out: dict[str, bytes | None] = {}
     buffer_path = io.BytesIO()
     pareto_plot(frame, buffer_path, metric, f"{Path(run.model).name} on {run.task}", reference[0])
     out["pareto"] = buffer_path.getvalue()
@@ -130,39 +130,71 @@ def figures(frame, run, taxonomy, reference, weights, transfer) -> dict[str, byt
     fig.tight_layout()
     out["hypervolume"] = _png(fig)
 
-    front_ids = set(frontier(frame)["trial_id"])
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for trial_id, rows in frame.dropna(subset=["metric"]).groupby("trial_id"):
-        rows = rows.sort_values("epoch")
-        if trial_id in front_ids:
-            label = rows["selection"].iloc[0] or trial_id
-            ax.plot(rows["epoch"], rows["metric"], marker="o", lw=1.6, label=str(label)[:40])
-        else:
-            ax.plot(rows["epoch"], rows["metric"], c="0.7", lw=0.8, alpha=0.6)
-            if rows["status"].iloc[-1] == STOPPED:
-                ax.scatter(rows["epoch"].iloc[-1], rows["metric"].iloc[-1], marker="x", c="0.4", s=20)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"validation {metric}")
-    ax.set_xticks(range(1, max_epochs + 1))
-    ax.set_title("learning curves: the frontier in colour; x: stopped early", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out["learning_curves"] = _png(fig)
+    out["learning_curves"] = learning_curves(frame, metric, max_epochs)
+    out["weights"] = weights_figure(weights, transfer, metric)
+    return out
 
+
+def curve_kinds(frame: pd.DataFrame) -> list[str]:
+    """The per-epoch series a run has as curves (two epochs or more of one trial): `train_loss` (recorded every
+    epoch), `metric` (validation, every epoch with --eval-every-epoch; otherwise only at the last)."""
+    kinds = []
+    for column in ("train_loss", "metric"):
+        if column in frame and (frame.dropna(subset=[column]).groupby("trial_id")["epoch"].nunique() >= 2).any():
+            kinds.append(column)
+    return kinds
+
+
+def learning_curves(frame: pd.DataFrame, metric: str, max_epochs: int) -> bytes | None:
+    """Training loss and (where validated every epoch) the validation metric per epoch, one line a trial: the
+    frontier in colour, the others faded, an x where early stopping cut one; None when no trial has two epochs
+    of either (the report then says how to get curves)."""
+    kinds = curve_kinds(frame)
+    if not kinds:
+        return None
+    front_ids = set(frontier(frame)["trial_id"])
+    labels = {"train_loss": "training loss (mean over the epoch)", "metric": f"validation {metric}"}
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.2 * len(kinds) + 1, 4.2), squeeze=False)
+    for ax, column in zip(axes[0], kinds, strict=True):
+        for trial_id, rows in frame.dropna(subset=[column]).groupby("trial_id"):
+            rows = rows.sort_values("epoch")
+            if trial_id in front_ids:
+                label = rows["selection"].iloc[0] or trial_id
+                ax.plot(rows["epoch"], rows[column], marker="o", lw=1.6, label=str(label)[:40])
+            else:
+                ax.plot(rows["epoch"], rows[column], c="0.7", lw=0.8, alpha=0.6)
+                if rows["status"].iloc[-1] == STOPPED:
+                    ax.scatter(rows["epoch"].iloc[-1], rows[column].iloc[-1], marker="x", c="0.4", s=20)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(labels[column])
+        ax.set_xticks(range(1, max_epochs + 1))
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle("learning curves: the frontier in colour, other trials grey; x: stopped early", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def weights_figure(weights: pd.Series, transfer: pd.Series, metric: str) -> bytes | None:
+    """Mean |pre-trained weight| per module type, and on a second axis the metric of each module type trained
+    alone where the run trained it alone (the paper's module-wise study); None without weights."""
+    if weights.dropna().empty:
+        return None
     fig, ax = plt.subplots(figsize=(7, 4))
     modules = list(weights.index)
     ax.bar(range(len(modules)), weights.to_numpy(), color="tab:gray", label="mean |pre-trained weight|")
     ax.set_xticks(range(len(modules)), modules, rotation=30, ha="right")
     ax.set_ylabel("mean |pre-trained weight|")
-    right = ax.twinx()
     values = [transfer.get(m, np.nan) for m in modules]
-    right.plot(range(len(modules)), values, "o", c="tab:red", label=f"{metric}, module alone")
-    right.set_ylabel(f"validation {metric}, module type alone", color="tab:red")
-    ax.set_title("weight magnitude vs. transfer, per module type", fontsize=9)
+    if not all(np.isnan(values)):
+        right = ax.twinx()
+        right.plot(range(len(modules)), values, "o", c="tab:red", label=f"{metric}, module alone")
+        right.set_ylabel(f"validation {metric}, module type alone", color="tab:red")
+        ax.set_title("weight magnitude vs. transfer, per module type", fontsize=9)
+    else:
+        ax.set_title("mean |pre-trained weight|, per module type", fontsize=9)
     fig.tight_layout()
-    out["weights"] = _png(fig)
-    return out
+    return _png(fig)
 
 
 def mark(value) -> str:

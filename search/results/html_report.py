@@ -7,9 +7,10 @@ Pareto front as inline SVG whose points show their details on hover), and there 
 - the winning-ticket map: layers x module types, the share of frontier points that train each
   unit, and the mean metric of finished trials with it minus without it;
 - hypervolume over compute (trial-epochs) and over wall time: how the search converged;
-- learning curves: the frontier's in colour, the others faded, an x where early stopping cut one;
-- the paper's explanation: mean absolute pre-trained weight of each module type next to the
-  metric that module type reaches alone (its reference point);
+- learning curves (training loss every epoch; validation with --eval-every-epoch): the frontier's in colour,
+  the others faded, an x where early stopping cut one; a sentence instead where no trial has two epochs;
+- the paper's explanation: mean absolute pre-trained weight of each module type, next to the metric that module
+  type reaches alone where the run trained one alone (its reference point);
 - the frontier's trials, their units and the command that exports each.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from search.results.figures import figures, mark, module_transfer, pareto_svg, weight_magnitudes
+from search.results.figures import curve_kinds, figures, mark, module_transfer, pareto_svg, weight_magnitudes
 from search.results.table import final_rows, frontier, read_trials
 from search.results.versus import verdict
 from search.steer.pareto import reference_point
@@ -86,10 +87,14 @@ def build_report(run_dir: str | Path, run_ref: str | None = None, frontier_docum
     transfer = module_transfer(frame, taxonomy)
     drawn = figures(frame, run, taxonomy, reference, weights, transfer)
     for name, data in drawn.items():
-        (run_dir / f"report_{name}.png").write_bytes(data)
+        figure = run_dir / f"report_{name}.png"
+        if data is None:  # nothing to draw (an earlier report's figure would pass for this run's)
+            figure.unlink(missing_ok=True)
+        else:
+            figure.write_bytes(data)
 
     def img(name: str, alt: str) -> str:
-        encoded = base64.b64encode(drawn[name]).decode()
+        encoded = base64.b64encode(drawn[name] or b"").decode()
         return f'<figure id="{name}"><img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}"></figure>'
 
     front = frontier(frame)
@@ -147,11 +152,8 @@ stopped early (last epoch reached). Circles are validation numbers, on which the
 <figure id="pareto-svg">{pareto_svg(frame, run.metric)}</figure>
 <h2>Winning-ticket map</h2>{img('ticket_map', 'winning-ticket map')}
 <h2>Convergence</h2>{img('hypervolume', 'hypervolume over compute and wall time')}
-<h2>Learning curves</h2>{img('learning_curves', 'learning curves')}
-<h2>Weight magnitude and transfer</h2><p>The paper explains why small modules transfer well by the
-magnitude of their pre-trained weights; here, per module type, the mean absolute pre-trained weight
-and the metric the module type reaches when trained alone (its reference point, if the run has it).</p>
-{img('weights', 'weight magnitude vs transfer')}
+<h2>Learning curves</h2>{_curves_section(drawn, curve_kinds(frame), run.metric, img)}
+<h2>Weight magnitude and transfer</h2>{_weights_section(drawn, transfer, img)}
 <h2>Frontier trials</h2>
 <table><tr><th>trainable</th><th>fraction</th><th>validation {html.escape(run.metric)}</th>{test_heads}
 <th>lr</th><th>trial</th>
@@ -163,3 +165,25 @@ and the metric the module type reaches when trained alone (its reference point, 
     path = run_dir / REPORT_FILE
     path.write_text(page)
     return path
+
+
+def _curves_section(drawn: dict, kinds: list[str], metric: str, img) -> str:
+    if drawn["learning_curves"] is None:
+        return ("<p>No curves: every trial has one epoch. Training loss is recorded after every epoch of a run of "
+                "two epochs or more (<code>--max-epochs</code>), the validation metric with "
+                "<code>--eval-every-epoch</code>.</p>")
+    validation = (f"and the validation {html.escape(metric)} after every epoch" if "metric" in kinds else
+                  "(this run validated each trial once, after its last epoch, so it has no validation curves: "
+                  "<code>--eval-every-epoch</code> draws them, at the cost of a validation pass per epoch)")
+    return f"<p>Training loss after every epoch {validation}.</p>" + img("learning_curves", "learning curves")
+
+
+def _weights_section(drawn: dict, transfer, img) -> str:
+    if drawn["weights"] is None:
+        return "<p>No figure: the model's pre-trained weights are not on this machine.</p>"
+    what = ("and the metric each module type reaches when trained alone (its reference point)" if len(transfer) else
+            "(this run trained no module type alone, so there is no transfer to set beside it: "
+            "<code>--study paper-modules</code> trains each one alone)")
+    return ("<p>The paper explains why small modules transfer well by the magnitude of their pre-trained weights; "
+            f"here, per module type, the mean absolute pre-trained weight {what}.</p>"
+            + img("weights", "weight magnitude vs transfer"))

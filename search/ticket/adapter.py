@@ -91,6 +91,16 @@ def adapter_problem(spec, taxonomy) -> str | None:
     return None
 
 
+# The head modules PEFT's sequence-classification model adds to `modules_to_save` itself, by these names, whether
+# the model has them or not (peft.PeftModelForSequenceClassification): named again, they are saved twice.
+PEFT_SEQ_CLS_HEADS = ("classifier", "score")
+
+
+def saved_beside(modules: list[str]) -> list[str] | None:
+    """`modules_to_save` for a sequence-classification adapter: the modules PEFT does not add itself, or None."""
+    return [m for m in modules if m not in PEFT_SEQ_CLS_HEADS] or None
+
+
 def _quiet_peft() -> None:
     """Inside a `catch_warnings` block: PEFT's notes that are no news here (LN tuning on a module that is not a
     norm; a transformers deprecation PEFT's own code triggers)."""
@@ -162,7 +172,7 @@ def _lora_adapter(ticket, spec, lora: dict[str, int], modules_to_save: list[str]
     import peft
 
     base, trained = _base_with_trained(ticket, spec)
-    config = lora_config(lora, base, spec.lora_alpha_ratio, modules_to_save=modules_to_save,
+    config = lora_config(lora, base, spec.lora_alpha_ratio, modules_to_save=saved_beside(modules_to_save),
                          task_type=peft.TaskType.SEQ_CLS)
     with warnings.catch_warnings():
         _quiet_peft()
@@ -200,7 +210,7 @@ def _beft_adapter(ticket, spec, biases: list[str], modules_to_save: list[str]):
     pretrained = {f"{m}.bias" for m in biases}
     base, trained = _base_with_trained(ticket, spec, keep_pretrained=pretrained)
     before = {name: p.detach().clone() for name, p in ticket_parameters(base).items() if name in pretrained}
-    config = peft.BeftConfig(target_modules=list(biases), modules_to_save=modules_to_save or None,
+    config = peft.BeftConfig(target_modules=list(biases), modules_to_save=saved_beside(modules_to_save),
                              task_type=peft.TaskType.SEQ_CLS)
     with warnings.catch_warnings():
         _quiet_peft()
@@ -221,7 +231,8 @@ def _ln_tuning_adapter(ticket, targets: list[str], head: list[str]):
     import peft
 
     if targets:
-        config = peft.LNTuningConfig(target_modules=targets, modules_to_save=head, task_type=peft.TaskType.SEQ_CLS)
+        config = peft.LNTuningConfig(target_modules=targets, modules_to_save=saved_beside(head),
+                                     task_type=peft.TaskType.SEQ_CLS)
     else:  # a head-only ticket: PEFT needs a target, and a sequence-classification adapter saves its head
         config = peft.LNTuningConfig(target_modules=head)  # aside, so the head itself is the target
     with warnings.catch_warnings():
