@@ -166,3 +166,14 @@ def test_a_free_answer_with_no_searched_ticket_at_its_size_says_so():
                                   "s": np.eye(2)[labels]}, labels, "accuracy", False)
     assert entries[0]["searched"] is None and verdict(entries[0]) == "none searched"
     assert "no searched ticket" in headline(entries, "accuracy")
+
+
+def test_the_console_line_says_a_free_answer_without_a_searched_ticket_as_a_sentence():
+    searched = {"selection": "attn.norm", "trainable_params": 6_146, "test_metric": 0.77}
+    entries = [{"free_answer": "beft", "trainable_params": 3_074, "test_metric": 0.74, "searched": None,
+                "difference": None},
+               {"free_answer": "layernorm", "trainable_params": 10_754, "test_metric": 0.75, "searched": searched,
+                "difference": {"value": 0.02, "low": -0.01, "high": 0.05, "confidence": 0.95}}]
+    line = headline(entries, "accuracy")
+    assert line.endswith("(level); against beft: no searched ticket on the front at or below its 3,074 params.")
+    assert "none searched" not in line

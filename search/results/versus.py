@@ -77,5 +77,7 @@ def headline(entries: list[dict], metric: str) -> str | None:
     return (f"searched vs free: `{s['selection']}` ({s['trainable_params']:,} params) scores {s['test_metric']:.4f} "
             f"test {metric} against {best['free_answer']}'s {best['test_metric']:.4f} "
             f"({best['trainable_params']:,} params): {d['value']:+.4f}, paired {d['confidence']:.0%} "
-            f"{d['low']:+.4f} to {d['high']:+.4f} ({verdict(best)}); "
-            + ", ".join(f"{e['free_answer']} {verdict(e)}" for e in entries if e is not best))
+            f"{d['low']:+.4f} to {d['high']:+.4f} ({verdict(best)})" + "".join(
+                f"; against {e['free_answer']}: " + (
+                    f"no searched ticket on the front at or below its {e['trainable_params']:,} params"
+                    if e.get("difference") is None else f"{verdict(e)}") for e in entries if e is not best) + ".")
