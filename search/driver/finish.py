@@ -8,7 +8,6 @@ table where one was asked, frontier.json last (its presence marks a finished run
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 from search.driver.confirm import confirm
 from search.driver.console import log_note
 from search.driver.prepare import Prepared, study_points
+from search.driver.scoring import score_checkpoints
 from search.driver.trials import trial_settings
 from search.driver.tuner import interrupted
 from search.results.figures import pareto_plot
@@ -45,7 +45,6 @@ from search.storage.files import (
 )
 from search.storage.run_info import RunInfo
 from spaces import TENSORS_FILE
-from trainables import predict_saved
 
 
 def finish(prep: Prepared, results, started: float) -> int:
@@ -167,10 +166,8 @@ def print_frontier(document: dict, metric: str, trials: int, elapsed: float) -> 
 def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -> pd.DataFrame | None:
     """Score the chosen trials on the test split and compare them; None when there is no test split.
 
-    `prep`: the run (search.driver.prepare.Prepared); `settings`: the trials' TrialSettings. A local run whose
-    trials use no GPU scores in this process, on all of its CPUs (it has torch and the model at hand;
-    a Ray task would start a process and import both again, which costs more than scoring a small
-    model); a cluster run, or one with GPUs, scores as Ray tasks with the trials' resources.
+    `prep`: the run (search.driver.prepare.Prepared); `settings`: the trials' TrialSettings; where the scoring runs:
+    search.driver.scoring.
     """
     from safetensors.torch import load_file
 
@@ -178,39 +175,9 @@ def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -
     if test is None:
         return None
     trials = holdout_trials(frame, front)
-    config = prep.config
     checkpoints = {row.trial_id: (list(row.units), load_file(str(prep.location.fetch_folder(row.checkpoint)
                                                                     / TENSORS_FILE)))
                    for row in trials.itertuples()}
-    if config.address is None and not config.gpus_per_trial:
-        outputs = _score_here(checkpoints, test, settings)
-    else:
-        outputs = _score_as_tasks(checkpoints, test, settings, config)
+    outputs = score_checkpoints(prep, checkpoints, settings)
     np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, **{"labels": test.labels, **outputs})
     return compare(outputs, test.labels, trials, prep.task.metric, prep.task.regression)
-
-
-def _score_here(checkpoints: dict, test, settings) -> dict[str, np.ndarray]:
-    import os
-
-    import torch
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    here = dataclasses.replace(settings, model_files=None, threads=cpus)  # the driver's own copy of the model
-    threads = torch.get_num_threads()
-    try:
-        return {trial_id: predict_saved(units, tensors, test, here)
-                for trial_id, (units, tensors) in checkpoints.items()}
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _score_as_tasks(checkpoints: dict, test, settings, config) -> dict[str, np.ndarray]:
-    import ray
-
-    task = ray.remote(predict_saved).options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial,
-                                             max_retries=config.max_failures)
-    test_ref = ray.put(test)
-    futures = {trial_id: task.remote(units, tensors, test_ref, settings)
-               for trial_id, (units, tensors) in checkpoints.items()}
-    return dict(zip(futures, ray.get(list(futures.values()))))
