@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from spaces._lazy import lazy_names
 
 _EXPORTS = {
-    "search.ticket.load": ("load_base", "load_ticket"),
+    "search.ticket.load": ("load_base", "load_ticket", "save_ticket", "trainable_ticket"),
     "search.settings.options": ("parse_args",),
     "search.settings.config": ("GRACE_PERIOD", "MIN_RUNG_STEPS", "SAMPLERS", "SCHEDULERS", "STUDIES", "RunConfig"),
     "search.driver.prepare": ("Prepared", "prepare", "write_run_info"),
@@ -97,7 +97,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time the names l
     )
     from search.storage.location import RunLocation
     from search.storage.run_info import RunInfo
-    from search.ticket.load import load_base, load_ticket
+    from search.ticket.load import load_base, load_ticket, save_ticket, trainable_ticket
 
 
 # Ray pickles a run's searcher, scheduler, sampler, journal, callbacks and trial folder names by module path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -105,16 +106,46 @@ def _trial_point(location, frontier: dict, trial: str) -> dict:
     return trial_point(next(row.itertuples()), frontier["total_params"])
 
 
-def export(run_path: str | Path, out: Path | None = None, max_params: int | None = None,
-           min_metric: float | None = None, local_dir: str = "results", within_noise: str | None = None,
-           with_model: bool = False, with_adapter: bool | None = False, trial: str | None = None) -> Path:
-    """Export a frontier point of the run at `run_path` (a folder, or its storage URI: what is needed
-    is downloaded into `local_dir`); `with_model`: the complete model folder too (`save_model`);
-    `with_adapter`: the PEFT adapter too (`OUT/peft`, see search.ticket.adapter): True asks for it (a ticket that
-    has none is refused before anything is written), None writes it where the ticket has one. `trial`: export
-    this trial (its id, as the report shows it) instead of a frontier point.
+@dataclass(frozen=True)
+class Picked:
+    """The ticket a user picked from a finished run: its point as frontier.json writes one, and how it was chosen."""
 
-    A folder that holds another ticket is refused; when writing fails, what this call wrote is removed."""
+    location: RunLocation
+    frontier: dict
+    run: RunInfo
+    point: dict
+    chosen: str
+
+    def spec(self, taxonomy, point: dict | None = None, metrics: dict | None = None, **extra_source) -> Spec:
+        """The ticket's spec: its units on `taxonomy`, the metrics the run measured (or `metrics`), its source."""
+        point = point or self.point
+        frontier, run = self.frontier, self.run
+        return Spec.from_units(
+            taxonomy,
+            point["units"],
+            metrics=metrics or {frontier["metric"]: point["metric"], **_test_metrics(frontier, point)},
+            source={"run": self.location.local.name, "trial": point["trial_id"], "epoch": point["epoch"],
+                    "task": run.task, "label_names": run.label_names, "selection": point.get("selection"),
+                    "preset": point.get("preset"), "chosen": self.chosen, **extra_source},
+            hyperparameters={"lr": point["lr"], "max_epochs": run.max_epochs},
+            tensors=TENSORS_FILE,
+        )
+
+    def tensors(self, point: dict | None = None) -> Path:
+        """The trained tensors of the point's checkpoint (downloaded if the run is remote)."""
+        point = point or self.point
+        if not point.get("checkpoint"):
+            raise UsageError(f"trial {point['trial_id']} has no checkpoint in {self.location.local}")
+        tensors = self.location.fetch_folder(point["checkpoint"]) / TENSORS_FILE
+        if not tensors.is_file():
+            raise UsageError(f"checkpoint of trial {point['trial_id']} is missing: {tensors}")
+        return tensors
+
+
+def pick(run_path: str | Path, max_params: int | None = None, min_metric: float | None = None,
+         local_dir: str = "results", within_noise: str | None = None, trial: str | None = None) -> Picked:
+    """The point of the finished run at `run_path` (a folder, or its storage URI: what is needed is downloaded into
+    `local_dir`) that the options ask for (see `choose`; `trial`: that trial, on the front or not)."""
     location = RunLocation.existing(str(run_path), local_dir)
     location.pull((RUN_FILE, FRONTIER_FILE))
     run_dir = location.local
@@ -131,27 +162,35 @@ def export(run_path: str | Path, out: Path | None = None, max_params: int | None
         candidates = [p for p in scored.values() if p.get("test_metric") is not None]
     point = _trial_point(location, frontier, trial) if trial else choose(candidates, max_params, min_metric,
                                                                           within_noise)
-    chosen = how_chosen(frontier["metric"], max_params, min_metric, within_noise, trial)
-    if not point.get("checkpoint"):
-        raise UsageError(f"trial {point['trial_id']} has no checkpoint in {run_dir}")
-    tensors = location.fetch_folder(point["checkpoint"]) / TENSORS_FILE
-    if not tensors.is_file():
-        raise UsageError(f"checkpoint of trial {point['trial_id']} is missing: {tensors}")
+    return Picked(location, frontier, run, point, how_chosen(frontier["metric"], max_params, min_metric,
+                                                             within_noise, trial))
 
+
+def export(run_path: str | Path, out: Path | None = None, max_params: int | None = None,
+           min_metric: float | None = None, local_dir: str = "results", within_noise: str | None = None,
+           with_model: bool = False, with_adapter: bool | None = False, trial: str | None = None) -> Path:
+    """Export a frontier point of the run at `run_path` (a folder, or its storage URI: what is needed
+    is downloaded into `local_dir`); `with_model`: the complete model folder too (`save_model`);
+    `with_adapter`: the PEFT adapter too (`OUT/peft`, see search.ticket.adapter): True asks for it (a ticket that
+    has none is refused before anything is written), None writes it where the ticket has one. `trial`: export
+    this trial (its id, as the report shows it) instead of a frontier point.
+
+    A folder that holds another ticket is refused; when writing fails, what this call wrote is removed."""
+    picked = pick(run_path, max_params, min_metric, local_dir, within_noise, trial)
+    tensors = picked.tensors()
+    run = picked.run
     taxonomy = load_taxonomy(run.model, run.num_labels, run.pooling)
     if taxonomy.fingerprint != run.fingerprint:
         raise UsageError(f"model {run.model} has changed since the run (parameter fingerprints differ)")
-    spec = Spec.from_units(
-        taxonomy,
-        point["units"],
-        metrics={frontier["metric"]: point["metric"], **_test_metrics(frontier, point)},
-        source={"run": run_dir.name, "trial": point["trial_id"], "epoch": point["epoch"], "task": run.task,
-                "label_names": run.label_names, "selection": point.get("selection"), "preset": point.get("preset"),
-                "chosen": chosen},
-        hyperparameters={"lr": point["lr"], "max_epochs": run.max_epochs},
-        tensors=TENSORS_FILE,
-    )
-    out = Path(out) if out else run_dir / EXPORT_DIR / f"trial_{point['trial_id']}"
+    out = Path(out) if out else picked.location.local / EXPORT_DIR / f"trial_{picked.point['trial_id']}"
+    return write_export(out, picked.spec(taxonomy), tensors, taxonomy, with_model, with_adapter)
+
+
+def write_export(out: Path, spec: Spec, tensors: Path, taxonomy, with_model: bool = False,
+                 with_adapter: bool | None = False) -> Path:
+    """Write a ticket's export folder: `spec.json`, its trained `tensors`, and on request the model folder and the
+    PEFT adapter (see `export`). A folder that holds another ticket is refused; when writing fails, what this call
+    wrote is removed."""
     _refuse_another_ticket(out, spec)
     if with_adapter:
         adapter.check_adapter(spec, taxonomy)
