@@ -67,38 +67,43 @@ def main(argv: list[str] | None = None) -> int:
         with_adapter = True if args.peft else (None if args.save_model else False)  # None: where there is one
         out = export(args.run_dir, args.out, args.max_params, args.min_metric, args.local_dir, args.within_noise,
                      with_model=args.save_model, with_adapter=with_adapter, trial=args.trial)
-        spec = Spec.load(out / SPEC_FILE)
-        metric, value = next(iter(spec.metrics.items()))
-        test = spec.metrics.get(f"test_{metric}")
-        print(f"trial {spec.source['trial']}: {spec.trainable_params:,} trainable params "
-              f"({spec.trainable_params / spec.total_params:.3%}), validation {metric} {value:.4f}"
-              + ("" if test is None else f", test {metric} {test:.4f} (95% interval "
-                 f"{spec.metrics[f'test_{metric}_interval'][0]:.4f}-{spec.metrics[f'test_{metric}_interval'][1]:.4f}, "
-                 f"{spec.metrics['test_rows']:,} {spec.metrics['test_split']} rows)"))
-        if spec.source.get("selection"):
-            print(f"  trains: {spec.source['selection']} (and the head)"
-                  + (f", the reference point {spec.source['preset']}" if spec.source.get("preset") else ""))
-        print(f"  chosen: {spec.source['chosen']}")
-        full = spec.metrics.get("not_worse_than_full")
-        print("  within noise of full fine-tuning on the test rows: "
-              + ("not scored" if full is None else "yes" if full else "no, significantly worse"))
-        print(f"wrote {out / SPEC_FILE}\n      {out / TENSORS_FILE}")
-        has_adapter = (out / adapter.ADAPTER_DIR).is_dir()
-        if args.save_model:
-            print(f"      {out / MODEL_DIR} (a complete model)")
-        if has_adapter:
-            print(f"      {out / adapter.ADAPTER_DIR} (a PEFT adapter)")
-        elif args.save_model:
-            print(f"note: {adapter.adapter_problem(spec, spec.taxonomy())}")
-        print(f"load it: search.load_ticket({str(out)!r})  # (model, tokenizer)")
-        if args.save_model:
-            print(f"     or: {model_load_line(out / MODEL_DIR, spec.pooling)}\n"
-                  f"         {tokenizer_load_line(out / MODEL_DIR, spec.pooling)}")
-        if has_adapter:
-            print(f"     or: {adapter.adapter_load_line(out, spec)}")
+        print_ticket(out, args.save_model)
         return 0
 
     return run_cli(body)
+
+
+def print_ticket(out: Path, save_model: bool) -> None:
+    """What an export folder holds and how to load it, each load line as checked (search.export, search.train)."""
+    spec = Spec.load(out / SPEC_FILE)
+    metric, value = next(iter(spec.metrics.items()))
+    test = spec.metrics.get(f"test_{metric}")
+    print(f"trial {spec.source['trial']}: {spec.trainable_params:,} trainable params "
+          f"({spec.trainable_params / spec.total_params:.3%}), validation {metric} {value:.4f}"
+          + ("" if test is None else f", test {metric} {test:.4f} (95% interval "
+             f"{spec.metrics[f'test_{metric}_interval'][0]:.4f}-{spec.metrics[f'test_{metric}_interval'][1]:.4f}, "
+             f"{spec.metrics['test_rows']:,} {spec.metrics['test_split']} rows)"))
+    if spec.source.get("selection"):
+        print(f"  trains: {spec.source['selection']} (and the head)"
+              + (f", the reference point {spec.source['preset']}" if spec.source.get("preset") else ""))
+    print(f"  chosen: {spec.source['chosen']}")
+    full = spec.metrics.get("not_worse_than_full")
+    print("  within noise of full fine-tuning on the test rows: "
+          + ("not scored" if full is None else "yes" if full else "no, significantly worse"))
+    print(f"wrote {out / SPEC_FILE}\n      {out / TENSORS_FILE}")
+    has_adapter = (out / adapter.ADAPTER_DIR).is_dir()
+    if save_model:
+        print(f"      {out / MODEL_DIR} (a complete model)")
+    if has_adapter:
+        print(f"      {out / adapter.ADAPTER_DIR} (a PEFT adapter)")
+    elif save_model:
+        print(f"note: {adapter.adapter_problem(spec, spec.taxonomy())}")
+    print(f"load it: search.load_ticket({str(out)!r})  # (model, tokenizer)")
+    if save_model:
+        print(f"     or: {model_load_line(out / MODEL_DIR, spec.pooling)}\n"
+              f"         {tokenizer_load_line(out / MODEL_DIR, spec.pooling)}")
+    if has_adapter:
+        print(f"     or: {adapter.adapter_load_line(out, spec)}")
 
 
 if __name__ == "__main__":
