@@ -1,4 +1,4 @@
-"""`python -m search.train RUN_OR_EXPORT`: a ticket trained again at your budget, on all the run's training rows.
+"""`python -m search.train RUN_OR_EXPORT`: a ticket (or with --front, the front) trained again at your budget.
 
 A search trains every ticket on a few rows (its proxy, `--train-size` x `--max-epochs`); the model `search.export`
 writes is that rehearsal. This command trains the chosen ticket from the pre-trained model again, on all the
@@ -23,15 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from search.driver.again import ALL_ROWS, Budget, at_budget, scored_outputs, train_again
+from search.driver.final import final_stage, write_final
 from search.driver.launch import launched
-from search.driver.prepare import prepare
+from search.driver.prepare import Prepared, prepare
 from search.driver.scoring import score_checkpoints
 from search.driver.trials import trial_settings
 from search.export import print_ticket
 from search.results.table import final_rows, read_trials
 from search.results.uncertainty import CONFIDENCE, interval, paired_difference
 from search.settings.config import RunConfig
-from search.storage.files import EXPORT_DIR, HOLDOUT_FILE, RUN_FILE
+from search.storage.files import EXPORT_DIR, FRONTIER_FILE, HOLDOUT_FILE, RUN_FILE
+from search.storage.location import RunLocation
 from search.storage.run_info import RunInfo
 from search.ticket.export import Picked, pick, write_export
 from spaces import SPEC_FILE, TENSORS_FILE, ArgumentParser, Spec, UsageError, run_cli
@@ -56,21 +58,46 @@ def _picked(args) -> Picked:
     return pick(args.ticket, args.max_params, args.min_metric, args.local_dir, args.within_noise, args.trial)
 
 
-def train(args) -> Path:
-    """Train the chosen ticket at the asked budget and write its export folder; returns the folder."""
-    picked = _picked(args)
-    location, point = picked.location, picked.point
-    run_dir, trial = location.local, point["trial_id"]
+def _run_plan(args, location) -> Prepared:
+    """The finished run's own plan (its options, data and model), on this machine's Ray resources."""
+    run_dir = location.local
     info = RunInfo.read(run_dir)
     here = {"results_dir": str(run_dir.parent)} if not location.is_remote else {
         "results_dir": location.storage_path, "local_dir": str(run_dir.parent)}
     resources = {name: getattr(args, name) for name in ("address", "cpus_per_trial", "gpus_per_trial")
                  if getattr(args, name) is not None}
     config = RunConfig.from_saved(info.args, resume=None, name=location.name, verbose=False, dry_run=False,
-                                  confirm_seeds=0, **here, **resources)
+                                  confirm_seeds=0, final_train_size=None, final_epochs=None, **here, **resources)
     prep = prepare(config)
     if info.fingerprint and prep.taxonomy.fingerprint != info.fingerprint:
         raise UsageError(f"model {prep.model} is not the one run {location.name} trained (its parameters differ)")
+    return prep
+
+
+def train_front(args) -> int:
+    """`--front`: the finished run's front and reference points trained again at the budget (its final stage)."""
+    location = RunLocation.existing(args.ticket, args.local_dir)
+    location.pull((RUN_FILE, FRONTIER_FILE))
+    if not (location.local / FRONTIER_FILE).is_file():
+        raise UsageError(f"{location} is not a finished run (no {FRONTIER_FILE})")
+    prep = _run_plan(args, location)
+    budget = Budget.parse(args.train_size, args.epochs, prep.config.max_epochs)
+    document = json.loads((location.local / FRONTIER_FILE).read_text())
+    with launched(prep):
+        final_stage(prep, budget, document)
+    write_final(prep, document)
+    print(f"wrote {location.local / FRONTIER_FILE} (its `final`) and the report; search.export now chooses from "
+          f"the final front")
+    return 0
+
+
+def train(args) -> Path:
+    """Train the chosen ticket at the asked budget and write its export folder; returns the folder."""
+    picked = _picked(args)
+    location, point = picked.location, picked.point
+    run_dir, trial = location.local, point["trial_id"]
+    prep = _run_plan(args, location)
+    config = prep.config
     budget = Budget.parse(args.train_size, args.epochs, config.max_epochs)
     final = at_budget(prep, budget)
     rows = len(final.data.train)
@@ -165,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     pick_group.add_argument("--within-noise", choices=("best", "full"),
                             help="the fewest parameters not significantly worse on test than the best / full "
                             "fine-tuning, at the search's budget")
+    parser.add_argument("--front", action="store_true",
+                        help="train the run's whole front and its reference points again (its final stage): "
+                        "frontier.json and the report show both fronts, and search.export chooses from the final one")
     parser.add_argument("--train-size", default=ALL_ROWS, metavar="N|all",
                         help="training rows: the first N of the run's shuffled training split, or all (default)")
     parser.add_argument("--epochs", type=int, help="epochs (default: the run's --max-epochs)")
@@ -180,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         args = parser.parse_args(argv)
+        if args.front:
+            if any(getattr(args, o) is not None for o in ("trial", "max_params", "min_metric", "within_noise", "out")):
+                raise UsageError("--front trains the whole front and the reference points: --trial, --max-params, "
+                                 "--min-metric, --within-noise and --out choose or write one ticket")
+            return train_front(args)
         out = train(args)
         print_ticket(out, args.save_model)
         print_comparison(out)

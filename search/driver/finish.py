@@ -8,6 +8,7 @@ table where one was asked, frontier.json last (its presence marks a finished run
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from search.driver.confirm import confirm
 from search.driver.console import log_note
+from search.driver.final import final_budget, final_stage, write_final
 from search.driver.prepare import Prepared, study_points
 from search.driver.scoring import score_checkpoints
 from search.driver.trials import trial_settings
@@ -50,6 +52,10 @@ from spaces import TENSORS_FILE
 def finish(prep: Prepared, results, started: float) -> int:
     """Report a search that has ended (started or resumed) and, if asked, confirm its frontier. Exit code."""
     code = write_outputs(prep, results, time.monotonic() - started)
+    if code == 0 and (budget := final_budget(prep.config)) is not None:
+        document = json.loads((prep.run_dir / FRONTIER_FILE).read_text())
+        final_stage(prep, budget, document)
+        write_final(prep, document)
     if code == 0 and prep.config.confirm_seeds > 0:
         confirm(prep, prep.config.confirm_seeds)
     return code

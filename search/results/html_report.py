@@ -160,6 +160,7 @@ stopped early (last epoch reached). Circles are validation numbers, on which the
 <th>selection</th><th>units</th><th>export</th></tr>
 {''.join(rows)}</table>
 {versus}
+{_final_section((front_doc or {}).get("final"), run.metric)}
 </body></html>
 """
     path = run_dir / REPORT_FILE
@@ -187,3 +188,43 @@ def _weights_section(drawn: dict, transfer, img) -> str:
     return ("<p>The paper explains why small modules transfer well by the magnitude of their pre-trained weights; "
             f"here, per module type, the mean absolute pre-trained weight {what}.</p>"
             + img("weights", "weight magnitude vs transfer"))
+
+
+def _final_section(final: dict | None, metric: str) -> str:
+    """Both fronts side by side: each ticket's numbers at the search's budget and at the final one."""
+    if not final:
+        return ""
+    budget, search = final["budget"], final["search_budget"]
+    mark = {True: "yes", False: "no", None: "-"}
+
+    def number(value) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    def row(e: dict) -> str:
+        span = "" if e["test_low"] is None else f"{e['test_low']:.3f}-{e['test_high']:.3f}"
+        preset = f" [{html.escape(e['preset'])}]" if e["preset"] else ""
+        cells = [f"{e['trainable_params']:,}", html.escape(e["selection"] or "head only") + preset,
+                 number(e["search_metric"]), number(e["search_test_metric"]), mark[e["search_not_worse_than_full"]],
+                 number(e["metric"]), number(e["test_metric"]), span, mark[e["not_worse_than_full"]],
+                 "yes" if e["on_final_front"] else ""]
+        return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+    rows = "".join(row(e) for e in final["retrained"])
+    tau = final.get("kendall_tau")
+    agreement = ("" if not tau else
+                 f" Rank agreement over {tau['points']} tickets (Kendall's tau): test {html.escape(metric)} at the "
+                 f"search's budget against the final one {tau['test']}; the search's validation "
+                 f"{html.escape(metric)}, what it chose on, against the final test {html.escape(metric)} "
+                 f"{tau['search_validation']}.")
+    flips = final["flipped"]
+    flipped = (" Every ticket keeps its \"within noise of full fine-tuning\" verdict." if not flips else
+               " Verdicts \"within noise of full fine-tuning\" that flipped: " + "; ".join(
+                   f"{html.escape(f['selection'] or 'head only')} ({mark[f['search']]} to {mark[f['final']]})"
+                   for f in flips) + ".")
+    return f"""<h2 id="final">At the final budget</h2><p>The front's tickets and the reference points trained again on
+{budget['train_size']:,} training rows for {budget['epochs']} epochs (the search: {search['train_size']:,} rows,
+{search['epochs']} epochs), with the same recipe, scored on the same test rows.{agreement}{flipped}
+<code>search.export</code> chooses from the final front.</p>
+<table><tr><th>trainable</th><th>ticket</th><th>search: validation</th><th>test</th><th>~full</th>
+<th>final: validation</th><th>test</th><th>95% interval</th><th>~full</th><th>on the final front</th></tr>
+{rows}</table>"""

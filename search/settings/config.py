@@ -125,6 +125,21 @@ def _number(kind: type, flag: str) -> Callable[[Any], Any]:
     return parse
 
 
+def _rows_or_all(flag: str) -> Callable[[Any], Any]:
+    """A number of rows (at least 1), or `all`."""
+    def parse(value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "all":
+            return "all"
+        try:
+            rows = _number(int, flag)(value)
+        except UsageError:
+            rows = 0
+        if rows < 1:
+            raise UsageError(f"{flag} takes a number of rows (at least 1) or 'all', not '{value}'")
+        return rows
+    return parse
+
+
 def flag_text(value: Any) -> str:
     """A value as the command line writes it (`2,8,32`, `6-11`, `0.5,2`)."""
     if isinstance(value, (list, tuple)):
@@ -267,6 +282,14 @@ class RunConfig:
     confirm_seeds: int = option(0, "after the search, train each frontier point again with K more seeds and report "
                                 "the mean and spread of its metric (confirm.csv)", group=SEARCH,
                                 parse=_number(int, "--confirm-seeds"), metavar="K")
+    final_train_size: int | str | None = option(
+        None, "after the search, train the front's tickets and the reference points again on this many training "
+        "rows (all: every row of the training split), score them on the test rows and write that front beside the "
+        "search's (frontier.json's `final`; search.export then chooses from it)", group=SEARCH,
+        parse=_rows_or_all("--final-train-size"), metavar="N|all", shown="no final stage (it costs minutes to hours "
+        "on a CPU: python -m search.train RUN --front adds it to a finished run)")
+    final_epochs: int | None = option(None, "epochs of the final stage", group=SEARCH,
+                                      parse=_number(int, "--final-epochs"), shown="--max-epochs")
     # where it runs
     address: str | None = option(None, "Ray cluster address ('auto' on a cluster's head)", group=WHERE,
                                  shown="a Ray instance of this machine")
@@ -310,6 +333,10 @@ class RunConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
         if self.fill_gaps < 0 or self.spread_points < 0:
             raise UsageError("--fill-gaps and --spread-points must not be negative (0: off)")
+        if self.final_epochs is not None and self.final_epochs < 1:
+            raise UsageError(f"--final-epochs must be at least 1 (got {self.final_epochs})")
+        if self.final_epochs is not None and self.final_train_size is None:
+            raise UsageError("--final-epochs has no effect without --final-train-size (the final stage's rows)")
         for name in ("confirm_seeds", "max_failures"):
             if (value := getattr(self, name)) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must not be negative (got {value}; 0: none)")

@@ -91,6 +91,14 @@ def _test_metrics(frontier: dict, point: dict) -> dict:
             "not_worse_than_full": point.get("not_worse_than_full")}
 
 
+def _budget_of(frontier: dict, point: dict) -> dict:
+    """The final stage's epochs and rows, for a point it trained again (nothing otherwise)."""
+    final = frontier.get("final")
+    if not final or point.get("checkpoint") not in {p["checkpoint"] for p in final["retrained"]}:
+        return {}
+    return {"max_epochs": final["budget"]["epochs"], "train_size": final["budget"]["train_size"]}
+
+
 def _trial_point(location, frontier: dict, trial: str) -> dict:
     """The point of one trial the user picked (its id, as the report shows it): its final row, with its test
     numbers where it was scored. UsageError when the run has no such trial or it left no trained tensors."""
@@ -127,7 +135,7 @@ class Picked:
             source={"run": self.location.local.name, "trial": point["trial_id"], "epoch": point["epoch"],
                     "task": run.task, "label_names": run.label_names, "selection": point.get("selection"),
                     "preset": point.get("preset"), "chosen": self.chosen, **extra_source},
-            hyperparameters={"lr": point["lr"], "max_epochs": run.max_epochs},
+            hyperparameters={"lr": point["lr"], "max_epochs": run.max_epochs, **_budget_of(frontier, point)},
             tensors=TENSORS_FILE,
         )
 
@@ -153,17 +161,25 @@ def pick(run_path: str | Path, max_params: int | None = None, min_metric: float 
         raise UsageError(f"{location} is not a finished run (no {FRONTIER_FILE})")
     frontier = json.loads((run_dir / FRONTIER_FILE).read_text())
     run = RunInfo.read(run_dir)
-    candidates = frontier["points"]
+    final = frontier.get("final")  # the front trained again at the final budget: chosen from where there is one
+    candidates = final["points"] if final else frontier["points"]
     if within_noise is not None:
         if _no_tests(frontier):
             raise UsageError(f"{location} has no test numbers (a run written before held-out scoring, or a task "
                              f"without a test split): choose with --max-params or --min-metric")
-        scored = {p["trial_id"]: p for p in [*frontier.get("references", []), *frontier["points"]]}
+        scored = {p["trial_id"]: p for p in (final["retrained"] if final else
+                                             [*frontier.get("references", []), *frontier["points"]])}
         candidates = [p for p in scored.values() if p.get("test_metric") is not None]
-    point = _trial_point(location, frontier, trial) if trial else choose(candidates, max_params, min_metric,
-                                                                          within_noise)
-    return Picked(location, frontier, run, point, how_chosen(frontier["metric"], max_params, min_metric,
-                                                             within_noise, trial))
+    retrained = {p["trial_id"]: p for p in final["retrained"]} if final else {}
+    if trial:
+        point = retrained.get(trial) or _trial_point(location, frontier, trial)
+    else:
+        point = choose(candidates, max_params, min_metric, within_noise)
+    chosen = how_chosen(frontier["metric"], max_params, min_metric, within_noise, trial)
+    if point.get("trial_id") in retrained:
+        budget = final["budget"]
+        chosen += f", trained again at the final budget ({budget['train_size']:,} rows x {budget['epochs']} epochs)"
+    return Picked(location, frontier, run, point, chosen)
 
 
 def export(run_path: str | Path, out: Path | None = None, max_params: int | None = None,
