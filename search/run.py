@@ -21,7 +21,9 @@ import dataclasses
 import sys
 import time
 
+from search.driver.again import Budget, at_budget
 from search.driver.console import Progress
+from search.driver.final import final_budget
 from search.driver.finish import finish
 from search.driver.launch import launched
 from search.driver.plan import check_address, check_placement, estimate, first_trials, print_plan
@@ -84,7 +86,8 @@ def dry_run(prep: Prepared) -> int:
     settings = dataclasses.replace(trial_settings(prep), cache_dir=None)  # writes nothing into a run folder
     if prep.study_note:
         print(prep.study_note)
-    print_plan(prep, resources, estimate(prep, settings))
+    budget = final_budget(prep.config) or Budget(None, prep.config.max_epochs)  # none: priced at all rows
+    print_plan(prep, resources, estimate(prep, settings), len(at_budget(prep, budget).data.train))
     return 0
 
 

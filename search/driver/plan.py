@@ -183,7 +183,9 @@ def trials_note(prep) -> str:
             f"{drawn} by {config.sampler} (trials.parquet's `origin` says which)")
 
 
-def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
+def print_plan(prep, resources: dict[str, float], timings: dict, final_rows: int | None = None) -> None:
+    """The plan `--dry-run` prints; `final_rows`: the training rows of the final stage (or, without one, all the
+    training split's rows, to price it)."""
     config, space = prep.config, prep.space
     trial_epochs = config.num_samples * config.max_epochs
     print(f"\nplan (nothing is trained): {config.model} on {prep.task.name}, {prep.pooling} pooling")
@@ -240,3 +242,28 @@ def print_plan(prep, resources: dict[str, float], timings: dict) -> None:
           f"{trial_epochs * typical / 3600:.2f} trial-hours without early stopping (at most "
           f"{trial_epochs * large / 3600:.2f}); about {trial_epochs * typical / max(fits, 1) / 60:.0f} min of wall "
           f"time on what the cluster offers now")
+    if final_rows is not None:
+        print("  " + final_stage_note(prep, timings, final_rows, max(fits, 1)))
+
+
+# the front's tickets beside the reference points: what the default run's fronts held on three tasks x 3 seeds
+# (bench/results/default_run-lora-vs-no-lora-*.json): 3 to 6 points, some of them reference points
+TYPICAL_FRONT = 5
+
+
+def final_stage_note(prep, timings: dict, rows: int, at_once: float) -> str:
+    """What the final stage costs (or would): the reference points and a typical front trained on `rows` rows."""
+    config = prep.config
+    epochs = config.final_epochs or config.max_epochs
+    tickets = len([name for name in prep.initial_points if not name.startswith("spread")]) + TYPICAL_FRONT
+    steps = -(-rows // config.batch_size) * epochs
+    per_ticket = [t["setup_seconds"] + steps * t["step_seconds"] + t["eval_seconds"] for t in timings.values()]
+    typical = sum(per_ticket) / len(per_ticket)
+    cost = (f"about {tickets} tickets (the reference points and a typical front) x {epochs} epochs on {rows:,} rows "
+            f"= {tickets * typical / 3600:.2f} trial-hours, about {tickets * typical / at_once / 60:.0f} min of wall "
+            f"time here")
+    if config.final_train_size is None:
+        return (f"final stage: none (the search's tickets are its proxy's, {len(prep.data.train):,} rows x "
+                f"{config.max_epochs} epochs); --final-train-size all would train the front and the reference points "
+                f"again: {cost}; python -m search.train RUN --front does it on a finished run")
+    return f"final stage (--final-train-size {config.final_train_size}): {cost}"
