@@ -52,15 +52,17 @@ def test_every_search_run_line_parses(command_lines):
 
 
 def test_every_flag_the_readme_names_is_one_of_the_commands(command_lines, capsys):
-    from search import export, report
+    from search import export, report, train
     from search.run import main as run_main
     from spaces import describe
 
     known = (_help_flags(run_main, capsys) | _help_flags(export.main, capsys, "RUN")
-             | _help_flags(report.main, capsys, "RUN") | _help_flags(describe.main, capsys, "MODEL") | OTHER_FLAGS)
+             | _help_flags(report.main, capsys, "RUN") | _help_flags(describe.main, capsys, "MODEL")
+             | _help_flags(train.main, capsys, "RUN") | OTHER_FLAGS)
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", README))
     assert named - known == set()
     own = {"search.run": _help_flags(run_main, capsys), "search.export": _help_flags(export.main, capsys, "RUN"),
+           "search.train": _help_flags(train.main, capsys, "RUN"),
            "spaces.describe": _help_flags(describe.main, capsys, "MODEL")}
     for words in command_lines:  # and each command's own flags on its own lines
         module_flags = own.get(words[0])
