@@ -92,8 +92,8 @@ def _trial(config: dict, data, settings) -> None:
 class EpochLines(Callback):
     """One line per trained epoch, with a bar of the ticket's epochs (a retraining takes minutes to hours)."""
 
-    def __init__(self, names: dict[str, str], epochs: int, metric: str):
-        self.names, self.epochs, self.metric = names, epochs, metric
+    def __init__(self, names: dict[str, str], epochs: int, metric: str, total: int):
+        self.names, self.epochs, self.metric, self.total = names, epochs, metric, total
         self.started = time.monotonic()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -102,10 +102,10 @@ class EpochLines(Callback):
         epoch = int(result.get("epoch", 0))
         metric = result.get(self.metric)
         scored = "" if metric is None or metric != metric else f", validation {self.metric} {metric:.4f}"
-        done = sum(1 for t in trials if t.status == "TERMINATED")
+        done = sum(1 for t in trials if t.status == "TERMINATED") + (epoch == self.epochs)
         print(f"[{time.monotonic() - self.started:6.0f}s] {name} (seed {config.get('seed')}) "
               f"[{'#' * epoch}{'.' * max(0, self.epochs - epoch)}] epoch {epoch}/{self.epochs}: training loss "
-              f"{result.get('train_loss', float('nan')):.4f}{scored}; {done} of {len(trials)} done", flush=True)
+              f"{result.get('train_loss', float('nan')):.4f}{scored}; {done} of {self.total} done", flush=True)
 
 
 def train_again(prep: Prepared, points: dict[str, dict], seeds: list[int], name: str) -> list[Retrained]:
@@ -121,7 +121,7 @@ def train_again(prep: Prepared, points: dict[str, dict], seeds: list[int], name:
                                     trial_resources(config))
     path = f"{prep.location.path.rstrip('/')}/{name}"
     names = {json.dumps(point, sort_keys=True): key for key, point in points.items()}
-    lines = EpochLines(names, config.max_epochs, prep.task.metric)
+    lines = EpochLines(names, config.max_epochs, prep.task.metric, len(points) * len(seeds))
     if tune.Tuner.can_restore(path):
         print(f"resuming the retraining in {path}")
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)

@@ -22,7 +22,7 @@ from search.driver.prepare import Prepared
 from search.results.holdout import compare, holdout_trials
 from search.results.table import frontier, read_trials, trial_point
 from search.steer.pareto import pareto_mask
-from search.storage.files import FRONTIER_FILE, write_json
+from search.storage.files import FINAL_HOLDOUT_FILE, FRONTIER_FILE, write_json
 from search.storage.run_info import RunInfo
 
 
@@ -57,6 +57,7 @@ def final_stage(prep: Prepared, budget: Budget, document: dict) -> dict:
     kept = chosen[chosen["trial_id"].isin(retrained)].reset_index(drop=True)
     tests = None
     if outputs and prep.data.test is not None:
+        np.savez_compressed(prep.run_dir / FINAL_HOLDOUT_FILE, **{"labels": prep.data.test.labels, **outputs})
         tests = compare(outputs, prep.data.test.labels, kept, prep.task.metric, prep.task.regression)
         tests = tests.set_index("trial_id")
     entries = []

@@ -2,9 +2,9 @@
 
 A finished run's folder: RUN_FILE (what the run is, written first), TRIALS_FILE (every trial's
 rows), FRONTIER_FILE (written last: its presence marks a finished run), PARETO_PLOT, REPORT_FILE
-and its figures, HOLDOUT_FILE (the held-out outputs behind every test number), and where asked
-STUDY_FILE and CONFIRM_FILE. While it runs: the Optuna journal, the scheduler's rungs, the shared
-frozen-prefix cache, and RUN_LOG where Ray or a library warned. An export folder: spaces.SPEC_FILE and
+and its figures, HOLDOUT_FILE (the held-out outputs behind every test number; FINAL_HOLDOUT_FILE the final
+stage's), and where asked STUDY_FILE and CONFIRM_FILE. While it runs: the Optuna journal, the scheduler's rungs,
+the shared frozen-prefix cache, and RUN_LOG where Ray or a library warned. An export folder: spaces.SPEC_FILE and
 spaces.TENSORS_FILE (the spec format's own names, also each checkpoint's tensors). And how the driver writes
 them, a reader never seeing half a file. Imports only the standard library: search.driver.hub reads it before
 transformers loads.
@@ -26,6 +26,7 @@ PARETO_PLOT = "pareto.png"
 REPORT_FILE = "report.html"
 REPORT_FIGURES = "report_*.png"
 HOLDOUT_FILE = "test_outputs.npz"
+FINAL_HOLDOUT_FILE = "final_test_outputs.npz"  # the final stage's, by trial id
 OPTUNA_JOURNAL_FILE = "optuna.journal"
 SCHEDULER_STATE_FILE = "scheduler_state.json"
 PREFIX_CACHE_DIR = "prefix_cache"
@@ -36,6 +37,7 @@ RUN_LOG = "run.log"  # Ray's log records and Python's warnings while the run tra
 __all__ = [
     "CONFIRM_FILE",
     "EXPORT_DIR",
+    "FINAL_HOLDOUT_FILE",
     "FRONTIER_FILE",
     "HOLDOUT_FILE",
     "OPTUNA_JOURNAL_FILE",
