@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,8 @@ def final_stage(prep: Prepared, budget: Budget, document: dict) -> dict:
           f"search.train {prep.location.quoted} --front --train-size {budget.train_size or 'all'} --epochs "
           f"{budget.epochs}", flush=True)
     retrained = {r.key: r for r in train_again(final, points, [prep.config.seed], "final")}
-    outputs = {key: value for (key, _), value in scored_outputs(final, list(retrained.values()), points).items()}
+    scored_pairs = scored_outputs(final, list(retrained.values()), points)
+    outputs: dict[str, Any] = {key: value for (key, _), value in scored_pairs.items()}
     run = RunInfo.read(prep.run_dir)
     kept = chosen[chosen["trial_id"].isin(retrained)].reset_index(drop=True)
     tests = None
