@@ -115,3 +115,15 @@ def test_budget_parsing():
     assert Budget.parse("4,096", 2, 3) == Budget(4096, 2)
     with pytest.raises(UsageError):
         Budget.parse("0", None, 3)
+
+
+def test_the_benchmark_summarises_a_run_with_a_final_stage(final_run, tmp_path, capsys):
+    from conftest import load_bench
+
+    bench = load_bench("final_budget")
+    assert bench.main([str(final_run), "--out", str(tmp_path / "summary.json")]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())["runs"][0]
+    final = json.loads((final_run / "frontier.json").read_text())["final"]
+    assert summary["retrained"] == len(final["retrained"]) and summary["kendall_tau"] == final.get("kendall_tau")
+    assert {row["free_answer"] for row in summary["versus_free_answers"]} <= {"layernorm", "beft"}
+    assert "| final (0) |" in capsys.readouterr().out
