@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from search.results.holdout import score_checkpoints
 from search.results.uncertainty import CONFIDENCE, paired_difference
 from search.storage.files import FINAL_HOLDOUT_FILE, FRONTIER_FILE, RUN_FILE
 from search.ticket.export import choose
@@ -36,7 +37,6 @@ def final_outputs(run_dir: Path, final: dict) -> tuple[dict[str, np.ndarray], np
     from safetensors.torch import load_file
 
     from search.driver.prepare import prepare
-    from search.driver.scoring import score_checkpoints
     from search.settings.config import RunConfig
     from search.storage.run_info import RunInfo
     from spaces import TENSORS_FILE
@@ -48,7 +48,7 @@ def final_outputs(run_dir: Path, final: dict) -> tuple[dict[str, np.ndarray], np
     assert prep.data.test is not None
     checkpoints = {e["trial_id"]: (e["units"], load_file(str(run_dir / e["checkpoint"] / TENSORS_FILE)))
                    for e in final["retrained"]}
-    outputs = score_checkpoints(prep, checkpoints, _local_settings(prep))
+    outputs = score_checkpoints(checkpoints, prep.data.test, _local_settings(prep), prep.config)
     np.savez_compressed(saved, **{"labels": prep.data.test.labels, **outputs})
     return outputs, prep.data.test.labels
 

@@ -21,9 +21,8 @@ import dataclasses
 import sys
 import time
 
-from search.driver.again import Budget, at_budget
+from search.driver.again import Budget, at_budget, final_budget
 from search.driver.console import Progress
-from search.driver.final import final_budget
 from search.driver.finish import finish
 from search.driver.launch import launched
 from search.driver.plan import check_address, check_placement, estimate, first_trials, print_plan

@@ -22,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from search.driver.again import ALL_ROWS, Budget, at_budget, scored_outputs, train_again
-from search.driver.final import final_stage, write_final
+from search.driver.again import ALL_ROWS, Budget, at_budget, final_stage, scored_outputs, train_again, write_final
 from search.driver.launch import launched
 from search.driver.prepare import Prepared, prepare
-from search.driver.scoring import score_checkpoints
 from search.driver.trials import trial_settings
 from search.export import print_ticket
+from search.results.holdout import score_checkpoints
 from search.results.table import final_rows, read_trials
 from search.results.uncertainty import CONFIDENCE, interval, paired_difference
 from search.settings.config import RunConfig
@@ -157,7 +156,8 @@ def _proxy_outputs(prep, picked: Picked, ticket: dict) -> np.ndarray | None:
     if not picked.point.get("checkpoint"):
         return None
     tensors = load_file(str(picked.tensors()))
-    return score_checkpoints(prep, {trial: (list(ticket["units"]), tensors)}, trial_settings(prep))[trial]
+    return score_checkpoints({trial: (list(ticket["units"]), tensors)}, prep.data.test, trial_settings(prep),
+                             prep.config)[trial]
 
 
 def print_comparison(out: Path) -> None:

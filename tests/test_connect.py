@@ -41,7 +41,7 @@ def test_a_port_that_answers_but_is_no_ray_head_ends_at_the_bound(tmp_path):
         server.listen()
         address = f"{get_node_ip_address()}:{server.getsockname()[1]}"
         script = textwrap.dedent(f"""
-            from search.driver.connect import answers, native_stderr_into
+            from search.driver.trials import answers, native_stderr_into
             with native_stderr_into(None) as console:
                 answers({address!r}, console, bound=8)
             print("answered")
@@ -58,7 +58,7 @@ def test_a_port_that_answers_but_is_no_ray_head_ends_at_the_bound(tmp_path):
 
 
 def test_the_address_ray_dials(monkeypatch):
-    from search.driver.connect import dialled
+    from search.driver.trials import dialled
 
     assert dialled("auto") is None and dialled("local") is None
     assert dialled("ray://head.example:10001") == ("head.example", 10001)

@@ -15,15 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from search.driver.confirm import confirm
+from search.driver.again import confirm, final_budget, final_stage, write_final
 from search.driver.console import log_note
-from search.driver.final import final_budget, final_stage, write_final
 from search.driver.prepare import Prepared, study_points
-from search.driver.scoring import score_checkpoints
 from search.driver.trials import trial_settings
 from search.driver.tuner import interrupted
 from search.results.figures import pareto_plot
-from search.results.holdout import compare, holdout_trials, test_summary, with_test_columns
+from search.results.holdout import compare, holdout_trials, score_checkpoints, test_summary, with_test_columns
 from search.results.html_report import build_report
 from search.results.table import (
     final_rows,
@@ -173,7 +171,7 @@ def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -
     """Score the chosen trials on the test split and compare them; None when there is no test split.
 
     `prep`: the run (search.driver.prepare.Prepared); `settings`: the trials' TrialSettings; where the scoring runs:
-    search.driver.scoring.
+    search.results.holdout.score_checkpoints.
     """
     from safetensors.torch import load_file
 
@@ -184,6 +182,6 @@ def evaluate_holdout(prep, frame: pd.DataFrame, front: pd.DataFrame, settings) -
     checkpoints = {row.trial_id: (list(row.units), load_file(str(prep.location.fetch_folder(row.checkpoint)
                                                                     / TENSORS_FILE)))
                    for row in trials.itertuples()}
-    outputs = score_checkpoints(prep, checkpoints, settings)
+    outputs = score_checkpoints(checkpoints, test, settings, prep.config)
     np.savez_compressed(Path(prep.run_dir) / HOLDOUT_FILE, **{"labels": test.labels, **outputs})
     return compare(outputs, test.labels, trials, prep.task.metric, prep.task.regression)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 
 from search.compat import autoscaler_node_types
-from search.driver.connect import reachable
-from search.driver.trials import eval_epochs, trial_data
+from search.driver.trials import eval_epochs, reachable, trial_data
 from search.settings.config import RunConfig
 from search.steer.strategies import first_rung, make_sampler, startup_trials
 from spaces import UsageError

@@ -12,11 +12,16 @@ every figure can be recomputed.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from search.results.table import COMPLETED, final_rows
 from search.results.uncertainty import CONFIDENCE, SIGNIFICANCE, interval, not_worse, paired_test
+from trainables import predict_saved
 
 TEST_COLUMNS = ("test_metric", "test_low", "test_high", "not_worse_than_best", "not_worse_than_full")
 
@@ -78,3 +83,41 @@ def test_summary(table: pd.DataFrame | None, split: str, rows: int) -> dict | No
             "comparison": f"one-sided paired randomisation test on the same rows (scipy.stats.permutation_test); "
                           f"not significantly worse: p >= {SIGNIFICANCE}",
             "best_trial": str(table.loc[table["test_metric"].idxmax(), "trial_id"]) if len(table) else None}
+
+
+def score_checkpoints(checkpoints: Mapping[Any, tuple[list, dict]], split, settings, config) -> dict:
+    """Outputs on `split` (a run's test rows) of each checkpoint, key -> (units, trained tensors); `settings`: the
+    trials' TrialSettings, `config`: the run's RunConfig (where the scoring runs).
+
+    A local run whose trials use no GPU scores in this process, on all of its CPUs (it has torch and the model at
+    hand; a Ray task would start a process and import both again, which costs more than scoring a small model); a
+    cluster run, or one with GPUs, scores as Ray tasks with the trials' resources."""
+    if config.address is None and not config.gpus_per_trial:
+        return _score_here(checkpoints, split, settings)
+    return _score_as_tasks(checkpoints, split, settings, config)
+
+
+def _score_here(checkpoints: Mapping, test, settings) -> dict:
+    import os
+
+    import torch
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    here = dataclasses.replace(settings, model_files=None, threads=cpus)  # the driver's own copy of the model
+    threads = torch.get_num_threads()
+    try:
+        return {trial_id: predict_saved(units, tensors, test, here)
+                for trial_id, (units, tensors) in checkpoints.items()}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _score_as_tasks(checkpoints: Mapping, test, settings, config) -> dict:
+    import ray
+
+    task = ray.remote(predict_saved).options(num_cpus=config.cpus_per_trial, num_gpus=config.gpus_per_trial,
+                                             max_retries=config.max_failures)
+    test_ref = ray.put(test)
+    futures = {trial_id: task.remote(units, tensors, test_ref, settings)
+               for trial_id, (units, tensors) in checkpoints.items()}
+    return dict(zip(futures, ray.get(list(futures.values()))))
