@@ -12,9 +12,20 @@ the PEFT adapter where the ticket has one). Killed, it continues where it was wh
 from __future__ import annotations
 
 if __name__ == "__main__":  # before anything imports transformers (see search.driver.hub)
+    from pathlib import Path as _Path
+
     from search.driver.hub import saved_run_needs, start_cli
 
-    start_cli(saved_run_needs)
+    def _run_needs(argv: list[str]) -> list[str]:
+        """The hub needs of the run: named, or the one an export folder sits in (RUN/export/NAME)."""
+        given = next((a for a in argv if not a.startswith("-")), None)
+        if "--run" in argv[:-1]:
+            return saved_run_needs([argv[argv.index("--run") + 1]])
+        if given and (_Path(given) / "spec.json").is_file():
+            return saved_run_needs([str(_Path(given).resolve().parent.parent)])
+        return saved_run_needs(argv)
+
+    start_cli(_run_needs)
 
 import json
 import sys
