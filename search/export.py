@@ -41,14 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                             epilog="Without --max-params, --min-metric, --within-noise or --trial: the ticket of the "
                             "front with the best validation metric.")
     parser.add_argument("run_dir", help="a finished run's folder, or its storage URI (s3://BUCKET/PREFIX/NAME)")
-    pick = parser.add_mutually_exclusive_group()
-    pick.add_argument("--max-params", type=int, help="best metric within this many trainable parameters")
-    pick.add_argument("--min-metric", type=float, help="fewest trainable parameters reaching this metric")
-    pick.add_argument("--within-noise", choices=("best", "full"),
-                      help="the winning ticket: the fewest-parameter sub-network whose test metric is not "
-                      "significantly worse than the best scored one (best) or than full fine-tuning (full)")
-    pick.add_argument("--trial", metavar="ID",
-                      help="this trial, on the front or not (its id: hover its point in report.html)")
+    add_pick_options(parser)
     parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/export/trial_ID)")
     parser.add_argument("--local-dir", default="results",
                         help="for a storage URI: where the run's files are downloaded (and the default --out)")
@@ -71,6 +64,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_cli(body)
+
+
+def add_pick_options(parser) -> None:
+    """The options that choose a run's ticket (search.export, search.train): one of them, or the default."""
+    pick = parser.add_mutually_exclusive_group()
+    pick.add_argument("--max-params", type=int, help="best validation metric within this many trainable parameters")
+    pick.add_argument("--min-metric", type=float, help="fewest trainable parameters reaching this validation metric")
+    pick.add_argument("--within-noise", choices=("best", "full"),
+                      help="the winning ticket: the fewest-parameter sub-network whose test metric is not "
+                      "significantly worse than the best scored one (best) or than full fine-tuning (full)")
+    pick.add_argument("--trial", metavar="ID",
+                      help="this trial, on the front or not (its id: hover its point in report.html)")
 
 
 def print_ticket(out: Path, save_model: bool) -> None:

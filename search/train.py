@@ -37,7 +37,7 @@ from search.driver.again import ALL_ROWS, Budget, at_budget, final_stage, scored
 from search.driver.launch import launched
 from search.driver.prepare import Prepared, prepare
 from search.driver.trials import trial_settings
-from search.export import print_ticket
+from search.export import add_pick_options, print_ticket
 from search.results.holdout import score_checkpoints
 from search.results.table import final_rows, read_trials
 from search.results.uncertainty import CONFIDENCE, interval, paired_difference
@@ -196,13 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                             "front with the best validation metric, as search.export chooses.")
     parser.add_argument("ticket", metavar="RUN_OR_EXPORT",
                         help="a finished run's folder (or storage URI), or a folder search.export wrote")
-    pick_group = parser.add_mutually_exclusive_group()
-    pick_group.add_argument("--trial", metavar="ID", help="this trial of the run (its id, as the report shows it)")
-    pick_group.add_argument("--max-params", type=int, help="the best validation metric within this many parameters")
-    pick_group.add_argument("--min-metric", type=float, help="the fewest parameters reaching this validation metric")
-    pick_group.add_argument("--within-noise", choices=("best", "full"),
-                            help="the fewest parameters not significantly worse on test than the best / full "
-                            "fine-tuning, at the search's budget")
+    add_pick_options(parser)
     parser.add_argument("--front", action="store_true",
                         help="train the run's whole front and its reference points again (its final stage): "
                         "frontier.json and the report show both fronts, and search.export chooses from the final one")
