@@ -2,6 +2,7 @@
 on a finished run's front, and search.export choosing from the final front."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -127,3 +128,43 @@ def test_the_benchmark_summarises_a_run_with_a_final_stage(final_run, tmp_path, 
     assert summary["retrained"] == len(final["retrained"]) and summary["kendall_tau"] == final.get("kendall_tau")
     assert {row["free_answer"] for row in summary["versus_free_answers"]} <= {"layernorm", "beft"}
     assert "| final (0) |" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(600)
+def test_a_killed_ticket_command_continues_where_it_stopped(final_run, tmp_path):
+    """SIGKILL `search.train` mid-training (on a cluster of its own, so nothing outlives the test), run the same
+    command again: it restores the retraining from its last checkpoint, not from the first epoch."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import RayProcesses
+
+    copy = tmp_path / "run"
+    shutil.copytree(final_run, copy, ignore=shutil.ignore_patterns("final"))
+    document = json.loads((copy / "frontier.json").read_text())
+    del document["final"]
+    (copy / "frontier.json").write_text(json.dumps(document))
+    full = next(p for p in document["references"] if p["preset"] == "full")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    repo = Path(__file__).resolve().parent.parent
+    with RayProcesses() as cluster:
+        address = cluster.start_head(num_cpus=2)
+        command = [sys.executable, "-m", "search.train", str(copy), "--trial", full["trial_id"], "--epochs", "40",
+                   "--address", address]
+        driver = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+        for line in driver.stdout:
+            if "epoch 3/40" in line:
+                break
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+        assert not (copy / "export" / f"trial_{full['trial_id']}-96x40").exists()
+        again = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=400)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "resuming the retraining" in again.stdout
+    epochs = [int(e) for e in re.findall(r"epoch (\d+)/40", again.stdout)]
+    assert epochs and min(epochs) > 1 and max(epochs) == 40  # continued from a checkpoint, to the last epoch
+    assert (copy / "export" / f"trial_{full['trial_id']}-96x40" / SPEC_FILE).is_file()
