@@ -244,6 +244,9 @@ def final_stage(prep: Prepared, budget: Budget, document: dict) -> dict:
     front = frontier(frame)
     chosen = holdout_trials(frame, front)  # the front's tickets and every reference point, as the test scored them
     points = {t: json.loads(c) for t, c in zip(chosen["trial_id"], chosen["config"])}
+    if not points:
+        print("\nfinal stage: nothing to train again (no ticket reached the search's full budget)")
+        return {}
     final = at_budget(prep, budget)
     rows = len(final.data.train)
     started = time.monotonic()
