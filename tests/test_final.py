@@ -138,6 +138,7 @@ def test_a_killed_ticket_command_continues_where_it_stopped(final_run, tmp_path)
     import signal
     import subprocess
     import sys
+    import time
     from pathlib import Path
 
     from conftest import RayProcesses
@@ -152,19 +153,26 @@ def test_a_killed_ticket_command_continues_where_it_stopped(final_run, tmp_path)
     repo = Path(__file__).resolve().parent.parent
     with RayProcesses() as cluster:
         address = cluster.start_head(num_cpus=2)
-        command = [sys.executable, "-m", "search.train", str(copy), "--trial", full["trial_id"], "--epochs", "40",
+        command = [sys.executable, "-m", "search.train", str(copy), "--trial", full["trial_id"], "--epochs", "100",
                    "--address", address]
         driver = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   text=True)
         for line in driver.stdout:
-            if "epoch 3/40" in line:
+            if "epoch 3/100" in line:
                 break
+        # Ray restores a trial from the last checkpoint its experiment snapshot (every ~10 s) recorded: kill once one
+        # is recorded, so that the restart has one to continue from
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+                "checkpoint_0" in state.read_text() for state in copy.glob("train-*/experiment_state-*.json")):
+            assert driver.poll() is None, "the retraining ended before Ray recorded a checkpoint"
+            time.sleep(0.5)
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
-        assert not (copy / "export" / f"trial_{full['trial_id']}-96x40").exists()
+        assert not (copy / "export" / f"trial_{full['trial_id']}-96x100").exists()
         again = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=400)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "resuming the retraining" in again.stdout
-    epochs = [int(e) for e in re.findall(r"epoch (\d+)/40", again.stdout)]
-    assert epochs and min(epochs) > 1 and max(epochs) == 40  # continued from a checkpoint, to the last epoch
-    assert (copy / "export" / f"trial_{full['trial_id']}-96x40" / SPEC_FILE).is_file()
+    epochs = [int(e) for e in re.findall(r"epoch (\d+)/100", again.stdout)]
+    assert epochs and min(epochs) > 1 and max(epochs) == 100  # continued from a checkpoint, to the last epoch
+    assert (copy / "export" / f"trial_{full['trial_id']}-96x100" / SPEC_FILE).is_file()
