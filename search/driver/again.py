@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from ray.tune import Callback
 
-from search.driver.prepare import Prepared
+from search.driver.prepare import Prepared, load_run_task
 from search.driver.trials import trial_data, trial_dirname, trial_resources, trial_settings
 from search.results.holdout import compare, holdout_trials, score_checkpoints
 from search.results.table import frontier, read_trials, trial_point
@@ -38,7 +38,7 @@ from search.steer.pareto import pareto_mask
 from search.storage.files import CONFIRM_FILE, FINAL_HOLDOUT_FILE, FRONTIER_FILE, atomic_write, write_json
 from search.storage.run_info import RunInfo
 from spaces import TENSORS_FILE, UsageError
-from trainables import compute_metrics, encode, finetune, load_task, load_tokenizer
+from trainables import compute_metrics, encode, finetune, load_tokenizer
 
 ALL_ROWS = "all"
 
@@ -76,9 +76,7 @@ def at_budget(prep: Prepared, budget: Budget) -> Prepared:
     """The run's plan with its training rows and epochs at `budget`: the same shuffled training split (its first
     rows), the same validation and test rows, the same recipe. The proxy's rows are the first of these."""
     config = prep.config
-    task, splits = load_task(config.task, config.data, config.text_column, config.text_pair_column,
-                             config.label_column, data_dir=config.data_dir, regression=config.regression,
-                             metric=config.metric)
+    task, splits = load_run_task(config)
     data = encode(task, splits, load_tokenizer(prep.model), config.max_length, budget.train_size, config.eval_size,
                   config.test_size)
     return dataclasses.replace(prep, data=data,

@@ -111,13 +111,17 @@ def study_points(study: str, taxonomy: Taxonomy) -> list[str]:
     return ["full", "layernorm", *(f"layernorm.{layer}" for layer in range(taxonomy.num_layers)), "head"]
 
 
+def load_run_task(config: RunConfig):
+    """The run's task and its splits, as its options name them (`prepare`, and a retraining at another budget)."""
+    return load_task(config.task, config.data, config.text_column, config.text_pair_column, config.label_column,
+                     data_dir=config.data_dir, regression=config.regression, metric=config.metric)
+
+
 def prepare(config: RunConfig) -> Prepared:
     """Everything a run is before Ray starts: the task's data tokenised once, the model's taxonomy, the search
     space, the reference points and where the run's files go. Writes nothing; bad input raises UsageError.
     `config` is left as it is; the Prepared carries the run's final configuration."""
-    task, splits = load_task(config.task, config.data, config.text_column, config.text_pair_column,
-                             config.label_column, data_dir=config.data_dir, regression=config.regression,
-                             metric=config.metric)
+    task, splits = load_run_task(config)
     model = _model_name(config.model)
     pooling = resolve_pooling(config.pooling, resolve_model(model))  # run.json records what was used
     taxonomy = load_taxonomy(model, task.num_labels, pooling)
